@@ -1,0 +1,56 @@
+"""The one options object, validated once at the boundary and never changed mid-run."""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from .errors import BadArgumentsError
+
+_LANG_RE = re.compile(r"^[A-Za-z0-9_]+(\+[A-Za-z0-9_]+)*$")
+_REGION_RE = re.compile(r"^[A-Z]{2}$")
+
+
+@dataclass(frozen=True)
+class Options:
+    region: str | None = None  # default phone region (ISO 3166 alpha-2); inferred from the card first
+    lang: str = "eng"  # Tesseract languages, "eng+por"
+    event: str | None = None  # event name stored with each contact
+    note: str | None = None  # the user's note, stored with each contact from this scan
+    db: Path = Path("cardscan.db")
+    report: Path | None = None  # HTML report to write after a scan
+    jsonl: Path | None = None  # one JSON object per card
+    engine: str = "auto"  # OCR engine: auto | tesserocr | pytesseract
+    second_engine: str = "off"  # off | rapidocr: a second opinion for poorly read cards
+    jobs: int = 0  # worker processes; 0 = number of cores
+    max_image_mpixels: float = 250.0  # refuse images larger than this (decompression bombs)
+    ocr_timeout: float = 60.0  # seconds per OCR call
+    review_threshold: float = 0.6  # fields below this confidence are flagged "needs review"
+    keep_crops: bool = True
+
+    def __post_init__(self) -> None:
+        if self.region is not None:
+            object.__setattr__(self, "region", self.region.upper())
+            if not _REGION_RE.match(self.region):
+                raise BadArgumentsError(f"--region must be a two-letter country code such as US or JP, not {self.region!r}")
+        if not _LANG_RE.match(self.lang):
+            raise BadArgumentsError(f"--lang must look like 'eng' or 'eng+por', not {self.lang!r}")
+        if self.engine not in ("auto", "tesserocr", "pytesseract"):
+            raise BadArgumentsError(f"--engine must be auto, tesserocr or pytesseract, not {self.engine!r}")
+        if self.second_engine not in ("off", "rapidocr"):
+            raise BadArgumentsError(f"--second-engine must be off or rapidocr, not {self.second_engine!r}")
+        if self.jobs < 0:
+            raise BadArgumentsError("--jobs must be 0 (one per core) or more")
+        if self.max_image_mpixels <= 0:
+            raise BadArgumentsError("--max-image-mpixels must be positive")
+        if not 0.0 <= self.review_threshold <= 1.0:
+            raise BadArgumentsError("review threshold must be between 0 and 1")
+        object.__setattr__(self, "db", Path(self.db))
+
+    @property
+    def workers(self) -> int:
+        return self.jobs or (os.cpu_count() or 1)
+
+    def with_(self, **changes: object) -> "Options":
+        return replace(self, **changes)  # type: ignore[arg-type]
