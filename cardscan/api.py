@@ -1,0 +1,265 @@
+"""The library entry points. The CLI is a thin layer over these.
+
+    import cardscan
+    result = cardscan.scan(["photos/"], options=cardscan.Options(event="Expo 2026", region="DE"))
+
+Per-photo failures are recorded in the store and in the result, never raised; errors that stop
+the whole run (missing Tesseract, unwritable database) raise a CardscanError with an exit code.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import os
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from . import files, ocr as ocr_mod, pipeline
+from .errors import ExitCode, OutputAccessError
+from .options import Options
+from .pipeline import CardOutcome
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ScanItem:
+    """One photo's result, small enough to keep for thousands of photos."""
+
+    path: str
+    sha256: str | None
+    contact_id: int | None = None
+    error: str | None = None
+    exit_code: int = 0
+    duplicate: bool = False  # already in the database (same bytes): not read again
+    needs_review: int = 0  # fields flagged for a person to check
+    seconds: float = 0.0  # pipeline time for this photo in its worker
+    summary: str = ""  # "Name | Title | Company | e-mail | phone" for printing
+
+
+@dataclass
+class ScanResult:
+    items: list[ScanItem] = field(default_factory=list)
+    skipped: list[files.Skipped] = field(default_factory=list)
+    seconds: float = 0.0
+    report: Path | None = None
+    jsonl: Path | None = None
+
+    @property
+    def failures(self) -> list[ScanItem]:
+        return [i for i in self.items if i.error]
+
+    @property
+    def contacts(self) -> int:
+        return len({i.contact_id for i in self.items if i.contact_id is not None})
+
+    @property
+    def exit_code(self) -> int:
+        codes = [i.exit_code for i in self.items if i.error]
+        return int(ExitCode.input_file) if codes and all(c == ExitCode.input_file for c in codes) else (
+            max(codes) if codes else int(ExitCode.ok))
+
+
+# ---------------------------------------------------------------- workers
+_engine: ocr_mod.OcrEngine | None = None
+_options: Options | None = None
+
+
+def _worker_init(options: Options) -> None:
+    global _engine, _options
+    os.environ["OMP_THREAD_LIMIT"] = "1"  # Tesseract's own threads fight each other across workers
+    _options = options
+    _engine = ocr_mod.get_engine(options)
+
+
+def _worker_run(path: str) -> CardOutcome:
+    assert _engine is not None and _options is not None
+    return pipeline.process_path(path, _engine, _options)
+
+
+def iter_outcomes(paths: list[str], options: Options) -> Iterator[CardOutcome]:
+    """Process photos with `options.workers` processes (in-process when 1); results as they finish.
+
+    At most two photos per worker are in flight, so memory stays flat on long runs.
+    """
+    if options.workers <= 1 or len(paths) <= 1:
+        _worker_init(options)
+        for p in paths:
+            yield _worker_run(p)
+        return
+    ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    with ProcessPoolExecutor(max_workers=options.workers, mp_context=ctx,
+                             initializer=_worker_init, initargs=(options,)) as pool:
+        pending: set[Future[CardOutcome]] = set()
+        it = iter(paths)
+        window = options.workers * 2
+        try:
+            while True:
+                while len(pending) < window:
+                    p = next(it, None)
+                    if p is None:
+                        break
+                    pending.add(pool.submit(_worker_run, p))
+                if not pending:
+                    break
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for f in done:
+                    yield f.result()
+        except BaseException:
+            for f in pending:
+                f.cancel()
+            raise
+
+
+# ---------------------------------------------------------------- scan
+def check_ready(options: Options) -> None:
+    """Fail fast, before any photo, when the OCR engine or its language data is missing."""
+    engine = ocr_mod.get_engine(options)
+    engine.close()
+
+
+def scan(paths: Iterable[Path | str], /, *, options: Options = Options(),
+         progress: Callable[[ScanItem], None] | None = None) -> ScanResult:
+    """Scan photos and folders into the store; write the JSONL and report when asked."""
+    t0 = time.perf_counter()
+    check_ready(options)
+    result = ScanResult()
+    with Store(options.db) as store:
+        todo: list[str] = []
+        seen: dict[str, str] = {}  # sha256 -> first path this run
+        early: list[ScanItem] = []
+        for f in files.discover(paths):
+            if isinstance(f, files.Skipped):
+                log.warning("%s: skipped: %s", f.path, f.reason)
+                result.skipped.append(f)
+                continue
+            sha = files.sha256_file(f.path)
+            if sha is not None and (sha in seen or store.has_done(sha)):
+                cid = store.contact_id_for_photo(sha)
+                summary = one_line(store.contact(cid).contact) if cid is not None else ""
+                early.append(ScanItem(str(f.path), sha, contact_id=cid, duplicate=True, summary=summary))
+                continue
+            if sha is not None:
+                seen[sha] = str(f.path)
+            todo.append(str(f.path))
+        jsonl = _JsonlWriter(options.jsonl) if options.jsonl else None
+        try:
+            for item in early:
+                if item.contact_id is None:  # same bytes earlier in this run: resolved below
+                    continue
+                _emit(result, item, store, jsonl, progress)
+            for out in iter_outcomes(todo, options):
+                _emit(result, _store_outcome(store, out, options), store, jsonl, progress)
+            for item in early:
+                if item.contact_id is None:
+                    cid = store.contact_id_for_photo(item.sha256) if item.sha256 else None
+                    _emit(result, ScanItem(item.path, item.sha256, contact_id=cid, duplicate=True,
+                                           error=None if cid else "same photo as another file in this run, which failed"),
+                          store, jsonl, progress)
+        finally:
+            if jsonl:
+                result.jsonl = jsonl.close()
+        if options.report is not None:
+            from . import report as report_mod
+
+            result.report = report_mod.write_report(store, options.report, event=options.event)
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def _store_outcome(store: Store, out: CardOutcome, options: Options) -> ScanItem:
+    if out.error or out.contact is None:
+        store.record_failure(out.sha256, out.path, out.error or "no contact read")
+        log.info("%s: %s", out.path, out.error)
+        return ScanItem(out.path, out.sha256, error=out.error, exit_code=out.exit_code or int(ExitCode.input_file),
+                        seconds=out.seconds)
+    cid = store.record_success(
+        out.sha256, out.path, contact=out.contact, crop_jpeg=out.crop_jpeg or b"", raw_text=out.raw_text,
+        ocr_engine=out.ocr_engine, ocr_conf=out.ocr_conf, event=options.event, note=options.note,
+        fmt=out.format, size=out.size, original_size=out.original_size,
+    )
+    flagged = sum(1 for f in _fields(out.contact) if f.confidence < options.review_threshold or
+                  {"invalid", "low_confidence", "repaired"} & set(f.flags))
+    return ScanItem(out.path, out.sha256, contact_id=cid, needs_review=flagged, seconds=out.seconds,
+                    summary=one_line(out.contact))
+
+
+def one_line(contact) -> str:  # noqa: ANN001
+    """A contact in one printable line (control characters removed)."""
+    parts = [contact.scalar(n) for n in ("name", "title", "company")]
+    parts += [e.value for e in contact.emails[:1]] + [p.number for p in contact.phones[:1]]
+    text = " | ".join(p for p in parts if p)
+    return "".join(ch if ch.isprintable() else " " for ch in text) or "(no fields read)"
+
+
+def _fields(contact):  # noqa: ANN001, ANN202 - every Field/Phone of a contact
+    for name in ("name", "title", "company", "address"):
+        f = getattr(contact, name)
+        if f is not None:
+            yield f
+    yield from contact.emails
+    yield from contact.phones
+    yield from contact.websites
+
+
+def _emit(result: ScanResult, item: ScanItem, store: Store, jsonl: "_JsonlWriter | None",
+          progress: Callable[[ScanItem], None] | None) -> None:
+    result.items.append(item)
+    if jsonl:
+        jsonl.write(item, store)
+    if progress:
+        progress(item)
+
+
+class _JsonlWriter:
+    """One JSON object per photo, written to a temp file and renamed into place at the end."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        try:
+            self.fh = open(self.tmp, "w", encoding="utf-8")
+        except OSError as e:
+            raise OutputAccessError(f"cannot write {self.path}: {e.strerror or e}") from None
+
+    def write(self, item: ScanItem, store: Store) -> None:
+        rec: dict = {"file": item.path}
+        if item.contact_id is not None:
+            c = store.contact(item.contact_id)
+            rec.update(c.contact.to_record())
+            rec["contact_id"] = item.contact_id
+            rec["details"] = contact_details(c.contact)
+        else:
+            rec.update({"name": None, "title": None, "company": None, "emails": [], "phones": [],
+                        "websites": [], "address": None})
+        rec["sha256"] = item.sha256
+        if item.duplicate:
+            rec["duplicate"] = True
+        else:
+            rec["seconds"] = round(item.seconds, 3)
+        if item.error:
+            rec["error"] = item.error
+        self.fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+
+    def close(self) -> Path:
+        self.fh.close()
+        os.replace(self.tmp, self.path)
+        return self.path
+
+
+def contact_details(contact) -> dict:  # noqa: ANN001
+    """Confidence, source and flags of every field, keyed like the record."""
+    def one(f):  # noqa: ANN001, ANN202
+        return {"value": getattr(f, "value", None) or getattr(f, "number", None), "confidence": round(f.confidence, 3),
+                "source": f.source, "flags": list(f.flags), "message": f.message}
+    d: dict = {n: one(getattr(contact, n)) for n in ("name", "title", "company", "address") if getattr(contact, n)}
+    d["emails"] = [one(e) for e in contact.emails]
+    d["phones"] = [one(p) for p in contact.phones]
+    d["websites"] = [one(w) for w in contact.websites]
+    return d

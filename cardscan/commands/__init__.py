@@ -1,0 +1,1 @@
+"""Sub-commands of `cardscan`: each module here has `register(subparsers)`."""

@@ -1,0 +1,138 @@
+"""Finding photo files and reading them safely: the file-system edge of the pipeline.
+
+Nothing here writes to, moves or deletes a photo.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from .errors import InputImageError
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".tif", ".tiff", ".bmp", ".mpo", ".heic", ".heif"}
+)
+MAX_FILE_BYTES = 200 * 1024 * 1024  # a card photo is a few MB; refuse absurd files before reading them
+
+# Leading bytes of the formats cardscan decodes (the decoder checks again, properly).
+_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"II*\x00", b"MM\x00*", b"BM")
+
+
+def looks_like_image(head: bytes) -> bool:
+    """A cheap sniff of the first bytes: used only to pick image files without an extension."""
+    if head.startswith(_MAGIC):
+        return True
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return True
+    return head[4:8] == b"ftyp" and head[8:12] in (b"heic", b"heix", b"mif1", b"msf1", b"heim", b"heis", b"hevc")
+
+
+@dataclass(frozen=True)
+class Found:
+    path: Path
+    explicit: bool  # named on the command line (always tried) rather than found in a folder
+
+
+@dataclass(frozen=True)
+class Skipped:
+    path: Path
+    reason: str
+
+
+def _head(path: Path, n: int = 16) -> bytes:
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        try:
+            return os.read(fd, n)
+        finally:
+            os.close(fd)
+    except OSError:
+        return b""
+
+
+def discover(paths: Iterable[Path | str]) -> Iterator[Found | Skipped]:
+    """Files to scan, in a stable order.
+
+    A path named explicitly is always tried (the decoder says what is wrong with it). Inside a
+    folder (walked recursively, hidden entries skipped) a file is taken when its extension is an
+    image extension, or when it has no such extension but its content starts like an image (files
+    without extensions occur); symlinks, FIFOs and devices are skipped with a reason.
+    """
+    for raw in paths:
+        p = Path(raw)
+        try:
+            st = p.stat()
+        except OSError as e:
+            yield Skipped(p, f"cannot read: {e.strerror or e}")
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            yield from _walk(p)
+        else:
+            yield Found(p, explicit=True)
+
+
+def _walk(folder: Path) -> Iterator[Found | Skipped]:
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if name.startswith("."):
+                continue
+            p = Path(root) / name
+            try:
+                st = p.lstat()
+            except OSError as e:
+                yield Skipped(p, f"cannot read: {e.strerror or e}")
+                continue
+            if stat.S_ISLNK(st.st_mode):
+                yield Skipped(p, "symbolic link (not followed inside a folder)")
+            elif not stat.S_ISREG(st.st_mode):
+                yield Skipped(p, "not a regular file")
+            elif p.suffix.lower() in IMAGE_EXTENSIONS or looks_like_image(_head(p)):
+                yield Found(p, explicit=False)
+            # other files in a folder (notes, exports) are not photos: passed over silently
+
+
+def read_regular_file(path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+    """Read a whole regular file once. Refuses FIFOs, devices and folders without blocking on them."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except IsADirectoryError:
+        raise InputImageError("is a folder, not a photo") from None
+    except FileNotFoundError:
+        raise InputImageError("file not found") from None
+    except OSError as e:
+        raise InputImageError(f"cannot open: {e.strerror or e}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise InputImageError("not a regular file (a pipe, device or folder)")
+        if st.st_size > max_bytes:
+            raise InputImageError(f"file is {st.st_size / 1e6:.0f} MB, larger than any card photo needs "
+                                  f"(limit {max_bytes / 1e6:.0f} MB)")
+        chunks = []
+        while True:
+            b = os.read(fd, 1 << 20)
+            if not b:
+                break
+            chunks.append(b)
+        data = b"".join(chunks)
+    finally:
+        os.close(fd)
+    if not data:
+        raise InputImageError("empty file")
+    return data
+
+
+def sha256_file(path: Path) -> str | None:
+    """Content hash of a regular file, or None when it cannot be read."""
+    try:
+        return hashlib.sha256(read_regular_file(path)).hexdigest()
+    except InputImageError:
+        return None

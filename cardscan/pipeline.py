@@ -1,0 +1,112 @@
+"""One photo through every stage: bytes -> DecodedImage -> CardImage -> OcrResult (+QR) -> Contact.
+
+`process_photo` is what a worker runs; it never raises for a bad photo: the outcome carries the
+one-line reason and the exit code instead, so a batch goes on. Storage happens in the caller.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from . import decode as decode_mod
+from . import files
+from . import ocr as ocr_mod
+from . import parse as parse_mod
+from . import preprocess as preprocess_mod
+from . import qr as qr_mod
+from .errors import CardscanError, ExitCode, NoCardError
+from .models import CardImage, Contact, OcrResult
+from .options import Options
+
+log = logging.getLogger(__name__)
+
+CROP_LONG_SIDE = 1000  # px of the crop kept for the report
+MIN_WORDS = 2  # fewer confident words than this: no card text found
+
+
+@dataclass(frozen=True)
+class CardOutcome:
+    """What happened to one photo. Picklable: it crosses process boundaries."""
+
+    path: str
+    sha256: str | None = None
+    contact: Contact | None = None
+    crop_jpeg: bytes | None = None
+    raw_text: str = ""
+    ocr_engine: str = ""
+    ocr_conf: float = 0.0
+    format: str | None = None
+    size: int = 0
+    original_size: tuple[int, int] | None = None
+    error: str | None = None
+    exit_code: int = int(ExitCode.ok)
+    seconds: float = 0.0
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def encode_crop(rgb: np.ndarray, long_side: int = CROP_LONG_SIDE) -> bytes:
+    """JPEG of the card crop, at most `long_side` px, for the report and review."""
+    h, w = rgb.shape[:2]
+    scale = min(1.0, long_side / max(h, w))
+    if scale < 1.0:
+        rgb = cv2.resize(rgb, (max(1, int(w * scale)), max(1, int(h * scale))), interpolation=cv2.INTER_AREA)
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 82])
+    if not ok:  # pragma: no cover - OpenCV always encodes a uint8 image
+        raise CardscanError("could not encode the card crop")
+    return buf.tobytes()
+
+
+def has_text(ocr: OcrResult) -> bool:
+    confident = [w for l in ocr.lines for w in l.words if w.conf >= 50 and any(c.isalnum() for c in w.text)]
+    return len(confident) >= MIN_WORDS
+
+
+def read_card(card: CardImage, engine: ocr_mod.OcrEngine, options: Options) -> tuple[OcrResult, Contact]:
+    """OCR + QR + parse for one upright card."""
+    ocr = ocr_mod.read_card(card, engine)
+    qrs = qr_mod.decode_qr(card.pixels)
+    if not has_text(ocr) and not qrs:
+        raise NoCardError("no card text found (blank photo, or no business card in it)")
+    contact = parse_mod.parse(ocr, qrs, region=options.region)
+    return ocr, contact
+
+
+def process_data(path: str, data: bytes, engine: ocr_mod.OcrEngine, options: Options) -> CardOutcome:
+    """Every stage for the bytes of one photo; failures become an outcome, never an exception."""
+    t0 = time.perf_counter()
+    sha = sha256_bytes(data) if data else None
+    try:
+        img = decode_mod.decode(data, max_mpixels=options.max_image_mpixels)
+        card = preprocess_mod.preprocess(img, orient=engine.orientation)
+        ocr, contact = read_card(card, engine, options)
+    except CardscanError as e:
+        return CardOutcome(path=path, sha256=sha, size=len(data), error=str(e), exit_code=int(e.exit_code),
+                           seconds=time.perf_counter() - t0)
+    return CardOutcome(
+        path=path, sha256=sha, contact=contact, crop_jpeg=encode_crop(card.pixels) if options.keep_crops else None,
+        raw_text=ocr.text, ocr_engine=ocr.engine, ocr_conf=ocr.mean_conf, format=img.format, size=len(data),
+        original_size=img.original_size, seconds=time.perf_counter() - t0, warnings=img.warnings,
+    )
+
+
+def process_path(path: Path | str, engine: ocr_mod.OcrEngine, options: Options) -> CardOutcome:
+    """Read one photo (never modified) and run every stage on it."""
+    try:
+        data = files.read_regular_file(Path(path))
+    except CardscanError as e:
+        return CardOutcome(path=str(path), error=str(e), exit_code=int(e.exit_code))
+    return process_data(str(path), data, engine, options)
