@@ -161,7 +161,6 @@ def test_own_megapixel_limit_checked_before_decoding() -> None:
     with pytest.raises(InputImageError, match=r"120 megapixels.*--max-image-mpixels"):
         decode(data, max_mpixels=50)
     assert time.perf_counter() - t < 1.0
-    assert Image.MAX_IMAGE_PIXELS == 89478485 or Image.MAX_IMAGE_PIXELS is None or Image.MAX_IMAGE_PIXELS > 0
 
 
 def test_pil_global_limit_untouched(bomb_30k: Path) -> None:

@@ -1,0 +1,663 @@
+"""Find the card in a photo, flatten it, straighten it and turn it upright.
+
+Stages (each a small pure function on numpy arrays):
+
+1. ``detect_cards``: card-like quadrilaterals from edge maps and colour/brightness segmentation,
+   checked for size, aspect ratio (business cards are 1.5-1.9, portrait or landscape), convexity,
+   edge support along their sides, and that their border does not cut through text.
+2. ``warp_card``: 4-point perspective transform to a normalised size (long side ``CARD_LONG_SIDE``).
+3. ``estimate_skew`` / ``rotate_bound``: small-angle deskew from text-line projection profiles.
+4. orientation 0/90/180/270 from the ``orient`` callable (the OCR stage passes Tesseract OSD).
+5. ``is_dark_background``: light-on-dark cards are flagged (``CardImage.inverted``); the pixels stay
+   a natural RGB crop for display, and ``ocr_variants`` makes the OCR-specific looks.
+
+A flat scan or rendered card with no visible edge passes through untouched: a wrong crop that cuts
+off text is far worse than no crop, so every check errs towards passthrough.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .models import CardImage, DecodedImage
+
+log = logging.getLogger(__name__)
+
+Quad = tuple[tuple[float, float], tuple[float, float], tuple[float, float], tuple[float, float]]
+
+CARD_LONG_SIDE = 1500  # px of the warped card's long side
+WORK_SIDE = 800  # detection runs on a copy whose long side is this
+MIN_AREA_SHARE = 0.08  # smaller quads are not taken for the card (text would be tiny anyway)
+MAX_AREA_SHARE = 0.97  # a quad this large is the frame itself: pass through
+MIN_ASPECT, MAX_ASPECT = 1.25, 2.25  # long/short of the flattened quad (cards are 1.5-1.9)
+MIN_CORNER_ANGLE, MAX_CORNER_ANGLE = 55.0, 125.0  # degrees; more is too oblique to trust
+MIN_EDGE_SUPPORT = 0.55  # share of the quad's outline that lies on an image edge
+MIN_SIDE_SUPPORT = 0.35  # ... and of each side
+MIN_SIDE_STEP = 10.0  # Lab colour difference across each side (card vs what lies beyond)
+MIN_SCORE = 0.55
+MAX_SKEW = 12.0  # degrees searched by deskew
+
+
+# ---------------------------------------------------------------------------------------------
+# Geometry (pure)
+# ---------------------------------------------------------------------------------------------
+
+
+def order_corners(quad: Sequence[Sequence[float]], /) -> Quad:
+    """Order 4 points as top-left, top-right, bottom-right, bottom-left (clockwise on screen).
+
+    Points are sorted by angle around their centroid; the start is the corner with the smallest
+    x + y (ties: smallest y), so a card turned by 45 degrees is still ordered consistently.
+    """
+    pts = np.asarray(quad, dtype=np.float64).reshape(-1, 2)
+    if pts.shape != (4, 2):
+        raise ValueError("a quad has exactly 4 corners")
+    c = pts.mean(axis=0)
+    ang = np.arctan2(pts[:, 1] - c[1], pts[:, 0] - c[0])  # y down: increasing angle = clockwise
+    pts = pts[np.argsort(ang, kind="stable")]
+    keys = [(round(p[0] + p[1], 9), round(p[1], 9)) for p in pts]
+    start = min(range(4), key=keys.__getitem__)
+    pts = np.roll(pts, -start, axis=0)
+    return tuple((float(x), float(y)) for x, y in pts)  # type: ignore[return-value]
+
+
+def quad_area(quad: Sequence[Sequence[float]], /) -> float:
+    """Unsigned area (shoelace) of a polygon."""
+    p = np.asarray(quad, dtype=np.float64).reshape(-1, 2)
+    x, y = p[:, 0], p[:, 1]
+    return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2.0)
+
+
+def is_convex(quad: Sequence[Sequence[float]], /) -> bool:
+    """True when the ordered polygon turns the same way at every corner (no zero-length side)."""
+    p = np.asarray(quad, dtype=np.float64).reshape(-1, 2)
+    d1 = np.roll(p, -1, axis=0) - p
+    d2 = np.roll(p, -2, axis=0) - np.roll(p, -1, axis=0)
+    cross = d1[:, 0] * d2[:, 1] - d1[:, 1] * d2[:, 0]
+    return bool(np.all(cross > 1e-9) or np.all(cross < -1e-9))
+
+
+def corner_angles(quad: Sequence[Sequence[float]], /) -> tuple[float, ...]:
+    """Interior angles in degrees at each corner of an ordered quad."""
+    p = np.asarray(quad, dtype=np.float64).reshape(-1, 2)
+    out = []
+    for i in range(len(p)):
+        a, b, c = p[i - 1], p[i], p[(i + 1) % len(p)]
+        u, v = a - b, c - b
+        nu, nv = np.linalg.norm(u), np.linalg.norm(v)
+        if nu == 0 or nv == 0:
+            out.append(0.0)
+            continue
+        out.append(math.degrees(math.acos(float(np.clip(np.dot(u, v) / (nu * nv), -1.0, 1.0)))))
+    return tuple(out)
+
+
+def warp_size(quad: Sequence[Sequence[float]], /, *, long_side: int = CARD_LONG_SIDE) -> tuple[int, int]:
+    """(width, height) of the flattened card: the quad's proportions, long side = ``long_side``.
+
+    Width is the mean of the top and bottom sides, height the mean of the left and right sides of
+    the ordered quad (TL, TR, BR, BL).
+    """
+    tl, tr, br, bl = (np.asarray(p, dtype=np.float64) for p in order_corners(quad))
+    w = (np.linalg.norm(tr - tl) + np.linalg.norm(br - bl)) / 2.0
+    h = (np.linalg.norm(bl - tl) + np.linalg.norm(br - tr)) / 2.0
+    if w <= 0 or h <= 0:
+        raise ValueError("degenerate quad")
+    f = long_side / max(w, h)
+    return max(1, int(round(w * f))), max(1, int(round(h * f)))
+
+
+def quad_aspect(quad: Sequence[Sequence[float]], /) -> float:
+    """long/short ratio of the flattened quad (>= 1)."""
+    w, h = warp_size(quad, long_side=10_000)
+    return max(w, h) / min(w, h)
+
+
+@dataclass(frozen=True)
+class QuadCheck:
+    ok: bool
+    reason: str = ""
+
+
+def check_quad(quad: Sequence[Sequence[float]], image_size: tuple[int, int], /) -> QuadCheck:
+    """Geometric sanity of a card candidate in an image of (width, height)."""
+    q = order_corners(quad)
+    W, H = image_size
+    if not is_convex(q):
+        return QuadCheck(False, "not convex")
+    share = quad_area(q) / float(W * H)
+    if share < MIN_AREA_SHARE:
+        return QuadCheck(False, f"too small ({share:.1%} of the image)")
+    if share > MAX_AREA_SHARE:
+        return QuadCheck(False, f"covers the whole image ({share:.1%})")
+    angles = corner_angles(q)
+    if min(angles) < MIN_CORNER_ANGLE or max(angles) > MAX_CORNER_ANGLE:
+        return QuadCheck(False, f"corner angle {min(angles):.0f}-{max(angles):.0f} degrees")
+    ar = quad_aspect(q)
+    if not MIN_ASPECT <= ar <= MAX_ASPECT:
+        return QuadCheck(False, f"aspect ratio {ar:.2f}")
+    return QuadCheck(True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Detection
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Cand:
+    quad: Quad  # in work-image coordinates
+    score: float
+    area: float
+    source: str
+
+
+def _work_copy(rgb: np.ndarray) -> tuple[np.ndarray, float]:
+    h, w = rgb.shape[:2]
+    f = min(1.0, WORK_SIDE / max(h, w))
+    if f < 1.0:
+        rgb = cv2.resize(rgb, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+    return rgb, f
+
+
+def _edge_map(gray: np.ndarray) -> np.ndarray:
+    blur = cv2.GaussianBlur(gray, (5, 5), 0)
+    med = float(np.median(blur))
+    lo, hi = max(10.0, 0.5 * med), min(255.0, max(40.0, 1.2 * med))
+    e1 = cv2.Canny(blur, lo, hi)
+    e2 = cv2.Canny(blur, 20, 60)
+    return cv2.bitwise_or(e1, e2)
+
+
+def _segment_masks(rgb: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """Binary masks in which the card may be one blob: brightness, saturation, distance from the
+    colour of the image border (the table)."""
+    blur = cv2.GaussianBlur(rgb, (7, 7), 0)
+    lab = cv2.cvtColor(blur, cv2.COLOR_RGB2LAB)
+    hsv = cv2.cvtColor(blur, cv2.COLOR_RGB2HSV)
+    h, w = rgb.shape[:2]
+    b = max(2, min(h, w) // 40)
+    border = np.concatenate([lab[:b].reshape(-1, 3), lab[-b:].reshape(-1, 3), lab[:, :b].reshape(-1, 3), lab[:, -b:].reshape(-1, 3)])
+    bg = np.median(border, axis=0)
+    dist = np.linalg.norm(lab.astype(np.float32) - bg.astype(np.float32), axis=2)
+    dist = cv2.normalize(dist, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+    out = []
+    t, _ = cv2.threshold(dist, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    # half the Otsu level too: keeps a card's coloured band that is nearer the table's colour
+    out.append(("bgdist-low", np.where(dist > t * 0.5, 255, 0).astype(np.uint8)))
+    for name, ch in (("bgdist", dist), ("light", lab[:, :, 0]), ("sat", hsv[:, :, 1])):
+        _, m = cv2.threshold(ch, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+        out.append((name, m))
+        if name != "bgdist":
+            out.append((name + "-inv", cv2.bitwise_not(m)))
+    k = cv2.getStructuringElement(cv2.MORPH_RECT, (9, 9))
+    return [(n, cv2.morphologyEx(cv2.morphologyEx(m, cv2.MORPH_CLOSE, k), cv2.MORPH_OPEN, k)) for n, m in out]
+
+
+def _max_area_quad(poly: np.ndarray) -> np.ndarray | None:
+    """Largest-area quadrilateral with vertices among a convex polygon's vertices."""
+    pts = poly.reshape(-1, 2).astype(np.float64)
+    n = len(pts)
+    if n < 4:
+        return None
+    if n == 4:
+        return pts
+    if n > 16:
+        return None
+    best, best_a = None, -1.0
+    for idx in itertools.combinations(range(n), 4):
+        a = quad_area(pts[list(idx)])
+        if a > best_a:
+            best, best_a = pts[list(idx)], a
+    return best
+
+
+def _quads_from_contour(cnt: np.ndarray) -> list[np.ndarray]:
+    hull = cv2.convexHull(cnt)
+    peri = cv2.arcLength(hull, True)
+    out = []
+    for eps in (0.01, 0.02, 0.04):
+        ap = cv2.approxPolyDP(hull, eps * peri, True)
+        q = _max_area_quad(ap)
+        if q is not None:
+            out.append(q)
+            break
+    rect = cv2.boxPoints(cv2.minAreaRect(hull))
+    out.append(rect.astype(np.float64))
+    return out
+
+
+def _side_samples(quad: Quad, n_min: int = 8) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per side: (points along it, unit normal pointing away from the quad's centre)."""
+    c = np.mean(np.asarray(quad, dtype=np.float64), axis=0)
+    out = []
+    for i in range(4):
+        p, q = np.asarray(quad[i], dtype=np.float64), np.asarray(quad[(i + 1) % 4], dtype=np.float64)
+        d = q - p
+        length = float(np.linalg.norm(d))
+        if length == 0:
+            out.append((np.empty((0, 2)), np.zeros(2)))
+            continue
+        nrm = np.array([-d[1], d[0]]) / length
+        if np.dot(nrm, (p + q) / 2 - c) < 0:
+            nrm = -nrm
+        ts = np.linspace(0.08, 0.92, max(n_min, int(length / 3)))
+        out.append((p[None, :] + ts[:, None] * d[None, :], nrm))
+    return out
+
+
+def _side_support(quad: Quad, edges_dil: np.ndarray) -> list[float]:
+    """Per side, the share of its points that lie on (dilated) image edges."""
+    h, w = edges_dil.shape
+    res = []
+    for pts, _ in _side_samples(quad):
+        if len(pts) == 0:
+            res.append(0.0)
+            continue
+        xi = np.clip(np.round(pts[:, 0]).astype(int), 0, w - 1)
+        yi = np.clip(np.round(pts[:, 1]).astype(int), 0, h - 1)
+        res.append(float(np.count_nonzero(edges_dil[yi, xi])) / len(pts))
+    return res
+
+
+def _side_steps(quad: Quad, lab: np.ndarray, offset: float) -> list[float]:
+    """Per side, the Lab difference between the median colour just inside and just outside.
+
+    Sides on the image border (nothing outside) count as a full step."""
+    h, w = lab.shape[:2]
+    res = []
+    for pts, nrm in _side_samples(quad):
+        if len(pts) == 0:
+            res.append(0.0)
+            continue
+        inner = pts - nrm * offset
+        outer = pts + nrm * offset
+        ok = (outer[:, 0] >= 0) & (outer[:, 0] <= w - 1) & (outer[:, 1] >= 0) & (outer[:, 1] <= h - 1)
+        if ok.mean() < 0.5:
+            res.append(255.0)
+            continue
+        def med(p: np.ndarray) -> np.ndarray:
+            xi = np.clip(np.round(p[:, 0]).astype(int), 0, w - 1)
+            yi = np.clip(np.round(p[:, 1]).astype(int), 0, h - 1)
+            return np.median(lab[yi, xi].astype(np.float64), axis=0)
+        res.append(float(np.linalg.norm(med(inner[ok]) - med(outer[ok]))))
+    return res
+
+
+def _line_through(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Robust line fit: (point on the line, unit direction)."""
+    if len(pts) < 12:
+        return None
+    vx, vy, x0, y0 = cv2.fitLine(pts.astype(np.float32), cv2.DIST_HUBER, 0, 0.01, 0.01).ravel()
+    return np.array([x0, y0], dtype=np.float64), np.array([vx, vy], dtype=np.float64)
+
+
+def _intersect(l1: tuple[np.ndarray, np.ndarray], l2: tuple[np.ndarray, np.ndarray]) -> np.ndarray | None:
+    (p, d), (q, e) = l1, l2
+    den = d[0] * e[1] - d[1] * e[0]
+    if abs(den) < 1e-6:
+        return None
+    t = ((q[0] - p[0]) * e[1] - (q[1] - p[1]) * e[0]) / den
+    return p + t * d
+
+
+def refine_quad(quad: Quad, edges: np.ndarray, /, *, band: float, grad: tuple[np.ndarray, np.ndarray] | None = None) -> Quad:
+    """Snap each side to the edge pixels within ``band`` px of it (robust line fit, middle 80% of
+    the side so rounded corners do not pull it), corners = intersections of adjacent sides.
+    Returns the input when the fit is missing or moves a corner by more than 2 * band."""
+    h, w = edges.shape
+    q = np.asarray(quad, dtype=np.float64)
+    lines = []
+    for i in range(4):
+        p0, p1 = q[i], q[(i + 1) % 4]
+        d = p1 - p0
+        length = float(np.linalg.norm(d))
+        if length < 1:
+            return quad
+        u = d / length
+        nrm = np.array([-u[1], u[0]])
+        a, b = p0 + 0.1 * d, p0 + 0.9 * d
+        poly = np.array([a + nrm * band, b + nrm * band, b - nrm * band, a - nrm * band])
+        m = np.zeros((h, w), np.uint8)
+        cv2.fillConvexPoly(m, np.round(poly).astype(np.int32), 1)
+        ys, xs = np.nonzero(edges & m)
+        if grad is not None and len(xs):
+            gx, gy = grad[0][ys, xs], grad[1][ys, xs]
+            along = np.abs(gx * nrm[0] + gy * nrm[1]) >= 0.9 * np.hypot(gx, gy)  # edge runs along the side
+            ys, xs = ys[along], xs[along]
+        line = _line_through(np.stack([xs, ys], axis=1)) if len(xs) else None
+        if line is None or abs(float(np.dot(line[1], nrm))) > 0.35:  # missing, or not along the side
+            line = (p0, u)
+        lines.append(line)
+    out = []
+    for i in range(4):
+        c = _intersect(lines[i - 1], lines[i])
+        if c is None or np.linalg.norm(c - q[i]) > 2 * band:
+            return quad
+        out.append((float(c[0]), float(c[1])))
+    return order_corners(out)
+
+
+def _border_sides(quad: Quad, w: int, h: int) -> list[bool]:
+    """Per side: does it lie along the image border?"""
+    tol = 0.01 * max(w, h) + 2
+
+    def edge_of(p: tuple[float, float]) -> set[str]:
+        x, y = p
+        return {k for k, v in (("l", x <= tol), ("t", y <= tol), ("r", x >= w - 1 - tol), ("b", y >= h - 1 - tol)) if v}
+
+    return [bool(edge_of(quad[i]) & edge_of(quad[(i + 1) % 4])) for i in range(4)]
+
+
+def _text_mask(gray: np.ndarray) -> np.ndarray:
+    """Small high-contrast blobs (letters), either polarity."""
+    k = cv2.getStructuringElement(cv2.MORPH_RECT, (9, 9))
+    bh = cv2.morphologyEx(gray, cv2.MORPH_BLACKHAT, k)
+    th = cv2.morphologyEx(gray, cv2.MORPH_TOPHAT, k)
+    m = cv2.max(bh, th)
+    _, m = cv2.threshold(m, max(25.0, float(np.percentile(m, 97))), 255, cv2.THRESH_BINARY)
+    return m
+
+
+def _text_around(quad: Quad, text: np.ndarray) -> bool:
+    """True when the ring just outside the quad holds about as much text as the quad itself:
+    the quad is then a box printed on a card (photo, logo, panel), not the card."""
+    h, w = text.shape
+    q = np.asarray(quad, dtype=np.float64)
+    c = q.mean(axis=0)
+    inside = np.zeros((h, w), np.uint8)
+    cv2.fillConvexPoly(inside, np.round(q).astype(np.int32), 1)
+    ring = np.zeros((h, w), np.uint8)
+    cv2.fillConvexPoly(ring, np.round(c + (q - c) * 1.35).astype(np.int32), 1)
+    ring &= 1 - cv2.dilate(inside, np.ones((5, 5), np.uint8))
+    if ring.sum() == 0:
+        return False
+    d_in = float(np.count_nonzero(text[inside > 0])) / max(1, int(inside.sum()))
+    d_ring = float(np.count_nonzero(text[ring > 0])) / int(ring.sum())
+    return d_ring > 0.005 and d_ring > 0.5 * d_in
+
+
+def _cuts_text(quad: Quad, text: np.ndarray, margin: int) -> bool:
+    """True when letters lie across the quad's outline (inside and outside at once)."""
+    h, w = text.shape
+    poly = np.round(np.asarray(quad)).astype(np.int32)
+    inside = np.zeros((h, w), np.uint8)
+    cv2.fillConvexPoly(inside, poly, 255)
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
+    inner = cv2.erode(inside, k)
+    outer = cv2.bitwise_not(cv2.dilate(inside, k))
+    # join letters into words so a word cut by the outline is one component
+    words = cv2.dilate(text, cv2.getStructuringElement(cv2.MORPH_RECT, (7, 3)))
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(words, connectivity=8)
+    if n <= 1:
+        return False
+    small = (stats[:, cv2.CC_STAT_HEIGHT] < h / 8) & (stats[:, cv2.CC_STAT_WIDTH] < w / 3)
+    small[0] = False
+    in_ids = np.unique(lab[(inner > 0) & (words > 0)])
+    out_ids = np.unique(lab[(outer > 0) & (words > 0)])
+    cut = np.intersect1d(in_ids, out_ids)
+    cut = cut[small[cut]]
+    if len(cut) == 0:
+        return False
+    cut_area = float(stats[cut, cv2.CC_STAT_AREA].sum())
+    inside_text = float(np.count_nonzero(words[inner > 0])) + 1.0
+    return len(cut) >= 2 and cut_area / inside_text > 0.04
+
+
+def _reject(rejected: list[tuple[str, Quad, str]] | None, source: str, quad: Quad, why: str) -> None:
+    if rejected is not None:
+        rejected.append((source, quad, why))
+
+
+def _candidates(rgb: np.ndarray, rejected: list[tuple[str, Quad, str]] | None = None) -> list[_Cand]:
+    h, w = rgb.shape[:2]
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    edges = _edge_map(gray)
+    edges_dil = cv2.dilate(edges, np.ones((7, 7), np.uint8))
+    text = _text_mask(gray)
+    lab = cv2.cvtColor(cv2.GaussianBlur(rgb, (5, 5), 0), cv2.COLOR_RGB2LAB)
+    blur = cv2.GaussianBlur(gray, (5, 5), 0)
+    grad = (cv2.Sobel(blur, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(blur, cv2.CV_32F, 0, 1, ksize=3))
+    sources: list[tuple[str, np.ndarray]] = [("edges", cv2.dilate(edges, np.ones((3, 3), np.uint8), iterations=2))]
+    sources += _segment_masks(rgb)
+    min_area = MIN_AREA_SHARE * w * h
+    raw: list[tuple[str, np.ndarray, float]] = []
+    for name, mask in sources:
+        mode = cv2.RETR_LIST if name == "edges" else cv2.RETR_EXTERNAL
+        cnts, _ = cv2.findContours(mask, mode, cv2.CHAIN_APPROX_SIMPLE)
+        cnts = sorted((c for c in cnts if cv2.contourArea(cv2.convexHull(c)) >= min_area), key=cv2.contourArea, reverse=True)[:12]
+        for c in cnts:
+            carea = cv2.contourArea(c)
+            for q in _quads_from_contour(c):
+                raw.append((name, q, carea))
+    out: list[_Cand] = []
+    seen: list[np.ndarray] = []
+    for name, q, carea in raw:
+        quad = order_corners(np.clip(q, [0, 0], [w - 1, h - 1]))
+        chk = check_quad(quad, (w, h))
+        if not chk.ok:
+            continue
+        qa = np.asarray(quad)
+        if any(np.abs(qa - s).max() < 0.01 * max(w, h) for s in seen):
+            continue
+        seen.append(qa)
+        area = quad_area(quad)
+        fill = min(1.0, carea / area) if name != "edges" else 1.0
+        if fill < 0.8:
+            _reject(rejected, name, quad, f"fill {fill:.2f}")
+            continue
+        quad = refine_quad(quad, edges, band=max(4.0, 0.012 * max(w, h)), grad=grad)
+        if not check_quad(quad, (w, h)).ok:
+            continue
+        on_border = _border_sides(quad, w, h)
+        sides = [1.0 if b else v for b, v in zip(on_border, _side_support(quad, edges_dil))]
+        support = float(np.mean(sides))
+        if support < MIN_EDGE_SUPPORT or min(sides) < MIN_SIDE_SUPPORT:
+            _reject(rejected, name, quad, "edge support " + " ".join(f"{v:.2f}" for v in sides))
+            continue
+        share = area / float(w * h)
+        if sum(on_border) >= 3:
+            _reject(rejected, name, quad, "the frame itself, not a card edge")
+            continue
+        if share < 0.5 and any(on_border[i] and on_border[i - 1] for i in range(4)):
+            _reject(rejected, name, quad, "in a corner of the frame")
+            continue  # an object cut by the frame: its text may be cut too
+        steps = _side_steps(quad, lab, offset=max(3.0, 0.012 * max(w, h)))
+        if any(st < MIN_SIDE_STEP and su < 0.75 for st, su in zip(steps, sides)):
+            _reject(rejected, name, quad, "colour step " + " ".join(f"{v:.0f}" for v in steps))
+            continue
+        if _text_around(quad, text):
+            _reject(rejected, name, quad, "text around it: a panel printed on a card")
+            continue
+        if _cuts_text(quad, text, margin=max(3, int(0.006 * max(w, h)))):
+            _reject(rejected, name, quad, "cuts through text")
+            continue
+        ar = quad_aspect(quad)
+        aspect_fit = 1.0 if 1.45 <= ar <= 1.95 else max(0.0, 1.0 - min(abs(ar - 1.45), abs(ar - 1.95)) / 0.5)
+        step_fit = min(1.0, min(steps) / 40.0)
+        score = 0.35 * support + 0.25 * aspect_fit + 0.15 * fill + 0.25 * step_fit
+        if score < MIN_SCORE:
+            _reject(rejected, name, quad, f"score {score:.2f}")
+            continue
+        out.append(_Cand(quad, score, area, name))
+    return out
+
+
+def _overlap(a: Quad, b: Quad, shape: tuple[int, int]) -> float:
+    """Intersection over the smaller area."""
+    ma = np.zeros(shape, np.uint8)
+    mb = np.zeros(shape, np.uint8)
+    cv2.fillConvexPoly(ma, np.round(np.asarray(a)).astype(np.int32), 1)
+    cv2.fillConvexPoly(mb, np.round(np.asarray(b)).astype(np.int32), 1)
+    inter = np.count_nonzero(ma & mb)
+    return inter / max(1, min(np.count_nonzero(ma), np.count_nonzero(mb)))
+
+
+def _select(cands: list[_Cand], shape: tuple[int, int]) -> list[_Cand]:
+    """Non-overlapping candidates, largest first: a quad that contains another is the card and
+    the inner one a printed panel, photo or logo on it."""
+    chosen: list[_Cand] = []
+    for c in sorted(cands, key=lambda c: (c.area, c.score), reverse=True):
+        if all(_overlap(c.quad, k.quad, shape) < 0.3 for k in chosen):
+            chosen.append(c)
+    return chosen
+
+
+def _detect(rgb: np.ndarray) -> list[_Cand]:
+    small, f = _work_copy(rgb)
+    chosen = _select(_candidates(small), small.shape[:2])
+    return [_Cand(tuple((x / f, y / f) for x, y in c.quad), c.score, c.area / (f * f), c.source) for c in chosen]  # type: ignore[misc]
+
+
+def detect_cards(img: DecodedImage | np.ndarray, /) -> list[Quad]:
+    """Every card-like quad in the image (corners TL, TR, BR, BL in image pixels), largest first."""
+    rgb = img.pixels if isinstance(img, DecodedImage) else img
+    return [c.quad for c in _detect(rgb)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Warp, deskew, orientation, polarity
+# ---------------------------------------------------------------------------------------------
+
+
+def warp_card(rgb: np.ndarray, quad: Sequence[Sequence[float]], /, *, long_side: int = CARD_LONG_SIDE) -> np.ndarray:
+    """Perspective-flatten the quad to (warp_size) pixels."""
+    q = np.asarray(order_corners(quad), dtype=np.float32)
+    w, h = warp_size(q, long_side=long_side)
+    dst = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], dtype=np.float32)
+    m = cv2.getPerspectiveTransform(q, dst)
+    src_long = max(np.linalg.norm(q[1] - q[0]), np.linalg.norm(q[3] - q[0]))
+    interp = cv2.INTER_AREA if src_long > long_side * 1.2 else cv2.INTER_CUBIC
+    return cv2.warpPerspective(rgb, m, (w, h), flags=interp, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _projection_score(mask: np.ndarray, angle: float) -> float:
+    h, w = mask.shape
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    r = cv2.warpAffine(mask, m, (w, h), flags=cv2.INTER_NEAREST, borderValue=0)
+    prof = r.sum(axis=1, dtype=np.float64)
+    return float(np.var(np.diff(prof)))
+
+
+def estimate_skew(rgb: np.ndarray, /, *, max_angle: float = MAX_SKEW) -> float:
+    """Degrees counter-clockwise to rotate so text lines are horizontal (or vertical); 0 if unsure.
+
+    Searches the row (and column) projection profile of a letter mask for the sharpest profile.
+    """
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
+    h, w = gray.shape
+    f = min(1.0, 600 / max(h, w))
+    if f < 1.0:
+        gray = cv2.resize(gray, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+    mask = _text_mask(gray)
+    if np.count_nonzero(mask) < 50:
+        return 0.0
+    best = (0.0, -1.0)
+    for m in (mask, cv2.rotate(mask, cv2.ROTATE_90_CLOCKWISE)):
+        coarse = [(a, _projection_score(m, a)) for a in np.arange(-max_angle, max_angle + 0.01, 1.0)]
+        a0 = max(coarse, key=lambda t: t[1])[0]
+        fine = [(a, _projection_score(m, a)) for a in np.arange(a0 - 1.0, a0 + 1.01, 0.1)]
+        cand = max(fine, key=lambda t: t[1])
+        if cand[1] > best[1]:
+            best = cand
+    zero = max(_projection_score(mask, 0.0), _projection_score(cv2.rotate(mask, cv2.ROTATE_90_CLOCKWISE), 0.0))
+    angle = float(round(best[0], 1))
+    if abs(angle) < 0.3 or best[1] < zero * 1.05:
+        return 0.0
+    return angle
+
+
+def rotate_bound(rgb: np.ndarray, angle: float, /) -> np.ndarray:
+    """Rotate counter-clockwise by ``angle`` degrees, growing the canvas so nothing is cut off."""
+    if angle == 0:
+        return rgb
+    h, w = rgb.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    cos, sin = abs(m[0, 0]), abs(m[0, 1])
+    nw, nh = int(math.ceil(h * sin + w * cos)), int(math.ceil(h * cos + w * sin))
+    m[0, 2] += nw / 2 - w / 2
+    m[1, 2] += nh / 2 - h / 2
+    fill = tuple(int(v) for v in np.median(np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]]), axis=0))
+    return cv2.warpAffine(rgb, m, (nw, nh), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_CONSTANT, borderValue=fill)
+
+
+def rotate_right_angle(rgb: np.ndarray, degrees_cw: int, /) -> np.ndarray:
+    """Rotate clockwise by 0, 90, 180 or 270 degrees."""
+    k = (degrees_cw // 90) % 4
+    return np.ascontiguousarray(np.rot90(rgb, k=-k)) if k else rgb
+
+
+def is_dark_background(rgb: np.ndarray, /) -> bool:
+    """True when most of the card (away from its edge) is darker than its text: light-on-dark."""
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
+    h, w = gray.shape
+    inner = gray[h // 10 : h - h // 10, w // 10 : w - w // 10]
+    if inner.size == 0:
+        inner = gray
+    t, _ = cv2.threshold(inner, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    dark_share = float(np.count_nonzero(inner <= t)) / inner.size
+    return dark_share > 0.6 and float(np.median(inner)) < 110
+
+
+def ocr_variants(card: CardImage, /) -> list[np.ndarray]:
+    """Extra looks at the card for OCR, best first; each (H, W, 3) uint8 with the card's geometry.
+
+    1. gray with CLAHE contrast, inverted when the card is light-on-dark (dark text on light);
+    2. that, Otsu-binarised;
+    3. that, adaptive-threshold binarised (uneven light).
+    """
+    gray = cv2.cvtColor(card.pixels, cv2.COLOR_RGB2GRAY)
+    if card.inverted:
+        gray = cv2.bitwise_not(gray)
+    clahe = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8)).apply(gray)
+    _, otsu = cv2.threshold(cv2.GaussianBlur(clahe, (3, 3), 0), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    block = max(15, (min(gray.shape) // 30) | 1)
+    adapt = cv2.adaptiveThreshold(clahe, 255, cv2.ADAPTIVE_THRESH_GAUSSIAN_C, cv2.THRESH_BINARY, block, 15)
+    return [cv2.cvtColor(g, cv2.COLOR_GRAY2RGB) for g in (clahe, otsu, adapt)]
+
+
+def _safe_orient(orient: Callable[[np.ndarray], int], rgb: np.ndarray) -> int:
+    try:
+        deg = int(orient(rgb)) % 360
+    except Exception as e:  # orientation is a hint; a failing detector must not lose the card
+        log.warning("orientation detection failed (%s); keeping the card as it is", e)
+        return 0
+    return deg if deg in (0, 90, 180, 270) else 0
+
+
+def preprocess(img: DecodedImage, /, *, orient: Callable[[np.ndarray], int] | None = None) -> CardImage:
+    """Crop, flatten, straighten and turn the card upright (see the module docstring)."""
+    rgb = img.pixels
+    cards = _detect(rgb)
+    quad: Quad | None = None
+    method = "passthrough"
+    if cards:
+        best = cards[0]
+        quad = best.quad
+        method = "contour"
+        card = warp_card(rgb, quad)
+        log.debug("card found by %s, score %.2f", best.source, best.score)
+    else:
+        card = rgb
+    skew = estimate_skew(card)
+    if skew:
+        card = rotate_bound(card, skew)
+    rotation = 0
+    if orient is not None:
+        rotation = _safe_orient(orient, card)
+        card = rotate_right_angle(card, rotation)
+    inverted = is_dark_background(card)
+    return CardImage(
+        pixels=np.ascontiguousarray(card, dtype=np.uint8),
+        quad=quad,
+        rotation=rotation,
+        skew=float(skew),
+        inverted=inverted,
+        method=method,
+    )
