@@ -1,0 +1,722 @@
+"""OCR lines (+ QR payloads) -> a Contact whose every field carries a confidence, a source and flags.
+
+Order of work: e-mails and websites first (they are the least ambiguous), then the card's own
+region (from +CC prefixes, country names, postal codes and domains), phones, the postal block,
+and last the person's name, title and company, which are chosen from what is left.  When unsure a
+field is left empty: a wrong value in the wrong field is worse than none.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from typing import Any, Sequence
+
+import numpy as np
+
+from .emails import EmailHit, check_email, find_emails, repair_tld
+from .layout import (
+    MAX_FIELD_CHARS,
+    MAX_LINE_CHARS,
+    MAX_LINES,
+    cap,
+    fold,
+    has_phrase,
+    known_tlds,
+    same_row,
+    sanitize,
+    split_columns,
+    text_to_ocr,
+    wordlist,
+    words_of,
+)
+from .models import SOURCE_OCR, SOURCE_QR, Contact, Field, Line, OcrResult, Phone, QrPayload
+from .phones import PhoneHit, RegionGuess, find_phones, infer_region, label_type
+
+log = logging.getLogger(__name__)
+
+__all__ = ["parse", "parse_text"]
+
+LOW = 0.5  # below this a field is flagged "low_confidence"
+
+
+@dataclass
+class _Ln:
+    """A working line: sanitized text, its OCR line, and what it has been used for."""
+
+    i: int
+    text: str
+    line: Line
+    conf: float  # 0..1
+    height: float
+    dirty: bool = False  # control/bidi characters were removed
+    used: str | None = None  # "contact", "label", "noise", "address", "name", "title", "company"
+    contact: bool = False  # holds a phone, e-mail or website
+
+
+def parse_text(text: str, /, *, region: str | None = None) -> Contact:
+    """Parse plain text lines (no layout: equal heights, confidence 90)."""
+    return parse(text_to_ocr(text), region=region)
+
+
+def parse(ocr: OcrResult, /, qr: Sequence[QrPayload] = (), *, region: str | None = None) -> Contact:
+    lines = _prepare(ocr)
+    texts = [l.text for l in lines]
+
+    email_hits = find_emails(texts)
+    masked = [_mask_emails(t) for t in texts]
+    site_hits = _find_websites(masked)
+    for li, (s, e), _ in site_hits:
+        masked[li] = masked[li][:s] + " " * (e - s) + masked[li][e:]
+    domains = [h.value.rsplit("@", 1)[1] for h in email_hits] + [_host(v) for _, _, v in site_hits]
+    reg = infer_region(texts, domains, default=region)
+
+    left = _left_labels(lines)
+    phone_hits = find_phones(masked, reg, left_labels=left)
+
+    for h in email_hits:
+        lines[h.line].contact = True
+    for li, _, _ in site_hits:
+        lines[li].contact = True
+    for h in phone_hits:
+        lines[h.line].contact = True
+    for l, m in zip(lines, masked):
+        if l.contact and _leftover_letters(m, l.i, phone_hits) < 3:
+            l.used = l.used or "contact"
+
+    emails = tuple(_email_field(h, lines) for h in email_hits)
+    phones = tuple(_phone(h, lines) for h in phone_hits)
+    websites = tuple(_site_field(v, lines[li]) for li, _, v in site_hits)
+
+    address = _find_address(lines, phone_hits)
+    name = _find_name(lines, email_hits)
+    title = _find_title(lines, name)
+    company = _find_company(lines, domains, email_hits)
+
+    contact = Contact(
+        name=name[1] if name else None,
+        title=title,
+        company=company,
+        address=address,
+        emails=emails,
+        phones=phones,
+        websites=websites,
+        region=reg.region,
+        raw_text=ocr.text,
+    )
+    if qr:
+        contact = _merge_qr(contact, qr, reg)
+    return contact
+
+
+# ------------------------------------------------------------------ preparation
+
+
+def _prepare(ocr: OcrResult) -> list[_Ln]:
+    out: list[_Ln] = []
+    parts = [p for line in ocr.lines[:MAX_LINES] for p in split_columns(line)]
+    for line in parts[:MAX_LINES]:
+        if not line.words:
+            continue
+        text, dirty = sanitize(line.text[:MAX_LINE_CHARS])
+        text = " ".join(text.split())
+        if not text:
+            continue
+        ln = _Ln(len(out), text, line, line.conf / 100.0, line.height, dirty)
+        if len(re.sub(r"[\W_]", "", text)) < 2 and not re.search(r"\d", text):
+            ln.used = "noise"  # icons and specks read as one stray character
+        out.append(ln)
+    return out
+
+
+_AT_TOKEN_RE = re.compile(r"\S*[@©®＠]\S*")
+
+
+def _mask_emails(text: str) -> str:
+    return _AT_TOKEN_RE.sub(lambda m: " " * len(m.group(0)), text)
+
+
+def _leftover_letters(masked: str, i: int, phones: Sequence[PhoneHit]) -> int:
+    t = masked
+    for h in phones:
+        if h.line == i:
+            s, e = h.span
+            t = t[:s] + " " * (e - s) + t[e:]
+    ws = [w for w in words_of(t) if label_type(w) is None and w not in _CONTACT_LABELS]
+    return sum(len(w) for w in ws)
+
+
+_CONTACT_LABELS = frozenset("email mail web website site url www e correo internet http https skype".split())
+
+
+def _left_labels(lines: list[_Ln]) -> dict[int, str]:
+    """A label printed in its own column, left of the number on the same row ('Tel' | '555 0100')."""
+    out: dict[int, str] = {}
+    for a in lines:
+        if not re.search(r"\d{3}", a.text):
+            continue
+        ax = a.line.box[0]
+        best: _Ln | None = None
+        for b in lines:
+            if b is a or len(b.text.split()) > 3 or re.search(r"\d", b.text):
+                continue
+            bx_right = b.line.box[0] + b.line.box[2]
+            if bx_right <= ax + 2 and same_row(a.line, b.line) and label_type(b.text):
+                if best is None or bx_right > best.line.box[0] + best.line.box[2]:
+                    best = b
+        if best is not None:
+            out[a.i] = best.text
+            best.used = "label"
+    return out
+
+
+def _words_conf(ln: _Ln) -> float:
+    return max(0.0, min(1.0, ln.conf))
+
+
+# ------------------------------------------------------------------ e-mails, websites, phones
+
+
+def _email_field(h: EmailHit, lines: list[_Ln]) -> Field:
+    ln = lines[h.line]
+    conf = _words_conf(ln) * (0.55 if h.repaired else 0.98) * (1.0 if h.known_tld else 0.6)
+    flags: list[str] = []
+    if h.repaired:
+        flags.append("repaired")
+    if conf < LOW or not h.known_tld:
+        flags.append("low_confidence")
+    msg = h.message if h.repaired else (None if h.known_tld else "unusual top-level domain; check the spelling")
+    return Field(h.value, round(conf, 3), SOURCE_OCR, h.raw, tuple(dict.fromkeys(flags)), msg)
+
+
+_SITE_RE = re.compile(
+    r"(?<![\w@.:/-])(?:https?://)?(?:www\d?\s?[.,]\s?)?(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.){1,4}[a-z]{2,24}"
+    r"(?::\d{2,5})?(?:/[\w\-./%?=&#~+]*)?(?![\w@])",
+    re.I,
+)
+_WWW_SPACES_RE = re.compile(r"\b(?:https?://)?www\d?\s?[.,]\s?[a-z0-9-]+(?:\.\s?[a-z0-9-]+)*\.\s[a-z]{2,3}\b", re.I)
+_NOT_SITE_LABELS = frozenset("e.g i.e a.m p.m".split())
+
+
+def _find_websites(masked: Sequence[str]) -> list[tuple[int, tuple[int, int], str]]:
+    out: list[tuple[int, tuple[int, int], str]] = []
+    seen: set[str] = set()
+    for i, text in enumerate(masked):
+        text = _WWW_SPACES_RE.sub(lambda m: re.sub(r"\s+", "", m.group(0)), text)
+        for m in _SITE_RE.finditer(text):
+            raw = m.group(0).rstrip(".,/")
+            v = re.sub(r"^(www\d?)\s?[.,]\s?", r"\1.", raw, flags=re.I)
+            host = _host(v)
+            fixed = repair_tld(host) if re.match(r"(?:https?://|www\d?\.)", v, re.I) else None
+            if fixed:
+                v = v.replace(host.rsplit(".", 1)[-1], fixed.rsplit(".", 1)[-1]) if v.islower() else v[: v.lower().rfind(host.rsplit(".", 1)[-1])] + fixed.rsplit(".", 1)[-1] + v[v.lower().rfind(host.rsplit(".", 1)[-1]) + len(host.rsplit(".", 1)[-1]):]
+                host = fixed
+            labels = host.split(".")
+            tld = labels[-1].casefold()
+            explicit = bool(re.match(r"(?:https?://|www\d?\.)", v, re.I))
+            if tld not in known_tlds() or host.casefold() in _NOT_SITE_LABELS:
+                continue
+            if not explicit:
+                # a bare domain: at least a 2-character name, lower-case letters or a path, not an initial
+                if len(labels[-2]) < 2 or (v.isupper() and len(labels[-2]) < 4):
+                    continue
+                if tld in ("co", "in", "is", "it", "no", "us", "me", "to", "at", "be", "de", "do") and not v.islower():
+                    continue
+            key = v.casefold().removeprefix("http://").removeprefix("https://").removeprefix("www.").rstrip("/")
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append((i, (m.start(), m.start() + len(raw)), cap(v)))
+    return out
+
+
+def _host(url: str) -> str:
+    h = re.sub(r"^[a-z]+://", "", url, flags=re.I).split("/")[0].split(":")[0]
+    return re.sub(r"^www\d?\.", "", h, flags=re.I).casefold()
+
+
+def _site_field(v: str, ln: _Ln) -> Field:
+    explicit = bool(re.match(r"(?:https?://|www\d?\.)", v, re.I))
+    conf = _words_conf(ln) * (0.95 if explicit else 0.8)
+    flags = ("low_confidence",) if conf < LOW else ()
+    return Field(v, round(conf, 3), SOURCE_OCR, v, flags)
+
+
+def _phone(h: PhoneHit, lines: list[_Ln]) -> Phone:
+    conf = round(h.confidence * _words_conf(lines[h.line]), 3)
+    flags = list(h.flags)
+    if conf < LOW and "low_confidence" not in flags:
+        flags.append("low_confidence")
+    return Phone(h.number, h.type, cap(h.raw, 80), conf, SOURCE_OCR, tuple(flags), h.message)
+
+
+# ------------------------------------------------------------------ address
+
+_STREET_WORDS = frozenset(
+    """street st road rd avenue ave av avda avenida blvd boulevard lane ln drive dr way court ct place pl
+    square sq highway hwy parkway pkwy circle cir terrace ter plaza alley rua r travessa alameda rodovia
+    estrada praca calle carrera paseo camino rue allee chemin strasse str weg platz allee gasse via viale
+    piazza corso duong pho ngo quan phuong chome dori machi""".split()
+)
+_UNIT_WORDS = frozenset(
+    """suite ste floor fl bldg building unit room rm andar sala piso etage tower house apt apartment
+    office of box bloco conj conjunto loja city ward district province prefecture ku shi""".split()
+)
+_ADDR_LABEL_RE = re.compile(r"^\s*(?:address|addr|add|endere[cç]o|adresse|direcci[oó]n|dia chi|địa chỉ|anschrift)\s*[:.]\s*", re.I)
+_POSTAL_RES = (
+    re.compile(r"\b[A-Z]{2}\.?,?\s*\d{5}(?:-\d{4})?\b"),  # US state + ZIP
+    re.compile(r"\b\d{5}-\d{3}\b"),  # BR CEP
+    re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]?\s+\d[A-Z]{2}\b"),  # UK
+    re.compile(r"\b[A-Z]\d[A-Z]\s?\d[A-Z]\d\b"),  # CA
+    re.compile(r"〒?\s*\b\d{3}-\d{4}\b"),  # JP
+    re.compile(r"\b(?:[A-Z]{1,2}-)?\d{4,5}\s+[A-ZÀ-Ý][A-Za-zÀ-ÿ]{2,}"),  # continental Europe "75008 Paris", "B-9000 Gent"
+)
+
+
+def _address_score(text: str) -> float:
+    ws = words_of(text)
+    has_num = bool(re.search(r"\b\d+[A-Za-z]?\b", text))
+    s = 0.0
+    if _ADDR_LABEL_RE.match(text):
+        s += 2.0
+    if has_num and any(w in _STREET_WORDS for w in ws):
+        s += 2.0
+    elif any(w in _STREET_WORDS for w in ws) and len(ws) <= 6:
+        s += 0.5
+    if any(w in _UNIT_WORDS for w in ws) and has_num:
+        s += 1.0
+    if any(r.search(text) for r in _POSTAL_RES):
+        s += 1.5
+    if re.match(r"^\s*(?:no\.?\s*)?\d+(?:-\d+)*[A-Za-z]?\b[ ,]", text, re.I) and text.count(",") >= 1 and len(ws) >= 2:
+        s += 1.0
+    if re.search(r"(?i)\bc/o\b", text):
+        s += 1.0
+    from .phones import _US_STATE_ZIP_RE
+
+    if _US_STATE_ZIP_RE.search(text):
+        s += 1.5
+    from .phones import _countries_in  # local: avoids a cycle at import time
+
+    if _countries_in(text):
+        s += 0.75
+    return s
+
+
+def _find_address(lines: list[_Ln], phones: Sequence[PhoneHit]) -> Field | None:
+    scored: list[tuple[_Ln, float, str]] = []
+    for ln in lines:
+        if ln.used:
+            continue
+        text = ln.text
+        # cut off a phone or e-mail that shares the line
+        cut = len(text)
+        for h in phones:
+            if h.line == ln.i:
+                cut = min(cut, h.span[0])
+        at = _AT_TOKEN_RE.search(text)
+        if at:
+            cut = min(cut, at.start())
+        part = text[:cut]
+        if cut < len(text):
+            part = re.sub(r"(?:\b[A-Za-z.]{1,12}\s*[:.]?\s*)$", "", part).rstrip(" ,;|-")
+        sc = _address_score(part) if part and not _has_legal_suffix(part) else 0.0
+        scored.append((ln, sc, part))
+    blocks: list[list[tuple[_Ln, float, str]]] = []
+    cur: list[tuple[_Ln, float, str]] = []
+    for item in (x for x in scored if x[1] > 0):
+        gap = item[0].i - cur[-1][0].i if cur else 0
+        ended = bool(cur) and any(r.search(p) for _, _, p in cur for r in _POSTAL_RES) and \
+            bool(re.match(r"^\s*\d+(?:-\d+)*[A-Za-z]?\b", item[2]))  # a second address starts
+        if cur and (gap > 2 or (gap == 2 and item[1] < 1.5) or ended):
+            blocks.append(cur)
+            cur = []
+        cur.append(item)
+    if cur:
+        blocks.append(cur)
+    for b in blocks:
+        total = sum(s for _, s, _ in b)
+        strong = max(s for _, s, _ in b)
+        if strong >= 2.0 or (total >= 3.0 and len(b) >= 2):
+            b = b[:4]
+            parts = [_ADDR_LABEL_RE.sub("", p).strip(" ,;|") for _, _, p in b]
+            value = cap(", ".join(p for p in parts if p))
+            for ln, _, _ in b:
+                ln.used = "address"
+            conf = float(np.mean([_words_conf(ln) for ln, _, _ in b])) * min(0.9, 0.45 + 0.1 * total)
+            flags = ("low_confidence",) if conf < LOW else ()
+            return Field(value, round(conf, 3), SOURCE_OCR, " | ".join(ln.text for ln, _, _ in b), flags)
+    return None
+
+
+# ------------------------------------------------------------------ name
+
+_STREET_NAME_BLOCK = frozenset(
+    """street road avenue avenida boulevard lane drive way court place square highway parkway circle terrace
+    plaza alley rua travessa alameda rodovia estrada calle carrera rue chemin strasse weg platz gasse via
+    piazza suite floor building bldg tower house office city""".split()
+)
+_HONORIFICS = frozenset("dr mr mrs ms miss prof sr sra dra eng ir mme mlle herr frau dott ing".split())
+_NAME_TOKEN_RE = re.compile(r"^[^\W\d_]+(?:[.'’-][^\W\d_]*)*\.?,?$")
+
+
+@lru_cache(maxsize=1)
+def _first_names() -> frozenset[str]:
+    from probablepeople.gender import gender_names
+
+    return frozenset(gender_names)
+
+
+@lru_cache(maxsize=1)
+def _surnames() -> frozenset[str]:
+    from probablepeople.ratios import ratios
+
+    return frozenset(k.casefold() for k in ratios)
+
+
+def _pp_kind(text: str) -> str | None:
+    try:
+        import probablepeople
+
+        return probablepeople.tag(text)[1]
+    except Exception:  # probablepeople raises RepeatedLabelError and others on odd strings
+        return None
+
+
+def _blocked_for_person(text: str) -> bool:
+    return (
+        has_phrase(text, wordlist("title_words.txt"))
+        or has_phrase(text, wordlist("company_suffixes.txt"))
+        or has_phrase(text, wordlist("company_words.txt"))
+        or any(w in _STREET_NAME_BLOCK for w in words_of(text))
+        or any(w in _CONTACT_LABELS for w in words_of(text))
+    )
+
+
+def _email_agrees(tokens: list[str], emails: Sequence[EmailHit]) -> float:
+    best = 0.0
+    for h in emails:
+        local = re.sub(r"[^a-z]", "", fold(h.value.split("@")[0]))
+        if len(local) < 2:
+            continue
+        for k, t in enumerate(tokens):
+            if len(t) >= 3 and t in local:
+                best = max(best, 2.5 if k == len(tokens) - 1 else 2.0)
+        initials = "".join(t[0] for t in tokens if t)
+        if len(initials) >= 2 and local == initials:
+            best = max(best, 1.5)
+    return best
+
+
+def _find_name(lines: list[_Ln], emails: Sequence[EmailHit]) -> tuple[_Ln, Field] | None:
+    heights = [l.height for l in lines if l.height > 0]
+    med_h = float(np.median(heights)) if heights else 1.0
+    n = max(len(lines), 1)
+    best: tuple[float, _Ln, list[str]] | None = None
+    for ln in lines:
+        if ln.used or ln.contact:
+            continue
+        text = ln.text
+        segs = [x.strip() for x in text.split(",")]
+        if len(segs) >= 2 and any(has_phrase(x, wordlist("title_words.txt")) for x in segs[1:]):
+            text = segs[0]  # "Jane Doe, Owner": the name before the comma
+        toks = text.split()
+        if not 2 <= len(toks) <= 5 or len(ln.text) > 60:
+            continue
+        if not all(_NAME_TOKEN_RE.match(t) for t in toks):
+            continue
+        if _blocked_for_person(text):
+            continue
+        folded = [fold(t).strip(".,'’-") for t in toks]
+        core = [t for t in folded if t and t not in _HONORIFICS]
+        if len(core) < 2 and not (len(core) == 1 and len(folded) >= 2):
+            continue
+        if not core:
+            continue
+        s = 0.0
+        if core[0] in _first_names() or (len(core[0]) <= 1 and len(core) > 1 and core[1] in _first_names()):
+            s += 2.0
+        if any(t in _first_names() for t in core[1:-1]):
+            s += 0.3
+        if core[-1] in _surnames():
+            s += 0.5
+        kind = _pp_kind(text)
+        if kind == "Person":
+            s += 1.0
+        elif kind == "Corporation":
+            s -= 0.5
+        s += _email_agrees(core, emails)
+        s += max(0.0, min(1.5, ln.height / med_h - 1.0)) if med_h > 0 else 0.0
+        if ln.i < 0.4 * n:
+            s += 0.3
+        if all(t[:1].isupper() for t in toks if t[:1].isalpha()):
+            s += 0.5
+        elif any(t.islower() for t in toks):
+            s -= 0.5
+        if len(core) <= 3:
+            s += 0.3
+        if text != ln.text:
+            s -= 0.5
+        if ln.conf < 0.75:
+            s -= (0.75 - ln.conf) * 6  # poorly read: likely a misreading of a logo or a script font
+        if sum(len(t) <= 2 and not t.endswith(".") for t in toks) >= 2:
+            s -= 1.0
+        if best is None or s > best[0]:
+            best = (s, ln, text)
+    if best is None or best[0] < 2.5:
+        return None
+    s, ln, text = best
+    ln.used = "name"
+    conf = _words_conf(ln) * min(0.97, 0.3 + s / 7)
+    flags = ("low_confidence",) if conf < LOW else ()
+    return ln, Field(cap(text.strip(" ,;|")), round(conf, 3), SOURCE_OCR, ln.text, flags)
+
+
+# ------------------------------------------------------------------ title
+
+_DEPARTMENT_WORDS = frozenset("department dept division departamento abteilung departement team".split())
+
+
+_JUNK_RE = re.compile(r"[«»{}\[\]<>~^\\]")
+_OFFICE_WORDS = frozenset("office offices headquarters hq".split())
+
+
+def _find_title(lines: list[_Ln], name: tuple[_Ln, Field] | None) -> Field | None:
+    if name is not None and name[1].value != name[0].text.strip(" ,;|"):
+        segs = [x.strip() for x in name[0].text.split(",")[1:]]
+        for seg in segs:
+            if has_phrase(seg, wordlist("title_words.txt")) and not re.search(r"\d", seg):
+                return Field(cap(seg), round(_words_conf(name[0]) * 0.7, 3), SOURCE_OCR, name[0].text)
+    cands: list[tuple[float, _Ln]] = []
+    for ln in lines:
+        if ln.used or ln.contact or "@" in ln.text or len(ln.text) > 80 or _JUNK_RE.search(ln.text):
+            continue
+        ws = words_of(ln.text)
+        if not ws or len(ln.text.split()) > 9 or sum(c.isdigit() for c in ln.text) > 0:
+            continue
+        if not has_phrase(ln.text, wordlist("title_words.txt")):
+            continue
+        if any(w in _DEPARTMENT_WORDS or w in _OFFICE_WORDS for w in ws) or has_phrase(ln.text, wordlist("company_suffixes.txt")):
+            continue
+        s = 1.0
+        if name is not None:
+            d = abs(ln.i - name[0].i)
+            s += {1: 2.0, 2: 1.0}.get(d, 0.0)
+        if has_phrase(ln.text, wordlist("company_words.txt")) and not (name and abs(ln.i - name[0].i) == 1):
+            s -= 1.0
+        cands.append((s, ln))
+    if not cands:
+        return None
+    s, ln = max(cands, key=lambda c: (c[0], -c[1].i))
+    if s < 1.0 or (name is None and len(cands) > 1):
+        return None
+    ln.used = "title"
+    conf = _words_conf(ln) * (0.9 if s >= 3 else 0.7 if s >= 2 else 0.5)
+    flags = ("low_confidence",) if conf < LOW else ()
+    return Field(cap(ln.text.strip(" ,;|")), round(conf, 3), SOURCE_OCR, ln.text, flags)
+
+
+# ------------------------------------------------------------------ company
+
+_PERSONAL_DOMAINS = frozenset(
+    """gmail googlemail yahoo ymail hotmail outlook live msn icloud me mac aol gmx web mail proton protonmail
+    zoho yandex qq naver daum uol bol terra ig r7 globo hotmail rocketmail comcast verizon att sbcglobal
+    orange free wanadoo libero virgilio t-online""".split()
+)
+_SECOND_LEVEL = frozenset("co com net org ac gov edu ne or go ltd plc".split())
+_STOPWORDS = frozenset("the and of for your our we you to with in a an is are".split())
+
+
+def _org_label(domain: str) -> str | None:
+    parts = domain.casefold().split(".")
+    if len(parts) >= 3 and parts[-2] in _SECOND_LEVEL:
+        parts = parts[:-2]
+    else:
+        parts = parts[:-1]
+    if not parts:
+        return None
+    label = parts[-1]
+    if label in _PERSONAL_DOMAINS or len(label) < 3:
+        return None
+    return label
+
+
+def _domain_agrees(text: str, labels: Sequence[str]) -> float:
+    from rapidfuzz import fuzz
+
+    letters = re.sub(r"[^a-z0-9]", "", fold(text))
+    if len(letters) < 3:
+        return 0.0
+    best = 0.0
+    initials = "".join(w[0] for w in words_of(text))
+    for lab in labels:
+        lab_l = re.sub(r"[^a-z0-9]", "", lab)
+        if len(lab_l) < 3:
+            continue
+        if lab_l in letters or (len(letters) >= 4 and letters in lab_l):
+            best = max(best, 3.0)
+        elif fuzz.partial_ratio(letters, lab_l) >= 85 and min(len(letters), len(lab_l)) >= 4:
+            best = max(best, 2.0)
+        elif len(initials) >= 2 and (initials == lab_l or min(len(initials), len(lab_l)) >= 3 and (
+                lab_l.startswith(initials) or initials.startswith(lab_l))):
+            best = max(best, 2.0)
+    return best
+
+
+def _find_company(lines: list[_Ln], domains: Sequence[str], emails: Sequence[EmailHit]) -> Field | None:
+    labels = [l for l in (_org_label(d) for d in domains) if l]
+    heights = [l.height for l in lines if l.height > 0]
+    med_h = float(np.median(heights)) if heights else 1.0
+    best: tuple[float, _Ln] | None = None
+    for ln in lines:
+        if ln.used or ln.contact or "@" in ln.text or len(ln.text) > 100 or _JUNK_RE.search(ln.text):
+            continue
+        ws = words_of(ln.text)
+        if not ws or len(ln.text.split()) > 12:
+            continue
+        digits = sum(c.isdigit() for c in ln.text)
+        if digits > 2:
+            continue
+        s = 0.0
+        if _has_legal_suffix(ln.text):
+            s += 3.0
+        if has_phrase(ln.text, wordlist("company_words.txt")):
+            s += 1.5
+        s += _domain_agrees(ln.text, labels)
+        if med_h > 0 and ln.height / med_h >= 1.3:
+            s += 1.0
+        if len(ws) >= 5 and sum(w in _STOPWORDS for w in ws) >= 2 and not _has_legal_suffix(ln.text):
+            s -= 2.0  # a tagline or a sentence
+        if ws[0] in _first_names() and _pp_kind(ln.text) == "Person" and not _has_legal_suffix(ln.text):
+            s -= 1.5
+        if best is None or s > best[0]:
+            best = (s, ln)
+    if best is None or best[0] < 3.0:
+        return None
+    s, ln = best
+    group = _company_lines(lines, ln)
+    for g in group:
+        g.used = "company"
+    raw = " ".join(g.text for g in group)
+    value, repaired = _repair_legal_form(raw.strip(" ,;|&"))
+    conf = float(np.mean([_words_conf(g) for g in group])) * min(0.95, 0.35 + s / 8) * (0.8 if repaired else 1.0)
+    flags = (("repaired",) if repaired else ()) + (("low_confidence",) if conf < LOW else ())
+    return Field(cap(value), round(conf, 3), SOURCE_OCR, raw, flags, "OCR 'I' read for 'l' in the legal form" if repaired else None)
+
+
+def _joinable(ln: _Ln) -> bool:
+    return not ln.used and not ln.contact and not re.search(r"\d", ln.text) and len(ln.text) <= 60
+
+
+def _company_lines(lines: list[_Ln], ln: _Ln) -> list[_Ln]:
+    """A name printed over two or three lines: '&, ACME' / 'International Freight' / '& Logistics Ltd.'"""
+    group = [ln]
+    while group[0].i > 0 and len(group) < 3:
+        first = group[0].text.lstrip()
+        prev = lines[group[0].i - 1]
+        if not _joinable(prev):
+            break
+        if first[:1] in "&+" or first[:1].islower() or re.match(r"(?i)(and|e|y|und|et)\b", first) or \
+                prev.text.rstrip().endswith(("&", ",", "-")):
+            group.insert(0, prev)
+        else:
+            break
+    while group[-1].i + 1 < len(lines) and len(group) < 3:
+        nxt = lines[group[-1].i + 1]
+        if not _joinable(nxt):
+            break
+        t = nxt.text.strip()
+        if t[:1] in "&+" or re.match(r"(and|e|y|und|et)\b", t) or (
+                _has_legal_suffix("X " + t) and len(words_of(t)) <= 4 and not _has_legal_suffix(group[-1].text)):
+            group.append(nxt)
+        else:
+            break
+    return group
+
+
+def _repair_legal_form(text: str) -> tuple[str, bool]:
+    fixed = re.sub(r"\bItd\b", "Ltd", text)
+    fixed = re.sub(r"\bITD\b", "LTD", fixed)
+    fixed = re.sub(r"\b(?:IIc|LIc|Ilc)\b", "LLC", fixed)
+    return fixed, fixed != text
+
+
+def _has_legal_suffix(text: str) -> bool:
+    t = fold(text)
+    t = re.sub(r"(?<=\b[a-z])[./](?=[a-z]\b)", "", t)  # S.A. -> sa, S/A -> sa
+    t = re.sub(r"[.,]", " ", t)
+    toks = ["ltd" if x == "itd" else x for x in t.split()]
+    sfx = wordlist("company_suffixes.txt")
+    if len(toks) < 2:
+        return False
+    # the legal form is never the first word: "Co-op", "SA Power" are names
+    if any(tok in sfx for tok in toks[1:]):
+        return True
+    joined = " ".join(toks)
+    return any(" " in p and f" {p}" in f" {joined}" for p in sfx)
+
+
+# ------------------------------------------------------------------ QR
+
+
+def _merge_qr(c: Contact, qr: Sequence[QrPayload], reg: RegionGuess) -> Contact:
+    """QR values are typed by the card's owner: they win over OCR for single values and lead lists."""
+    import phonenumbers
+
+    changes: dict[str, Any] = {}
+    emails = list(c.emails)
+    phones = list(c.phones)
+    sites = list(c.websites)
+    for p in qr:
+        f = p.fields or {}
+        for key in ("name", "title", "company", "address"):
+            v = f.get(key)
+            if isinstance(v, (list, tuple)):
+                v = " ".join(str(x) for x in v if x)
+            if isinstance(v, str):
+                v, _ = sanitize(v)
+                v = " ".join(v.split())
+                if v and key not in changes:
+                    changes[key] = Field(cap(v), 0.98, SOURCE_QR, v)
+        for e in _as_list(f.get("emails")):
+            chk = check_email(str(e).strip())
+            if chk.ok and chk.normalized:
+                emails = [x for x in emails if x.value.casefold() != chk.normalized.casefold()]
+                emails.insert(len([x for x in emails if x.source == SOURCE_QR]), Field(chk.normalized, 0.98, SOURCE_QR, str(e)))
+        for ph in _as_list(f.get("phones")):
+            raw = ph.get("number") if isinstance(ph, dict) else ph
+            typ = (ph.get("type") if isinstance(ph, dict) else None) or "work"
+            if not raw:
+                continue
+            raw, _ = sanitize(str(raw))
+            try:
+                num = phonenumbers.parse(raw, reg.region)
+                value = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164) if phonenumbers.is_valid_number(num) else None
+            except phonenumbers.NumberParseException:
+                value = None
+            flags: tuple[str, ...] = () if value else ("invalid",)
+            value = value or re.sub(r"[^\d+]", "", raw)
+            if len(re.sub(r"\D", "", value)) < 6:
+                continue
+            key = re.sub(r"\D", "", value)[-9:]
+            phones = [x for x in phones if re.sub(r"\D", "", x.number)[-9:] != key]
+            t = str(typ).lower()
+            t = t if t in ("work", "mobile", "fax", "other") else (label_type(t) or "other")
+            phones.insert(len([x for x in phones if x.source == SOURCE_QR]), Phone(value, t, cap(raw, 80), 0.98, SOURCE_QR, flags))
+        for w in _as_list(f.get("websites")):
+            w, _ = sanitize(str(w).strip())
+            if not re.match(r"^(?:https?://)?[\w.-]+\.[a-z]{2,}(?:[/?#]\S*)?$", w, re.I):
+                continue
+            key = _host(w)
+            sites = [x for x in sites if _host(x.value) != key]
+            sites.insert(len([x for x in sites if x.source == SOURCE_QR]), Field(cap(w), 0.98, SOURCE_QR, w))
+    changes.update(emails=tuple(emails), phones=tuple(phones), websites=tuple(sites))
+    return replace(c, **changes)
+
+
+def _as_list(v: Any) -> list[Any]:
+    if v is None:
+        return []
+    if isinstance(v, (list, tuple)):
+        return list(v)
+    return [v]
