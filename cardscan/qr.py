@@ -30,12 +30,8 @@ def _formats():  # type: ignore[no-untyped-def]
     import zxingcpp
 
     F = zxingcpp.BarcodeFormat
-    fs = None
-    for name in ("QRCode", "MicroQRCode", "RMQRCode", "DataMatrix", "Aztec", "PDF417"):
-        f = getattr(F, name, None)
-        if f is not None:
-            fs = f if fs is None else fs | f
-    return fs
+    names = ("QRCode", "MicroQRCode", "RMQRCode", "DataMatrix", "Aztec", "PDF417")
+    return [getattr(F, n) for n in names if hasattr(F, n)]
 
 
 def _gray(rgb: np.ndarray) -> np.ndarray:
