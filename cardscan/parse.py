@@ -259,6 +259,8 @@ _STREET_WORDS = frozenset(
     estrada praca calle carrera paseo camino rue allee chemin strasse str weg platz allee gasse via viale
     piazza corso duong pho ngo quan phuong chome dori machi""".split()
 )
+# compound street names: "Hafenstraße" (casefolded to -strasse), "Lindenweg", "Kerkstraat", "Parklaan"
+_STREET_SUFFIXES = ("strasse", "str", "weg", "platz", "allee", "gasse", "damm", "straat", "laan", "plein", "gatan", "vej")
 _UNIT_WORDS = frozenset(
     """suite ste floor fl bldg building unit room rm andar sala piso etage tower house apt apartment
     office of box bloco conj conjunto loja city ward district province prefecture ku shi""".split()
@@ -280,7 +282,7 @@ def _address_score(text: str) -> float:
     s = 0.0
     if _ADDR_LABEL_RE.match(text):
         s += 2.0
-    if has_num and any(w in _STREET_WORDS for w in ws):
+    if has_num and any(w in _STREET_WORDS or w.endswith(_STREET_SUFFIXES) for w in ws):
         s += 2.0
     elif any(w in _STREET_WORDS for w in ws) and len(ws) <= 6:
         s += 0.5

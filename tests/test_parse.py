@@ -1,0 +1,304 @@
+"""The parse stage: OCR lines (+ QR) -> Contact. Invented people, companies and fictional numbers."""
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from cardscan.layout import MAX_FIELD_CHARS, text_to_ocr
+from cardscan.models import Contact, Line, OcrResult, QrPayload, Word
+from cardscan.parse import parse, parse_text
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+def words_f1(a: str | None, b: str | None) -> float:
+    pa = re.sub(r"[^\w]+", " ", (a or "").casefold()).split()
+    pb = re.sub(r"[^\w]+", " ", (b or "").casefold()).split()
+    pool, common = list(pb), 0
+    for w in pa:
+        if w in pool:
+            pool.remove(w)
+            common += 1
+    if not common:
+        return 0.0
+    p, r = common / len(pa), common / len(pb)
+    return 2 * p * r / (p + r)
+
+
+def norm(s: str | None) -> str | None:
+    return " ".join(re.sub(r"[^\w]+", " ", s.casefold()).split()) if s else None
+
+
+US_CARD = """Brightwater Analytics LLC
+Dana K. Whitfield
+Senior Data Engineer
+1450 Harbor Street, Suite 300
+Portland, OR 97209
+Tel: (503) 555-0142
+Cell: (503) 555-0187
+Fax: (503) 555-0143
+dana.whitfield@brightwateranalytics.com
+www.brightwateranalytics.com"""
+
+UK_CARD = """Harold Pemberton
+Sales Director
+Ashcombe Trading Ltd
+12 Kingsway Road
+London WC2B 6XF
+United Kingdom
+T: +44 20 7946 0018
+M: +44 7700 900123
+h.pemberton@ashcombe.co.uk"""
+
+BR_CARD = """Marina Albuquerque
+Gerente Comercial
+Vidraçaria Horizonte Ltda
+Rua das Palmeiras, 250 - Centro
+São Paulo - SP, 01310-100
+Tel.: (11) 3555-0142
+Cel.: (11) 98765-4321
+marina@vidracariahorizonte.com.br"""
+
+JP_CARD = """Sakura Systems Co., Ltd.
+Kenji Watanabe
+General Manager
+1-2-3 Shinjuku, Shinjuku-ku, Tokyo 160-0022
+TEL 03-5361-6699
+FAX 03-5361-6698
+k.watanabe@sakura-sys.co.jp"""
+
+DE_CARD = """Lena Hoffmann
+Geschäftsführerin
+Nordlicht Logistik GmbH
+Hafenstraße 12, 20457 Hamburg
+Telefon: +49 40 8090 1234
+Mobil: +49 151 23456789
+lena.hoffmann@nordlicht-logistik.de"""
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        (US_CARD, dict(name="Dana K. Whitfield", title="Senior Data Engineer", company="Brightwater Analytics LLC",
+                       emails=["dana.whitfield@brightwateranalytics.com"], websites=["www.brightwateranalytics.com"],
+                       phones=[("+15035550142", "work"), ("+15035550187", "mobile"), ("+15035550143", "fax")],
+                       address="1450 Harbor Street, Suite 300 Portland, OR 97209", region="US")),
+        (UK_CARD, dict(name="Harold Pemberton", title="Sales Director", company="Ashcombe Trading Ltd",
+                       emails=["h.pemberton@ashcombe.co.uk"], websites=[],
+                       phones=[("+442079460018", "work"), ("+447700900123", "mobile")],
+                       address="12 Kingsway Road London WC2B 6XF United Kingdom", region="GB")),
+        (BR_CARD, dict(name="Marina Albuquerque", title="Gerente Comercial", company="Vidraçaria Horizonte Ltda",
+                       emails=["marina@vidracariahorizonte.com.br"], websites=[],
+                       phones=[("+551135550142", "work"), ("+5511987654321", "mobile")],
+                       address="Rua das Palmeiras, 250 - Centro São Paulo - SP, 01310-100", region="BR")),
+        (JP_CARD, dict(name="Kenji Watanabe", title="General Manager", company="Sakura Systems Co., Ltd.",
+                       emails=["k.watanabe@sakura-sys.co.jp"], websites=[],
+                       phones=[("+81353616699", "work"), ("+81353616698", "fax")],
+                       address="1-2-3 Shinjuku, Shinjuku-ku, Tokyo 160-0022", region="JP")),
+        (DE_CARD, dict(name="Lena Hoffmann", title="Geschäftsführerin", company="Nordlicht Logistik GmbH",
+                       emails=["lena.hoffmann@nordlicht-logistik.de"], websites=[],
+                       phones=[("+494080901234", "work"), ("+4915123456789", "mobile")],
+                       address="Hafenstraße 12, 20457 Hamburg", region="DE")),
+    ],
+    ids=["us", "uk", "br", "jp", "de"],
+)
+def test_invented_cards(text: str, want: dict) -> None:
+    c = parse_text(text)
+    assert norm(c.scalar("name")) == norm(want["name"])
+    assert norm(c.scalar("title")) == norm(want["title"])
+    assert norm(c.scalar("company")) == norm(want["company"])
+    assert [e.value for e in c.emails] == want["emails"]
+    assert [w.value for w in c.websites] == want["websites"]
+    assert [(p.number, p.type) for p in c.phones] == want["phones"]
+    assert words_f1(c.scalar("address"), want["address"]) >= 0.9
+    assert c.region == want["region"]
+    assert c.raw_text == text
+
+
+def test_record_shape() -> None:
+    rec = parse_text(US_CARD).to_record()
+    assert set(rec) == {"name", "title", "company", "emails", "phones", "websites", "address", "region"}
+    assert rec["phones"][0] == {"number": "+15035550142", "type": "work", "raw": "Tel: (503) 555-0142"}
+
+
+def test_every_field_has_confidence_in_range() -> None:
+    c = parse_text(US_CARD)
+    fields = [c.name, c.title, c.company, c.address, *c.emails, *c.websites]
+    assert all(f is not None and 0.0 < f.confidence <= 1.0 for f in fields)
+    assert all(0.0 < p.confidence <= 1.0 for p in c.phones)
+
+
+def test_department_line_is_not_the_title_and_not_the_company() -> None:
+    c = parse_text("Orla Brennan\nSoftware Engineer\nPlatform Engineering Department\nQuillfeather Systems Inc.")
+    assert c.scalar("title") == "Software Engineer"
+    assert c.scalar("company") == "Quillfeather Systems Inc."
+
+
+def test_tagline_is_not_a_company() -> None:
+    c = parse_text("Tomas Reyes\nWe build the bridges you cross every day\n(201) 555-0123")
+    assert c.company is None
+
+
+def test_company_from_email_domain_match() -> None:
+    c = parse_text("Priya Natarajan\nLead Designer\nMOSSGROVE\npriya@mossgrove.com")
+    assert c.scalar("company") == "MOSSGROVE"
+
+
+def test_company_over_two_lines() -> None:
+    c = parse_text("Ines Carvalho\nDiretora\nAtlântico Freight Forwarding\n& Customs Brokers Ltda\nines@atlantico.com.br")
+    assert norm(c.scalar("company")) == norm("Atlântico Freight Forwarding & Customs Brokers Ltda")
+
+
+def test_itd_read_for_ltd_is_repaired() -> None:
+    c = parse_text("Yuto Mori\nKumo Works Co., Itd.")
+    assert c.company is not None and c.company.value == "Kumo Works Co., Ltd." and "repaired" in c.company.flags
+
+
+def test_name_with_title_after_comma() -> None:
+    c = parse_text("Fabrikon Tools, Inc.\nGreta Lindqvist, Owner\nPhone (201) 555-0123")
+    assert c.scalar("name") == "Greta Lindqvist"
+    assert c.scalar("title") == "Owner"
+
+
+def test_name_cross_checked_with_email() -> None:
+    c = parse_text("NAKAMURA HIROSHI\nh.nakamura@example.co.jp")
+    assert c.scalar("name") == "NAKAMURA HIROSHI"
+
+
+def test_no_name_when_nothing_personal() -> None:
+    c = parse_text("Open Daily 9 to 5\nFresh Bread and Pastries\n(201) 555-0123")
+    assert c.name is None and c.title is None
+
+
+def test_largest_personal_line_wins() -> None:
+    def line(text: str, top: int, h: int) -> Line:
+        x, ws = 10, []
+        for t in text.split():
+            ws.append(Word(t, 92.0, (x, top, len(t) * h // 2, h)))
+            x += len(t) * h // 2 + h // 3
+        return Line(tuple(ws))
+
+    ocr = OcrResult((line("Nora Eastwood", 10, 20), line("Felix Marlowe", 60, 48), line("Product Manager", 120, 20)),
+                    "test")
+    assert parse(ocr).scalar("name") == "Felix Marlowe"
+
+
+def test_label_in_its_own_column() -> None:
+    def w(t: str, x: int, y: int) -> Word:
+        return Word(t, 90.0, (x, y, len(t) * 10, 20))
+
+    ocr = OcrResult((
+        Line((w("Fax", 10, 100),)),
+        Line((w("(201)", 200, 101), w("555-0124", 260, 101))),
+        Line((w("Mobile", 10, 140),)),
+        Line((w("(201)", 200, 141), w("555-0199", 260, 141))),
+    ), "test")
+    c = parse(ocr, region="US")
+    assert [(p.number, p.type) for p in c.phones] == [("+12015550124", "fax"), ("+12015550199", "mobile")]
+
+
+def test_region_argument_used_when_card_says_nothing() -> None:
+    c = parse_text("Tel 030 901820", region="DE")
+    assert c.region == "DE" and [p.number for p in c.phones] == ["+4930901820"]
+    assert "inferred_region" in c.phones[0].flags
+
+
+def test_websites() -> None:
+    c = parse_text("www,fernhill-studio.com\nhttps://example.org/team\nj.doe@fernmail.com\njavascript:alert(1)")
+    assert [w.value for w in c.websites] == ["www.fernhill-studio.com", "https://example.org/team"]
+
+
+def test_email_domain_not_a_website_unless_printed() -> None:
+    c = parse_text("Ana Lima\nana@limaconsult.com")
+    assert c.websites == ()
+    c = parse_text("Ana Lima\nana@limaconsult.com\nlimaconsult.com")
+    assert [w.value for w in c.websites] == ["limaconsult.com"]
+
+
+def test_qr_values_win() -> None:
+    qr = QrPayload("vcard", "BEGIN:VCARD...", {
+        "name": "Hannah Oduya", "title": "CTO", "emails": ["hannah@example.com"],
+        "phones": [{"number": "+1 201 555 0188", "type": "mobile"}], "websites": ["https://example.com"],
+    })
+    c = parse(text_to_ocr("Hanah Oduya\nCT0\n(201) 555-0188\nhannah@example.com"), [qr])
+    assert c.name is not None and (c.name.value, c.name.source) == ("Hannah Oduya", "qr")
+    assert c.scalar("title") == "CTO"
+    assert [(p.number, p.type, p.source) for p in c.phones] == [("+12015550188", "mobile", "qr")]
+    assert [e.source for e in c.emails] == ["qr"]
+    assert [w.value for w in c.websites] == ["https://example.com"]
+
+
+# RELIABILITY row 20
+def test_bidi_zero_width_and_nul_are_stripped() -> None:
+    text = "Zo\u200be Park\u202e\nProduct\x00 Manager\nzoe.park@example.com"
+    c = parse_text(text)
+    assert c.scalar("name") == "Zoe Park"
+    assert c.scalar("title") == "Product Manager"
+    assert c.raw_text == text  # the stored raw text is intact
+    for f in (c.name, c.title):
+        assert f is not None and not re.search(r"[\u200b\u202e\x00]", f.value)
+
+
+def test_100kb_garbage_is_bounded_and_capped() -> None:
+    rnd = __import__("random").Random(7)
+    alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJ0123456789 .,@-+()/:"
+    lines = ["".join(rnd.choice(alphabet) for _ in range(1000)) for _ in range(100)]
+    lines.append("Q" * 5000)
+    t = time.perf_counter()
+    c = parse_text("\n".join(lines))
+    assert time.perf_counter() - t < 10.0
+    for f in (c.name, c.title, c.company, c.address, *c.emails, *c.websites):
+        assert f is None or len(f.value) <= MAX_FIELD_CHARS
+    assert all(len(p.raw) <= MAX_FIELD_CHARS for p in c.phones)
+
+
+def test_empty_input() -> None:
+    c = parse(OcrResult((), "none"))
+    assert c == Contact(region="US", raw_text="")
+
+
+# ------------------------------------------------------------------ shared evaluation text (skipped when absent)
+
+ASYM = SHARED / "eval" / "text" / "asymmetrik_challenge_normalized.jsonl"
+MAILGUN = SHARED / "eval" / "text" / "mailgun_forge_signatures.jsonl"
+
+
+def _jsonl(path: Path) -> list[dict]:
+    if not path.exists():
+        pytest.skip(f"{path} not available")
+    return [json.loads(l) for l in path.read_text(encoding="utf-8").splitlines() if l.strip()]
+
+
+@pytest.mark.eval
+def test_asymmetrik_challenge_cards() -> None:
+    for rec in _jsonl(ASYM):
+        c = parse_text(rec["text"])
+        exp = rec["expected"]
+        for k in ("name", "title", "company"):
+            assert norm(c.scalar(k)) == norm(exp[k]), (rec["id"], k)
+        assert [e.value.casefold() for e in c.emails] == [e.casefold() for e in exp["emails"]], rec["id"]
+        assert [(p.number, p.type) for p in c.phones] == [(p["number"], p["type"]) for p in exp["phones"]], rec["id"]
+        if exp["address"]:
+            assert words_f1(c.scalar("address"), exp["address"]) >= 0.7, rec["id"]
+        else:
+            assert c.address is None, rec["id"]
+
+
+@pytest.mark.eval
+def test_mailgun_signatures_values_come_from_the_text() -> None:
+    """Messy real signatures: nothing invented; every phone and e-mail found is printed in the text."""
+    recs = _jsonl(MAILGUN)
+    t = time.perf_counter()
+    for rec in recs:
+        text = "\n".join(rec["signature_lines"])
+        c = parse_text(text)
+        digits = re.sub(r"\D", "", text)
+        for p in c.phones:
+            assert re.sub(r"\D", "", p.number)[-7:] in digits, (rec["id"], p)
+        for e in c.emails:
+            assert e.value.split("@")[0].casefold() in text.casefold(), (rec["id"], e)
+    assert time.perf_counter() - t < 20.0
