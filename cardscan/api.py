@@ -89,11 +89,14 @@ def iter_outcomes(paths: list[str], options: Options) -> Iterator[CardOutcome]:
     At most two photos per worker are in flight, so memory stays flat on long runs.
     """
     if options.workers <= 1 or len(paths) <= 1:
-        _worker_init(options)
+        os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+        check_ready(options)
         for p in paths:
             yield _worker_run(p)
         return
-    ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    # forkserver: workers start from a clean process, not a copy of this one (which may hold a
+    # loaded Tesseract); each then loads its own engine once.
+    ctx = multiprocessing.get_context("forkserver" if sys.platform.startswith("linux") else "spawn")
     with ProcessPoolExecutor(max_workers=options.workers, mp_context=ctx,
                              initializer=_worker_init, initargs=(options,)) as pool:
         pending: set[Future[CardOutcome]] = set()
@@ -119,9 +122,13 @@ def iter_outcomes(paths: list[str], options: Options) -> Iterator[CardOutcome]:
 
 # ---------------------------------------------------------------- scan
 def check_ready(options: Options) -> None:
-    """Fail fast, before any photo, when the OCR engine or its language data is missing."""
-    engine = ocr_mod.get_engine(options)
-    engine.close()
+    """Fail fast, before any photo, when the OCR engine or its language data is missing.
+
+    The engine loaded here is the one in-process scans use; worker processes load their own.
+    """
+    global _engine, _options
+    if _engine is None or _options != options:
+        _engine, _options = ocr_mod.get_engine(options), options
 
 
 def scan(paths: Iterable[Path | str], /, *, options: Options = Options(),
