@@ -20,6 +20,7 @@ import logging
 import os
 import re
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Protocol, Sequence
@@ -542,32 +543,48 @@ class Look:
     score: float
 
 
-def read_card_looks(card: CardImage, engine: OcrEngine, /, *, max_looks: int = 5) -> list[Look]:
-    """Every look read_card took, in order (for measuring and debugging)."""
+def read_card_looks(card: CardImage, engine: OcrEngine, /, *, max_looks: int = 5, budget: float = 4.0) -> list[Look]:
+    """Every look read_card took, in order (for measuring and debugging).
+
+    1. the card (or, for a light-on-dark card, its first variant) in psm 3; stop if good;
+    2. the first two image variants (contrast-stretched gray, Otsu-binarised) in psm 3;
+    3. the card in psm 11 (sparse text: scattered blocks, logos, two columns);
+    4. psm 6 (one uniform block) on whichever image has scored best so far. psm 6 on a noisy
+       unbinarised photo is the slowest look by far (seconds), so it runs on the best image only.
+    No new look starts once ``budget`` seconds (or 4x the first look, if longer) have passed.
+    """
     looks: list[Look] = []
+    images: dict[str, np.ndarray] = {}
 
-    def take(label: str, img: np.ndarray, psm: int) -> None:
+    def take(name: str, img: np.ndarray, psm: int) -> None:
+        images[name] = img
         r = engine.read(img, psm=psm)
-        looks.append(Look(label, r, score(r)))
+        looks.append(Look(f"{name} psm{psm}", r, score(r)))
 
+    t0 = time.perf_counter()
     variants: list[tuple[str, np.ndarray]] | None = None
     first = card.pixels
     if card.inverted:  # light text on a dark card: start from the variant that turns it dark-on-light
         variants = card_variants(card)
         if variants:
             first = variants[0][1]
-    take("first psm3", first, 3)
+    take("first", first, 3)
     if _is_good(looks[0].result):
         return looks
-    take("first psm11", first, 11)
+    limit = max(budget, 4 * (time.perf_counter() - t0))
     if variants is None:
         variants = card_variants(card)
-    plan = [(name, img, 3) for name, img in variants[:2]]
-    plan.append(("first psm6", first, 6))
+    plan: list[tuple[str, np.ndarray | None, int]] = [(n, img, 3) for n, img in variants[:2] if n not in images]
+    plan += [("first", first, 11), ("best", None, 6)]
     for name, img, psm in plan:
-        if len(looks) >= max_looks:
+        if len(looks) >= max_looks or time.perf_counter() - t0 > limit:
+            log.debug("read_card stopped after %d looks (%.1f s)", len(looks), time.perf_counter() - t0)
             break
-        take(name if name.endswith(f"psm{psm}") else f"{name} psm{psm}", img, psm)
+        if img is None:  # psm 6 on the image of the best look so far
+            best = max(looks, key=lambda l: l.score)
+            name = best.label.rsplit(" ", 1)[0]
+            img = images[name]
+        take(name, img, psm)
     return looks
 
 
