@@ -437,9 +437,10 @@ class Store:
         row = self._conn.execute("SELECT state FROM photos WHERE sha256 = ?", (sha256,)).fetchone()
         return row is not None and row[0] == "done"
 
-    def contact_for_photo(self, sha256: str) -> int | None:
+    def contact_id_for_photo(self, sha256: str) -> int | None:
+        """The contact a photo was read into (its survivor after a merge), None if not done."""
         row = self._conn.execute("SELECT contact_id FROM cards WHERE photo_sha256 = ?", (sha256,)).fetchone()
-        return int(row[0]) if row else None
+        return _follow_merges(self._conn, int(row[0])) if row else None
 
     def claim(self, sha256: str, path: str | Path, worker: str, lease_seconds: float, *,
               max_attempts: int | None = None, now: float | None = None) -> bool:
@@ -517,7 +518,7 @@ class Store:
                     crop_jpeg = :crop, updated_at = :ts
                 """,
                 {"sha": sha256, "path": str(path), "size": size, "fmt": fmt, "w": w, "h": h,
-                 "crop": crop_jpeg, "ts": ts},
+                 "crop": crop_jpeg or None, "ts": ts},
             )
             event_id = self._event_id(event, ts) if event else None
             contact_id = conn.execute(

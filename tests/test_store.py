@@ -144,6 +144,7 @@ def test_round_trip_keeps_every_detail(db: Path) -> None:
         assert len(rec.cards) == 1 and rec.cards[0].sha256 == sha("a")
         assert rec.cards[0].original_size == (4000, 3000) and rec.crops == (b"\xff\xd8\xff\xe0fake",)
         assert s.has_done(sha("a")) and not s.has_done(sha("b"))
+        assert s.contact_id_for_photo(sha("a")) == cid and s.contact_id_for_photo(sha("b")) is None
         success(s, "b", make_contact(4), event="Other")
         assert [r.id for r in s.contacts(event="Spring Fair")] == [cid]
         assert len(s.contacts()) == 2
