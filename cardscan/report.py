@@ -157,7 +157,7 @@ def _value_view(label: str, v: Field | Phone, *, threshold: float, href: str | N
     return ValueView(
         label=label,
         value=visible_text(value),
-        href=None if invalid or hidden else href,
+        href=None if invalid or hidden or low else href,  # a doubtful value is no link (typo domains)
         confidence=round(100 * v.confidence),
         source=_SOURCE_LABEL.get(v.source, visible_text(v.source)),
         detail=visible_text(detail) if detail else None,
