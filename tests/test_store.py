@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -284,3 +285,15 @@ def test_two_processes_claim_each_photo_once(db: Path) -> None:
     assert sorted(a + b) == sorted(keys)
     assert count(db, "contacts") == 50 and count(db, "cards") == 50
     assert count(db, "photos") == 50
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root ignores folder permissions")
+def test_unwritable_folder(tmp_path: Path) -> None:
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        with pytest.raises(OutputAccessError, match="not writable"):
+            Store(ro / "x.db")
+    finally:
+        ro.chmod(0o755)
