@@ -262,6 +262,8 @@ class TesserocrEngine:
         out: list[RawWord] = []
         with self._lock:
             api = self._api
+            if api is None:
+                raise OcrFailedError("the OCR engine was closed; get a new one with get_engine()")
             api.SetPageSegMode(psm)
             self._set_image(api, a)
             ok = api.Recognize(timeout=int(self.timeout * 1000)) if self.timeout else api.Recognize()
@@ -300,6 +302,8 @@ class TesserocrEngine:
         """(degrees clockwise to make upright, confidence) from Tesseract OSD, or None."""
         t = self._tesserocr
         with self._lock:
+            if self._api is None:
+                raise OcrFailedError("the OCR engine was closed; get a new one with get_engine()")
             if self._osd_api is None:
                 d = find_tessdata(["osd"])
                 if d is None:
@@ -325,11 +329,15 @@ class TesserocrEngine:
         return detect_orientation(self, rgb)
 
     def close(self) -> None:
+        """Free the loaded model. The engine is unusable afterwards (reads raise OcrFailedError)
+        and get_engine() loads a new one."""
+        _forget(self)
         with self._lock:
             for api in (self._api, self._osd_api):
                 if api:
                     api.End()
-            self._osd_api = None
+            self._api = None
+            self._osd_api = False
 
 
 # ----------------------------------------------------------------------------- pytesseract
@@ -439,7 +447,7 @@ class PytesseractEngine:
         return detect_orientation(self, rgb)
 
     def close(self) -> None:
-        pass
+        _forget(self)
 
 
 # ----------------------------------------------------------------------------- orientation
@@ -656,8 +664,15 @@ def get_engine(options: Options, /) -> OcrEngine:
         return eng
 
 
+def _forget(engine: object) -> None:
+    with _ENGINES_LOCK:
+        for k in [k for k, v in _ENGINES.items() if v is engine]:
+            del _ENGINES[k]
+
+
 def close_engines() -> None:
     with _ENGINES_LOCK:
-        for e in _ENGINES.values():
-            e.close()
+        engines = list(_ENGINES.values())
         _ENGINES.clear()
+    for e in engines:
+        e.close()

@@ -34,14 +34,15 @@ class SlowEngine(_Base):
 
     name = "fake-slow"
 
-    def __init__(self, delay: float = 2.0, timeout: float = 0.2) -> None:
+    def __init__(self, delay: float = 2.0, timeout: float = 0.2, first_delay: float | None = None) -> None:
         super().__init__()
-        self.delay, self.timeout = delay, timeout
+        self.delay, self.timeout, self.first_delay = delay, timeout, first_delay
 
     def read(self, rgb: np.ndarray, /, *, psm: int = 3) -> OcrResult:
         self.calls += 1
-        time.sleep(min(self.delay, self.timeout))
-        if self.delay > self.timeout:
+        delay = self.first_delay if self.calls == 1 and self.first_delay is not None else self.delay
+        time.sleep(min(delay, self.timeout))
+        if delay > self.timeout:
             raise OcrFailedError(f"OCR timed out after {self.timeout:g} s")
         return OcrResult(lines=(), engine=self.name, image_size=(rgb.shape[1], rgb.shape[0]))
 
