@@ -23,7 +23,7 @@ from . import files, ocr as ocr_mod, pipeline
 from .errors import ExitCode, OutputAccessError
 from .options import Options
 from .pipeline import CardOutcome
-from .store import Store
+from .store import Store, field_needs_review, iter_values
 
 log = logging.getLogger(__name__)
 
@@ -191,8 +191,7 @@ def _store_outcome(store: Store, out: CardOutcome, options: Options) -> ScanItem
         ocr_engine=out.ocr_engine, ocr_conf=out.ocr_conf, event=options.event, note=options.note,
         fmt=out.format, size=out.size, original_size=out.original_size,
     )
-    flagged = sum(1 for f in _fields(out.contact) if f.confidence < options.review_threshold or
-                  {"invalid", "low_confidence", "repaired"} & set(f.flags))
+    flagged = sum(1 for f in iter_values(out.contact) if field_needs_review(f, options.review_threshold))
     return ScanItem(out.path, out.sha256, contact_id=cid, needs_review=flagged, seconds=out.seconds,
                     summary=one_line(out.contact))
 
@@ -203,16 +202,6 @@ def one_line(contact) -> str:  # noqa: ANN001
     parts += [e.value for e in contact.emails[:1]] + [p.number for p in contact.phones[:1]]
     text = " | ".join(p for p in parts if p)
     return "".join(ch if ch.isprintable() else " " for ch in text) or "(no fields read)"
-
-
-def _fields(contact):  # noqa: ANN001, ANN202 - every Field/Phone of a contact
-    for name in ("name", "title", "company", "address"):
-        f = getattr(contact, name)
-        if f is not None:
-            yield f
-    yield from contact.emails
-    yield from contact.phones
-    yield from contact.websites
 
 
 def _emit(result: ScanResult, item: ScanItem, store: Store, jsonl: "_JsonlWriter | None",

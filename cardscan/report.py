@@ -9,7 +9,6 @@ zero-width characters are shown as ``[U+XXXX]`` so a value cannot disguise itsel
 from __future__ import annotations
 
 import base64
-import io
 import logging
 import os
 import re
@@ -308,17 +307,5 @@ def _atomic_write(path: Path, data: bytes) -> None:
                 pass
 
 
-def encode_crop(pixels: np.ndarray, *, max_side: int = 1000, quality: int = 80) -> bytes:
-    """A JPEG of a card image (RGB uint8) with its long side at most ``max_side``, for the store."""
-    from PIL import Image
-
-    im = Image.fromarray(pixels)
-    if max(im.size) > max_side:
-        im.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-    buf = io.BytesIO()
-    im.convert("RGB").save(buf, format="JPEG", quality=quality, optimize=True)
-    return buf.getvalue()
-
-
-__all__ = ["CSP", "ContactView", "ValueView", "contact_view", "encode_crop", "mailto_href", "render_report",
+__all__ = ["CSP", "ContactView", "ValueView", "contact_view", "mailto_href", "render_report",
            "tel_href", "visible_text", "website_href", "write_report"]

@@ -12,7 +12,8 @@ import pytest
 from cardscan import report
 from cardscan.errors import OutputAccessError
 from cardscan.models import SOURCE_QR, SOURCE_USER, Contact, Field, Phone
-from cardscan.report import CSP, encode_crop, mailto_href, render_report, tel_href, website_href, write_report
+from cardscan.pipeline import encode_crop
+from cardscan.report import CSP, mailto_href, render_report, tel_href, website_href, write_report
 from cardscan.store import CardRecord, ContactRecord, Failure, Store
 
 XSS_SCRIPT = "<script>alert(1)</script>"
@@ -39,7 +40,7 @@ def jpeg() -> bytes:
     rng = np.random.default_rng(7)
     img = np.full((600, 1050, 3), 235, np.uint8)
     img[100:140, 80:700] = rng.integers(0, 80, (40, 620, 3), dtype=np.uint8)  # a "text line"
-    return encode_crop(img, max_side=500)
+    return encode_crop(img, 500)
 
 
 def contact(**kw: object) -> Contact:
