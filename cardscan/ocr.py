@@ -41,8 +41,9 @@ _ALNUM_RE = re.compile(r"[^\W_]", re.UNICODE)
 COLUMN_GAP = 2.5
 # Confident-word threshold used for scoring looks and orientations.
 CONFIDENT = 60.0
-# OSD orientation confidence at or above which OSD is believed without checking.
-OSD_SURE = 6.0
+# OSD orientation confidence at or above which OSD is believed without checking (on 20 real card
+# crops x 4 turns, every answer with confidence >= 1 was right; short card text rarely reaches 5).
+OSD_SURE = 2.0
 # read_card stops after the first look when its mean confidence is at least this.
 GOOD_MEAN_CONF = 80.0
 GOOD_MIN_WORDS = 4
