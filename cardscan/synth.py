@@ -284,7 +284,8 @@ _STREETS = {
 }
 _BAIRROS = ("Centro", "Bela Vista", "Jardim Paulista", "Savassi", "Batel", "Botafogo")
 _WARDS = ("Chiyoda-ku", "Minato-ku", "Chuo-ku", "Kita-ku", "Naka-ku")
-_IN_AREAS = ("Andheri East", "Koramangala", "Baner", "Powai", "Indiranagar", "Kothrud")
+_IN_AREAS = {"Mumbai": ("Andheri East", "Powai", "Lower Parel"), "Bengaluru": ("Koramangala", "Indiranagar", "Jayanagar"),
+             "Pune": ("Baner", "Kothrud", "Aundh")}
 
 
 def _digits(rng: random.Random, pattern: str) -> str:
@@ -366,7 +367,7 @@ def _address_lines(rng: random.Random, loc: Locale, city: tuple[str, str, str, t
             street = f"Level {rng.randrange(2, 30)}, {street}"
         lines = [street, f"{name} {state} {pc}"]
     elif r == "IN":
-        lines = [f"{rng.randrange(1, 300)}, {rng.choice(_STREETS['in'])} Road, {rng.choice(_IN_AREAS)}",
+        lines = [f"{rng.randrange(1, 300)}, {rng.choice(_STREETS['in'])} Road, {rng.choice(_IN_AREAS[name])}",
                  f"{name} - {pc}"]
     elif r == "DE":
         stem = rng.choice(_STREETS["de"])
