@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
+import importlib
 import os
+import signal
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -71,11 +73,39 @@ _engine: ocr_mod.OcrEngine | None = None
 _options: Options | None = None
 
 
+# Test-only hook: "module:callable" returning an OcrEngine, used instead of Tesseract in worker
+# processes (fault injection and fast logic tests of scan/watch). Never set it for real use.
+TEST_ENGINE_ENV = "CARDSCAN_TEST_ENGINE_FACTORY"
+
+
+def load_engine(options: Options) -> ocr_mod.OcrEngine:
+    """The OCR engine for these options (the test hook's engine when that is set)."""
+    hook = os.environ.get(TEST_ENGINE_ENV)
+    if hook:
+        module, _, attr = hook.partition(":")
+        log.warning("using the test OCR engine %s (%s is set)", hook, TEST_ENGINE_ENV)
+        return getattr(importlib.import_module(module), attr)(options)
+    return ocr_mod.get_engine(options)
+
+
 def _worker_init(options: Options) -> None:
     global _engine, _options
     os.environ["OMP_THREAD_LIMIT"] = "1"  # Tesseract's own threads fight each other across workers
+    # Ctrl-C reaches the whole process group: the parent stops the run and ends its workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _options = options
-    _engine = ocr_mod.get_engine(options)
+    _engine = load_engine(options)
+
+
+def new_pool(options: Options, workers: int | None = None) -> ProcessPoolExecutor:
+    """Worker processes that each load one OCR engine once; run `_worker_run` on them.
+
+    forkserver: workers start from a clean process, not a copy of this one (which may hold a
+    loaded Tesseract); each then loads its own engine once.
+    """
+    ctx = multiprocessing.get_context("forkserver" if sys.platform.startswith("linux") else "spawn")
+    return ProcessPoolExecutor(max_workers=workers or options.workers, mp_context=ctx,
+                               initializer=_worker_init, initargs=(options,))
 
 
 def _worker_run(path: str) -> CardOutcome:
@@ -94,11 +124,7 @@ def iter_outcomes(paths: list[str], options: Options) -> Iterator[CardOutcome]:
         for p in paths:
             yield _worker_run(p)
         return
-    # forkserver: workers start from a clean process, not a copy of this one (which may hold a
-    # loaded Tesseract); each then loads its own engine once.
-    ctx = multiprocessing.get_context("forkserver" if sys.platform.startswith("linux") else "spawn")
-    with ProcessPoolExecutor(max_workers=options.workers, mp_context=ctx,
-                             initializer=_worker_init, initargs=(options,)) as pool:
+    with new_pool(options) as pool:
         pending: set[Future[CardOutcome]] = set()
         it = iter(paths)
         window = options.workers * 2
@@ -128,7 +154,7 @@ def check_ready(options: Options) -> None:
     """
     global _engine, _options
     if _engine is None or _options != options:
-        _engine, _options = ocr_mod.get_engine(options), options
+        _engine, _options = load_engine(options), options
 
 
 def scan(paths: Iterable[Path | str], /, *, options: Options = Options(),
@@ -162,7 +188,7 @@ def scan(paths: Iterable[Path | str], /, *, options: Options = Options(),
                     continue
                 _emit(result, item, store, jsonl, progress)
             for out in iter_outcomes(todo, options):
-                _emit(result, _store_outcome(store, out, options), store, jsonl, progress)
+                _emit(result, store_outcome(store, out, options), store, jsonl, progress)
             for item in early:
                 if item.contact_id is None:
                     cid = store.contact_id_for_photo(item.sha256) if item.sha256 else None
@@ -180,7 +206,8 @@ def scan(paths: Iterable[Path | str], /, *, options: Options = Options(),
     return result
 
 
-def _store_outcome(store: Store, out: CardOutcome, options: Options) -> ScanItem:
+def store_outcome(store: Store, out: CardOutcome, options: Options) -> ScanItem:
+    """Record one outcome (a contact in one transaction, or the failure and its reason)."""
     if out.error or out.contact is None:
         store.record_failure(out.sha256, out.path, out.error or "no contact read")
         log.info("%s: %s", out.path, out.error)
