@@ -18,10 +18,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--show-errors", action="store_true", help="list each wrong field: card, value read, value expected")
     p.add_argument("--json", type=Path, metavar="FILE", help="write the summary as JSON")
     p.add_argument("--predictions", type=Path, metavar="FILE", help="keep the predictions JSONL here")
+    p.add_argument("--speed", type=Path, nargs="+", metavar="DIR",
+                   help="instead: time cardscan against one-process pytesseract.image_to_string on these photos")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.speed:
+        return run_speed(args)
     if args.groundtruth is None:
         from ..errors import BadArgumentsError
 
@@ -37,4 +41,15 @@ def run(args: argparse.Namespace) -> int:
         with open(args.predictions, "w", encoding="utf-8") as fh:
             for rec in result.predictions:
                 fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    return 0
+
+
+def run_speed(args: argparse.Namespace) -> int:
+    from ..speed import run_speed as speed
+
+    dirs = list(args.speed) + ([args.groundtruth] if args.groundtruth is not None else [])
+    result = speed(dirs, options=options_from_args(args))
+    print(result.render())
+    if args.json:
+        args.json.write_text(json.dumps(result.as_dict(), indent=2), encoding="utf-8")
     return 0
