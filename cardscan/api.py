@@ -93,6 +93,10 @@ def _worker_init(options: Options) -> None:
     os.environ["OMP_THREAD_LIMIT"] = "1"  # Tesseract's own threads fight each other across workers
     # Ctrl-C reaches the whole process group: the parent stops the run and ends its workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if options.workers > 1:  # the workers are the parallelism: OpenCV's own thread pool only competes
+        import cv2
+
+        cv2.setNumThreads(1)
     _options = options
     _engine = load_engine(options)
 

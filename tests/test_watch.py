@@ -76,11 +76,14 @@ def test_end_to_end_real_ocr_present_new_and_same_photo_twice(dirs):
 def test_file_written_slowly_is_read_once_complete(dirs):
     inbox, db = dirs
     data = card_jpeg(3, scale=0.5)
-    p = start_watch(inbox, db, "-j", "1", env=fake_env())
+    report = db.with_name("report.html")
+    p = start_watch(inbox, db, "-j", "1", env=fake_env(), report=report)
     try:
         time.sleep(1.0)
         write_slowly(inbox / "slow.jpg", data, chunks=6, pause=0.25)  # pauses shorter than --settle 0.4
         wait_for(lambda: count_done(db) == 1, 30, "the slowly written photo", p)
+        # the report is refreshed once the burst is over (the test engine reads this address)
+        wait_for(lambda: report.exists() and "mira@example.com" in report.read_text(), 10, "the report", p)
     finally:
         stop(p)
     assert query(db, "SELECT sha256, state FROM photos") == [(sha(data), "done")]

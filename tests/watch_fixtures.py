@@ -119,11 +119,12 @@ def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def start_watch(folder: Path, db: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+def start_watch(folder: Path, db: Path, *args: str, env: dict[str, str] | None = None,
+                report: Path | None = None) -> subprocess.Popen:
     """`python -m cardscan watch FOLDER --db DB ...` in its own process group (stderr to a file)."""
     log = open(db.with_suffix(f".{time.monotonic_ns()}.log"), "w+")
-    p = subprocess.Popen([sys.executable, "-m", "cardscan", "watch", str(folder), "--db", str(db), "--no-report",
-                          "--poll", "0.2", "--settle", "0.4", *args],
+    p = subprocess.Popen([sys.executable, "-m", "cardscan", "watch", str(folder), "--db", str(db),
+                          *(["--report", str(report)] if report else ["--no-report"]), "--poll", "0.2", "--settle", "0.4", *args],
                          cwd=ROOT, env=cli_env(env), stdout=log, stderr=subprocess.STDOUT, text=True,
                          start_new_session=True)
     p.log = log  # type: ignore[attr-defined]
