@@ -47,6 +47,9 @@ OSD_SURE = 2.0
 # read_card stops after the first look when its mean confidence is at least this.
 GOOD_MEAN_CONF = 80.0
 GOOD_MIN_WORDS = 4
+# A first read at 0 degrees this good means the card is upright: orientation detection is skipped.
+UPRIGHT_MIN_WORDS = 6
+UPRIGHT_MEAN_CONF = 60.0
 
 DEBIAN_TESSDATA_GLOBS = ("/usr/share/tesseract-ocr/*/tessdata", "/usr/share/tessdata", "/usr/local/share/tessdata")
 
@@ -468,11 +471,12 @@ def _shrink(a: np.ndarray, long_side: int) -> np.ndarray:
     return cv2.resize(a, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
 
 
-def detect_orientation(engine: OcrEngine, rgb: np.ndarray, /, *, osd_sure: float = OSD_SURE) -> int:
+def detect_orientation(engine: OcrEngine, rgb: np.ndarray, /, *, osd_sure: float = OSD_SURE,
+                       when_silent: bool = True) -> int:
     """Degrees clockwise (0/90/180/270) that make ``rgb`` upright; 0 when unsure.
 
-    Tesseract OSD first; when it is unsure (short card text gives low confidence) the candidate
-    rotations are OCR'd and the one with the most confident real words wins, provided it beats
+    Tesseract OSD first; when it is unsure (short card text gives low confidence; with
+    ``when_silent`` also when it has no answer at all) the candidate rotations are OCR'd and the one with the most confident real words wins, provided it beats
     the image as it is by a clear margin.
     """
     a = _gray_or_rgb(rgb)
@@ -486,6 +490,8 @@ def detect_orientation(engine: OcrEngine, rgb: np.ndarray, /, *, osd_sure: float
     if guess is not None and guess[1] >= osd_sure:
         log.debug("OSD: rotate %d (conf %.1f)", *guess)
         return guess[0]
+    if guess is None and not when_silent:  # too little text for OSD: leave the card as it is
+        return 0
     cands = {0, 180}
     if guess is not None:
         cands |= {guess[0], (guess[0] + 180) % 360}
@@ -536,9 +542,9 @@ def card_variants(card: CardImage) -> list[tuple[str, np.ndarray]]:
             out = []
             for i, v in enumerate(got):
                 if isinstance(v, tuple):
-                    out.append((str(v[0]), np.asarray(v[1])))
+                    out.append((str(v[0]), to_gray(np.asarray(v[1]))))
                 else:
-                    out.append((f"variant{i}", np.asarray(v)))
+                    out.append((f"variant{i}", to_gray(np.asarray(v))))
             return out
         except Exception as e:  # noqa: BLE001
             log.warning("preprocess.ocr_variants failed (%s); using local variants", e)
@@ -552,16 +558,79 @@ class Look:
     score: float
 
 
-def read_card_looks(card: CardImage, engine: OcrEngine, /, *, max_looks: int = 5, budget: float = 4.0) -> list[Look]:
+def to_gray(a: np.ndarray, /) -> np.ndarray:
+    """8-bit gray for Tesseract: it reads gray as well as colour and about a quarter faster
+    (measured on the real cards: 12.6 s vs 16.4 s CPU for 49 first reads, same score)."""
+    import cv2
+
+    a = _gray_or_rgb(a)
+    if a.ndim == 2:
+        return a
+    return np.ascontiguousarray(cv2.cvtColor(a, cv2.COLOR_RGB2GRAY))
+
+
+def flatten_light(gray: np.ndarray, /) -> np.ndarray:
+    """Divide out the background (shadows, vignetting, a white table around the card): the
+    gray image over a blurred closing of itself. Cheap (~10 ms): the closing runs at quarter size.
+    Tesseract's global threshold then sees even paper; on real phone photos where the card was not
+    found, text went from unread to read."""
+    import cv2
+
+    g = to_gray(gray)
+    h, w = g.shape[:2]
+    small = cv2.resize(g, (max(1, w // 4), max(1, h // 4)), interpolation=cv2.INTER_AREA)
+    k = max(3, (max(small.shape) // 25) | 1)
+    bg = cv2.morphologyEx(small, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    bg = cv2.GaussianBlur(bg, (0, 0), k / 2)
+    bg = cv2.resize(bg, (w, h), interpolation=cv2.INTER_LINEAR)
+    return np.ascontiguousarray(cv2.divide(g, np.maximum(bg, 1), scale=255))
+
+
+def first_image(card: CardImage, /) -> np.ndarray:
+    """The gray image the first look reads: the card, or for a light-on-dark card its
+    dark-on-light variant."""
+    if card.inverted:
+        variants = card_variants(card)
+        if variants:
+            return to_gray(variants[0][1])
+    return to_gray(card.pixels)
+
+
+def horizontal_share(result: OcrResult, /) -> float:
+    """Share of confident multi-letter words whose box is wider than tall (text read sideways: ~0)."""
+    ws = [w for l in result.lines for w in l.words if len(w.text) >= 3 and w.conf >= 50]
+    if not ws:
+        return 0.0
+    return sum(w.box[2] > w.box[3] for w in ws) / len(ws)
+
+
+def reads_upright(result: OcrResult, /) -> bool:
+    """True when a psm-3 read at 0 degrees is clearly of upright text, so orientation detection can
+    be skipped: enough confident words, read mostly confidently, in horizontal boxes. An upside-down
+    card reads as low-confidence garbage and a sideways one as tall narrow boxes."""
+    n_conf = sum(1 for l in result.lines for w in l.words if w.conf >= CONFIDENT and len(_ALNUM_RE.findall(w.text)) >= 3)
+    return n_conf >= UPRIGHT_MIN_WORDS and result.mean_conf >= UPRIGHT_MEAN_CONF and horizontal_share(result) >= 0.8
+
+
+def read_card_looks(card: CardImage, engine: OcrEngine, /, *, max_looks: int | None = None, budget: float | None = None,
+                    first_result: OcrResult | None = None, thorough: bool = False) -> list[Look]:
     """Every look read_card took, in order (for measuring and debugging).
 
-    1. the card (or, for a light-on-dark card, its first variant) in psm 3; stop if good;
-    2. the first two image variants (contrast-stretched gray, Otsu-binarised) in psm 3;
-    3. the card in psm 11 (sparse text: scattered blocks, logos, two columns);
-    4. psm 6 (one uniform block) on whichever image has scored best so far. psm 6 on a noisy
-       unbinarised photo is the slowest look by far (seconds), so it runs on the best image only.
-    No new look starts once ``budget`` seconds (or 4x the first look, if longer) have passed.
+    1. the card (or, for a light-on-dark card, its dark-on-light variant) in gray, psm 3; stop
+       if good;
+    2. the card with its background divided out (shadows, a table around an unfound card) in
+       psm 11 (sparse text: scattered blocks, logos, two columns); on real photos where no card
+       edge was found this read what psm 3 on the photo did not;
+    3. the Otsu-binarised variant in psm 3 (faint or noisy print).
+    ``thorough`` adds: the contrast-stretched variant in psm 3, the card in psm 11, and psm 6
+    (one uniform block) on whichever image has scored best so far (psm 6 on a noisy photo is the
+    slowest look by far, so it runs on the best image only).
+    No new look starts once ``budget`` seconds (or 3x the first look, if longer) have passed.
     """
+    if max_looks is None:
+        max_looks = 7 if thorough else 3
+    if budget is None:
+        budget = 4.0 if thorough else 1.0
     looks: list[Look] = []
     images: dict[str, np.ndarray] = {}
 
@@ -571,38 +640,47 @@ def read_card_looks(card: CardImage, engine: OcrEngine, /, *, max_looks: int = 5
         looks.append(Look(f"{name} psm{psm}", r, score(r)))
 
     t0 = time.perf_counter()
-    variants: list[tuple[str, np.ndarray]] | None = None
-    first = card.pixels
-    if card.inverted:  # light text on a dark card: start from the variant that turns it dark-on-light
-        variants = card_variants(card)
-        if variants:
-            first = variants[0][1]
-    take("first", first, 3)
+    first = first_image(card)  # light text on a dark card: start from the dark-on-light variant
+    if first_result is not None:  # the caller already read it (the upright check)
+        images["first"] = first
+        looks.append(Look("first psm3", first_result, score(first_result)))
+    else:
+        take("first", first, 3)
     if _is_good(looks[0].result):
         return looks
-    limit = max(budget, 4 * (time.perf_counter() - t0))
-    if variants is None:
-        variants = card_variants(card)
-    plan: list[tuple[str, np.ndarray | None, int]] = [(n, img, 3) for n, img in variants[:2] if n not in images]
-    plan += [("first", first, 11), ("best", None, 6)]
-    for name, img, psm in plan:
+    limit = max(budget, 3 * (time.perf_counter() - t0))
+    variants = dict(card_variants(card)[:2])
+    names = list(variants)
+    plan: list[tuple[str, Callable[[], np.ndarray] | None, int]] = [("flat", lambda: flatten_light(first), 11)]
+    if len(names) >= 2:
+        plan.append((names[1], lambda: variants[names[1]], 3))
+    if thorough:
+        if names:
+            plan.append((names[0], lambda: variants[names[0]], 3))
+        plan += [("first", lambda: first, 11), ("best", None, 6)]
+    for name, make, psm in plan:
         if len(looks) >= max_looks or time.perf_counter() - t0 > limit:
             log.debug("read_card stopped after %d looks (%.1f s)", len(looks), time.perf_counter() - t0)
             break
-        if img is None:  # psm 6 on the image of the best look so far
+        if make is None:  # psm 6 on the image of the best look so far
             best = max(looks, key=lambda l: l.score)
             name = best.label.rsplit(" ", 1)[0]
             img = images[name]
+        else:
+            img = images[name] if name in images else make()
         take(name, img, psm)
     return looks
 
 
-def read_card(card: CardImage, engine: OcrEngine, /) -> OcrResult:
-    """OCR a card: psm 3 first; if that is poor, sparse-text and image-variant looks, best score wins.
+def read_card(card: CardImage, engine: OcrEngine, /, *, first_result: OcrResult | None = None,
+              thorough: bool = False) -> OcrResult:
+    """OCR a card: psm 3 first; if that is poor, a few more looks (see read_card_looks), best
+    score wins.
 
+    ``first_result``: the psm-3 read of ``first_image(card)`` when the caller already took it.
     Raises OcrFailedError (crash, timeout) from any look: a failing engine is not hidden.
     """
-    looks = read_card_looks(card, engine)
+    looks = read_card_looks(card, engine, first_result=first_result, thorough=thorough)
     best = max(looks, key=lambda l: l.score)
     log.debug("read_card looks: %s", [(l.label, round(l.score, 1)) for l in looks])
     return best.result
