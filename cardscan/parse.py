@@ -121,16 +121,20 @@ def _prepare(ocr: OcrResult) -> list[_Ln]:
             continue
         text, dirty = sanitize(line.text[:MAX_LINE_CHARS])
         text = " ".join(text.split())
+        text = _INNER_DASH_RE.sub("-", text)  # "satoshi—t@", "Chiyoda—ku": OCR reads '-' as a long dash
         if not text:
             continue
         ln = _Ln(len(out), text, line, line.conf / 100.0, line.height, dirty)
-        if len(re.sub(r"[\W_]", "", text)) < 2 and not re.search(r"\d", text):
+        if len(re.sub(r"[\W_]", "", text)) < 2 and not re.search(r"\d", text) or \
+                all(_junk_token(t) for t in text.split()):
             ln.used = "noise"  # icons and specks read as one stray character
         out.append(ln)
     return out
 
 
+_ALNUM_RE = re.compile(r"[^\W_]")
 _AT_TOKEN_RE = re.compile(r"\S*[@©®＠]\S*")
+_INNER_DASH_RE = re.compile(r"(?<=[^\W_])[—–‒―](?=[^\W_])")
 
 
 def _mask_emails(text: str) -> str:
@@ -573,6 +577,8 @@ def _find_company(lines: list[_Ln], domains: Sequence[str], emails: Sequence[Ema
     for ln in lines:
         if ln.used or ln.contact or "@" in ln.text or len(ln.text) > 100 or _JUNK_RE.search(ln.text):
             continue
+        if _URLISH_RE.search(ln.text):  # a website read in pieces ("WWW. beltis com br") is no name
+            continue
         ws = words_of(ln.text)
         if not ws or len(ln.text.split()) > 12:
             continue
@@ -597,25 +603,88 @@ def _find_company(lines: list[_Ln], domains: Sequence[str], emails: Sequence[Ema
         return None
     s, ln = best
     group = _company_lines(lines, ln)
+    raw = " ".join(_strip_junk(g.text) for g in group)
+    prefix = _logo_prefix(lines, group[0], raw, labels)
+    if prefix:
+        raw = f"{prefix} {raw}"
+    elif not _distinctive(raw) and _domain_agrees(raw, labels) < 2.0:
+        # Only generic words and a legal form ("Automotive GmbH", "Global Services"): the name
+        # itself is most likely a logo the OCR did not read. Better no company than half of one.
+        return None
     for g in group:
         g.used = "company"
-    raw = " ".join(g.text for g in group)
     value, repaired = _repair_legal_form(raw.strip(" ,;|&"))
     conf = float(np.mean([_words_conf(g) for g in group])) * min(0.95, 0.35 + s / 8) * (0.8 if repaired else 1.0)
     flags = (("repaired",) if repaired else ()) + (("low_confidence",) if conf < LOW else ())
     return Field(cap(value), round(conf, 3), SOURCE_OCR, raw, flags, "OCR 'I' read for 'l' in the legal form" if repaired else None)
 
 
+_URLISH_RE = re.compile(r"(?i)\b(?:www\d?|https?)\b|://|\s(?:com|net|org)(?:\s[a-z]{2})?$")
+
+
+def _junk_token(tok: str) -> bool:
+    """An icon or speck read as text: one stray letter, or at most two letters among symbols.
+    Initials ('U.') and joiners ('&', '+') are kept."""
+    if tok in ("&", "+") or re.fullmatch(r"[A-Z]\.", tok):
+        return False
+    alnum = _ALNUM_RE.findall(tok)
+    return len(alnum) == 0 or (len(alnum) <= 2 and (len(alnum) < len(tok) or len(tok) == 1))
+
+
+def _strip_junk(text: str) -> str:
+    """Drop stray marks OCR puts before a line (an icon read as 'é [l', a bullet)."""
+    toks = text.split()
+    while len(toks) > 1 and _junk_token(toks[0]):
+        toks.pop(0)
+    return " ".join(toks)
+
+
+def _distinctive(text: str) -> bool:
+    """A word that is neither generic (company_words), a legal form, nor a stop word."""
+    generic = wordlist("company_words.txt") | wordlist("company_suffixes.txt") | _STOPWORDS
+    return any(len(w) >= 2 and w not in generic for w in words_of(text))
+
+
+def _logo_prefix(lines: list[_Ln], first: _Ln, name: str, labels: Sequence[str]) -> str | None:
+    """The short logo word printed just above a name ('CIS' over 'Global Services'), taken only when
+    an e-mail or website domain spells the two together (cisglobalservices, elementlogistic)."""
+    prev = _neighbour(lines, first, -1)
+    if prev is None or prev.used or prev.contact:
+        return None
+    name_letters = re.sub(r"[^a-z0-9]", "", fold(name))
+    first_word = re.sub(r"[^a-z0-9]", "", fold(name.split()[0])) if name.split() else ""
+    for tok in prev.text.split():
+        t = re.sub(r"[^a-z0-9]", "", fold(tok))
+        if len(t) < 2 or not re.fullmatch(r"[^\W_]+[.&]?", tok.strip("‘’'\"")):
+            continue
+        for lab in labels:
+            lab_l = re.sub(r"[^a-z0-9]", "", lab)
+            rest = lab_l[len(t):]
+            if lab_l.startswith(t) and len(rest) >= 3 and (rest[:5] in name_letters or rest.startswith(first_word[:4])):
+                return tok.strip("‘’'\"")
+    return None
+
+
+def _neighbour(lines: list[_Ln], ln: _Ln, step: int) -> _Ln | None:
+    """The next line above (-1) or below (+1), skipping specks and icons."""
+    j = ln.i + step
+    while 0 <= j < len(lines) and lines[j].used == "noise":
+        j += step
+    return lines[j] if 0 <= j < len(lines) else None
+
+
 def _joinable(ln: _Ln) -> bool:
-    return not ln.used and not ln.contact and not re.search(r"\d", ln.text) and len(ln.text) <= 60
+    return not ln.used and not ln.contact and not re.search(r"\d", ln.text) and len(ln.text) <= 60 and \
+        not _URLISH_RE.search(ln.text)
 
 
 def _company_lines(lines: list[_Ln], ln: _Ln) -> list[_Ln]:
     """A name printed over two or three lines: '&, ACME' / 'International Freight' / '& Logistics Ltd.'"""
     group = [ln]
-    while group[0].i > 0 and len(group) < 3:
+    while _neighbour(lines, group[0], -1) is not None and len(group) < 3:
         first = group[0].text.lstrip()
-        prev = lines[group[0].i - 1]
+        prev = _neighbour(lines, group[0], -1)
+        assert prev is not None
         if not _joinable(prev):
             break
         if first[:1] in "&+" or first[:1].islower() or re.match(r"(?i)(and|e|y|und|et)\b", first) or \
@@ -623,11 +692,12 @@ def _company_lines(lines: list[_Ln], ln: _Ln) -> list[_Ln]:
             group.insert(0, prev)
         else:
             break
-    while group[-1].i + 1 < len(lines) and len(group) < 3:
-        nxt = lines[group[-1].i + 1]
+    while _neighbour(lines, group[-1], 1) is not None and len(group) < 3:
+        nxt = _neighbour(lines, group[-1], 1)
+        assert nxt is not None
         if not _joinable(nxt):
             break
-        t = nxt.text.strip()
+        t = _strip_junk(nxt.text.strip())
         if t[:1] in "&+" or re.match(r"(and|e|y|und|et)\b", t) or (
                 _has_legal_suffix("X " + t) and len(words_of(t)) <= 4 and not _has_legal_suffix(group[-1].text)):
             group.append(nxt)
@@ -704,12 +774,23 @@ def _merge_qr(c: Contact, qr: Sequence[QrPayload], reg: RegionGuess) -> Contact:
             phones = [x for x in phones if re.sub(r"\D", "", x.number)[-9:] != key]
             t = str(typ).lower()
             t = t if t in ("work", "mobile", "fax", "other") else (label_type(t) or "other")
+            printed = next((x for x in c.phones if re.sub(r"\D", "", x.number)[-9:] == key), None)
+            if t == "work" and printed is not None and printed.type != "work":
+                t = printed.type  # the printed label ("Mob:") is more specific than a vCard's default TEL
             phones.insert(len([x for x in phones if x.source == SOURCE_QR]), Phone(value, t, cap(raw, 80), 0.98, SOURCE_QR, flags))
         for w in _as_list(f.get("websites")):
             w, _ = sanitize(str(w).strip())
             if not re.match(r"^(?:https?://)?[\w.-]+\.[a-z]{2,}(?:[/?#]\S*)?$", w, re.I):
                 continue
             key = _host(w)
+            if p.kind == "url":
+                # A bare link is where the code points (a profile, a landing page), not necessarily
+                # the website printed on the card: keep the printed one; add the link only when it
+                # is a plain site address and nothing was read.
+                if any(_host(x.value) == key for x in sites):
+                    continue
+                if re.sub(r"^[a-z]+://[^/]+", "", w, flags=re.I).strip("/") or sites:
+                    continue
             sites = [x for x in sites if _host(x.value) != key]
             sites.insert(len([x for x in sites if x.source == SOURCE_QR]), Field(cap(w), 0.98, SOURCE_QR, w))
     changes.update(emails=tuple(emails), phones=tuple(phones), websites=tuple(sites))
