@@ -32,7 +32,7 @@ from .layout import (
     words_of,
 )
 from .models import SOURCE_OCR, SOURCE_QR, Contact, Field, Line, OcrResult, Phone, QrPayload
-from .phones import PhoneHit, RegionGuess, find_phones, infer_region, label_type
+from .phones import PhoneHit, RegionGuess, _countries_in, find_phones, infer_region, label_type
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +134,8 @@ def _prepare(ocr: OcrResult) -> list[_Ln]:
 
 _ALNUM_RE = re.compile(r"[^\W_]")
 _AT_TOKEN_RE = re.compile(r"\S*[@©®＠]\S*")
+_EMAIL_TOKEN_RE = re.compile(r"\S+[@©®＠]\S+")
+_LONE_ICON_RE = re.compile(r"(?:(?<=\s)|^)[@©®＠•·|](?=\s|$)")
 _INNER_DASH_RE = re.compile(r"(?<=[^\W_])[—–‒―](?=[^\W_])")
 
 
@@ -261,6 +263,7 @@ _STREET_WORDS = frozenset(
     """street st road rd avenue ave av avda avenida blvd boulevard lane ln drive dr way court ct place pl
     square sq highway hwy parkway pkwy circle cir terrace ter plaza alley rua r travessa alameda rodovia
     estrada praca calle carrera paseo camino rue allee chemin strasse str weg platz allee gasse via viale
+    avenija ulica ul utca cesta ulitsa sokak sok cadde caddesi jalan jl
     piazza corso duong pho ngo quan phuong chome dori machi""".split()
 )
 # compound street names: "Hafenstraße" (casefolded to -strasse), "Lindenweg", "Kerkstraat", "Parklaan"
@@ -280,8 +283,17 @@ _POSTAL_RES = (
 )
 
 
+_US_CODE_ZIP_RE = re.compile(r"\b(?:A[KLRZ]|C[AOT]|D[CE]|FL|GA|HI|I[ADLN]|K[SY]|LA|M[ADEINOST]|N[CDEHJMVY]|O[HKR]|PA|RI|S[CD]|T[NX]|UT|V[AT]|W[AIVY])\.?,?\s*\d{5}(?:-\d{4})?$")
+_NAME_NUMBER_RE = re.compile(r"^[A-ZÀ-Ý][\w'.-]+(?:\s[A-ZÀ-Ý][\w'.-]+){0,3},?\s\d{1,5}[A-Za-z]?(?:\b|$)(?![-./]\d)")
+
+
 def _address_score(text: str) -> float:
     ws = words_of(text)
+    if ws and ws[0] in ("dr", "st") and not re.search(r"\d", text):
+        ws = ws[1:]  # "Dr. Kelly Focht": an honorific, not a drive
+    letters = sum(c.isalpha() for c in text)
+    if sum(c.isdigit() for c in text) >= 7 and letters <= 3:
+        return 0.0  # a phone number the phone finder refused
     has_num = bool(re.search(r"\b\d+[A-Za-z]?\b", text))
     s = 0.0
     if _ADDR_LABEL_RE.match(text):
@@ -294,16 +306,18 @@ def _address_score(text: str) -> float:
         s += 1.0
     if any(r.search(text) for r in _POSTAL_RES):
         s += 1.5
+    if re.search(r"(?<![\d-])\d{1,4}-\d{1,4}-\d{1,4}(?:-\d{1,3}F?)?(?![\d-])", text) and len(ws) >= 1:
+        s += 1.0  # Japanese chome-banchi-go "5-6-1 Shinjuku", "2-7-7-9F"
+    if _NAME_NUMBER_RE.match(text) and not any(w in _STREET_WORDS for w in ws):
+        s += 1.0  # street name, then the number: "Piedras 113", "Avenija Dubrovnik 15"
     if re.match(r"^\s*(?:no\.?\s*)?\d+(?:-\d+)*[A-Za-z]?\b[ ,]", text, re.I) and text.count(",") >= 1 and len(ws) >= 2:
         s += 1.0
     if re.search(r"(?i)\bc/o\b", text):
         s += 1.0
     from .phones import _US_STATE_ZIP_RE
 
-    if _US_STATE_ZIP_RE.search(text):
+    if _US_STATE_ZIP_RE.search(text) or _US_CODE_ZIP_RE.search(text):
         s += 1.5
-    from .phones import _countries_in  # local: avoids a cycle at import time
-
     if _countries_in(text):
         s += 0.75
     return s
@@ -320,20 +334,33 @@ def _find_address(lines: list[_Ln], phones: Sequence[PhoneHit]) -> Field | None:
         for h in phones:
             if h.line == ln.i:
                 cut = min(cut, h.span[0])
-        at = _AT_TOKEN_RE.search(text)
+        at = _EMAIL_TOKEN_RE.search(text)
         if at:
             cut = min(cut, at.start())
         part = text[:cut]
         if cut < len(text):
             part = re.sub(r"(?:\b[A-Za-z.]{1,12}\s*[:.]?\s*)$", "", part).rstrip(" ,;|-")
+        part = _LONE_ICON_RE.sub(" ", part).strip()  # a pin or '@' icon standing alone
         sc = _address_score(part) if part and not _has_legal_suffix(part) else 0.0
         scored.append((ln, sc, part))
+    # A line ending in a comma that the next line continues ("38B Trieu Viet Vuong," / "Hai Ba
+    # Trung, Ha Noi") is one address printed over two lines.
+    for k in range(len(scored) - 1):
+        (a, sa, pa), (b, sb, pb) = scored[k], scored[k + 1]
+        if sa > 0 and pa.rstrip().endswith(",") and b.i == a.i + 1 and not b.contact and \
+                re.match(r"^[A-ZÀ-Ý0-9]", pb) and len(pb.split()) <= 8 and \
+                sum(c.isalpha() for c in pb) >= max(3, sum(c.isdigit() for c in pb)):
+            scored[k] = (a, sa + 1.0, pa)
+            scored[k + 1] = (b, max(sb, 0.5), pb)
     blocks: list[list[tuple[_Ln, float, str]]] = []
     cur: list[tuple[_Ln, float, str]] = []
     for item in (x for x in scored if x[1] > 0):
         gap = item[0].i - cur[-1][0].i if cur else 0
         ended = bool(cur) and any(r.search(p) for _, _, p in cur for r in _POSTAL_RES) and \
             bool(re.match(r"^\s*\d+(?:-\d+)*[A-Za-z]?\b", item[2]))  # a second address starts
+        if cur and not ended and item[1] >= 1.0:  # "..., JAPAN" then "OSAKA : 4-1-8 ...": the next office
+            last = cur[-1][2]
+            ended = bool(_countries_in(last)) and any(r.search(last) for r in _POSTAL_RES)
         if cur and (gap > 2 or (gap == 2 and item[1] < 1.5) or ended):
             blocks.append(cur)
             cur = []
@@ -414,6 +441,23 @@ def _email_agrees(tokens: list[str], emails: Sequence[EmailHit]) -> float:
     return best
 
 
+_NAME_CONFUSABLES = str.maketrans({"¢": "c", "!": "l", "|": "l", "1": "l", "0": "o", "5": "s", "$": "s", "€": "e", "@": "a"})
+
+
+def _repair_name_token(tok: str) -> str:
+    """An OCR look-alike inside a name ('Danie!' -> 'Daniel'), undone only when the repaired word
+    is a known first name or surname: the validator decides, never the repair alone."""
+    if _NAME_TOKEN_RE.match(tok):
+        return tok
+    fixed = tok.translate(_NAME_CONFUSABLES)
+    if fixed == tok or not _NAME_TOKEN_RE.match(fixed):
+        return tok
+    key = fold(fixed).strip(".,'’-")
+    if key in _first_names() or key in _surnames():
+        return fixed
+    return tok
+
+
 def _find_name(lines: list[_Ln], emails: Sequence[EmailHit]) -> tuple[_Ln, Field] | None:
     heights = [l.height for l in lines if l.height > 0]
     med_h = float(np.median(heights)) if heights else 1.0
@@ -430,7 +474,11 @@ def _find_name(lines: list[_Ln], emails: Sequence[EmailHit]) -> tuple[_Ln, Field
         if not 2 <= len(toks) <= 5 or len(ln.text) > 60:
             continue
         if not all(_NAME_TOKEN_RE.match(t) for t in toks):
-            continue
+            fixed = [_repair_name_token(t) for t in toks]
+            if not all(_NAME_TOKEN_RE.match(t) for t in fixed):
+                continue
+            toks = fixed  # "Danie! Whitton", "¢arol": kept only because the name lists know the word
+            text = " ".join(toks)
         if _blocked_for_person(text):
             continue
         folded = [fold(t).strip(".,'’-") for t in toks]
