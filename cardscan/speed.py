@@ -68,8 +68,9 @@ class SpeedResult:
 
         lines = [f"{self.photos} photos, {self.cores} cores, cardscan with {self.workers} worker processes; "
                  f"baseline run first, then cardscan"]
+        width = max(len(self.baseline.label), len(self.cardscan.label))
         for r in (self.baseline, self.cardscan):
-            lines.append(f"  {r.label:<44} {r.per_second:6.2f} photos/s  ({r.seconds:.1f} s, {r.failures} failed)  "
+            lines.append(f"  {r.label:<{width}}  {r.per_second:6.2f} photos/s  ({r.seconds:.1f} s, {r.failures} failed)  "
                          f"peak memory: process tree {mb(r.tree_peak_kib)}, main process {mb(r.maxrss_self_kib)}, "
                          f"largest child {mb(r.maxrss_children_kib)}")
         lines.append(f"  cardscan / baseline: {self.ratio:.2f}x the photos per second")
