@@ -224,6 +224,10 @@ def _find_websites(masked: Sequence[str]) -> list[tuple[int, tuple[int, int], st
             if tld not in known_tlds() or host.casefold() in _NOT_SITE_LABELS:
                 continue
             if not explicit:
+                if m.start() > 0 and not text[m.start() - 1].isspace() and text[m.start() - 1] not in ":|(<[":
+                    continue  # glued to other text ("ricknog3?dgmail.com"): a misread e-mail, not a site
+                if labels[-2].casefold() in _PERSONAL_DOMAINS:
+                    continue  # gmail.com is nobody's website
                 # a bare domain: at least a 2-character name, lower-case letters or a path, not an initial
                 if len(labels[-2]) < 2 or (v.isupper() and len(labels[-2]) < 4):
                     continue
@@ -285,6 +289,16 @@ _POSTAL_RES = (
 
 _US_CODE_ZIP_RE = re.compile(r"\b(?:A[KLRZ]|C[AOT]|D[CE]|FL|GA|HI|I[ADLN]|K[SY]|LA|M[ADEINOST]|N[CDEHJMVY]|O[HKR]|PA|RI|S[CD]|T[NX]|UT|V[AT]|W[AIVY])\.?,?\s*\d{5}(?:-\d{4})?$")
 _NAME_NUMBER_RE = re.compile(r"^[A-ZÀ-Ý][\w'.-]+(?:\s[A-ZÀ-Ý][\w'.-]+){0,3},?\s\d{1,5}[A-Za-z]?(?:\b|$)(?![-./]\d)")
+
+
+def _aligned(a: _Ln, b: _Ln) -> bool:
+    """Two lines of one block: similar font size and the same left edge (or centred alike)."""
+    ha, hb = max(a.height, 1.0), max(b.height, 1.0)
+    if max(ha, hb) / min(ha, hb) > 1.3:
+        return False
+    (ax, _, aw, _), (bx, _, bw, _) = a.line.box, b.line.box
+    tol = 1.5 * max(ha, hb)
+    return abs(ax - bx) <= tol or abs((ax + aw / 2) - (bx + bw / 2)) <= tol or abs((ax + aw) - (bx + bw)) <= tol
 
 
 def _address_score(text: str) -> float:
@@ -349,7 +363,7 @@ def _find_address(lines: list[_Ln], phones: Sequence[PhoneHit]) -> Field | None:
         (a, sa, pa), (b, sb, pb) = scored[k], scored[k + 1]
         if sa > 0 and pa.rstrip().endswith(",") and b.i == a.i + 1 and not b.contact and \
                 re.match(r"^[A-ZÀ-Ý0-9]", pb) and len(pb.split()) <= 8 and \
-                sum(c.isalpha() for c in pb) >= max(3, sum(c.isdigit() for c in pb)):
+                sum(c.isalpha() for c in pb) >= max(3, sum(c.isdigit() for c in pb)) and _aligned(a, b):
             scored[k] = (a, sa + 1.0, pa)
             scored[k + 1] = (b, max(sb, 0.5), pb)
     blocks: list[list[tuple[_Ln, float, str]]] = []
@@ -556,8 +570,9 @@ def _find_title(lines: list[_Ln], name: tuple[_Ln, Field] | None) -> Field | Non
         if name is not None:
             d = abs(ln.i - name[0].i)
             s += {1: 2.0, 2: 1.0}.get(d, 0.0)
-        if has_phrase(ln.text, wordlist("company_words.txt")) and not (name and abs(ln.i - name[0].i) == 1):
-            s -= 1.0
+        if has_phrase(ln.text, wordlist("company_words.txt")) and not (name and abs(ln.i - name[0].i) == 1) and \
+                ws[-1] not in wordlist("title_words.txt"):
+            s -= 1.0  # "Global Logistics Provider"; but "Air Freight Sales Manager" ends in its role
         cands.append((s, ln))
     if not cands:
         return None
