@@ -73,3 +73,14 @@ def _line(quad: np.ndarray, text: str, score: float) -> Line | None:
         words.append(Word(t, score * 100.0, (int(x), int(top), max(1, int(w)), max(1, int(true_h)))))
         x += w + width / max(1, total)
     return Line(tuple(words))
+
+
+_ENGINE: RapidOcrEngine | None = None
+
+
+def get_rapid_engine() -> RapidOcrEngine:
+    """The RapidOCR engine of this process, loaded once (the models take ~1 s to load)."""
+    global _ENGINE
+    if _ENGINE is None or _ENGINE._ocr is None:
+        _ENGINE = RapidOcrEngine()
+    return _ENGINE
