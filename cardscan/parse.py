@@ -117,6 +117,7 @@ def _prepare(ocr: OcrResult) -> list[_Ln]:
     out: list[_Ln] = []
     parts = [p for line in ocr.lines[:MAX_LINES] for p in split_columns(line)]
     for line in parts[:MAX_LINES]:
+        line = _drop_leading_icon(line)
         if not line.words:
             continue
         text, dirty = sanitize(line.text[:MAX_LINE_CHARS])
@@ -137,6 +138,29 @@ _AT_TOKEN_RE = re.compile(r"\S*[@©®＠]\S*")
 _EMAIL_TOKEN_RE = re.compile(r"\S+[@©®＠]\S+")
 _LONE_ICON_RE = re.compile(r"(?:(?<=\s)|^)[@©®＠•·|](?=\s|$)")
 _INNER_DASH_RE = re.compile(r"(?<=[^\W_])[—–‒―](?=[^\W_])")
+
+
+_ICON_KEEP = frozenset("dr mr ms mrs st av no nr de da di du le la el of".split())
+
+
+def _drop_leading_icon(line: Line) -> Line:
+    """A pictogram before a line (phone, pin, envelope, globe) often reads as one or two stray
+    characters ('Q@ 737 Mill Ave', 'QO Tavaton Ltd.'), set apart from the text by a wide gap.
+    Phone labels ('M', 'T'), honorifics and short words are kept."""
+    if len(line.words) < 2:
+        return line
+    w0, w1 = line.words[0], line.words[1]
+    alnum = _ALNUM_RE.findall(w0.text)
+    if len(alnum) > 2 or any(c.isdigit() for c in w0.text) or re.fullmatch(r"[A-Z]\.|[&+(]", w0.text) or \
+            fold(w0.text).strip(".:") in _ICON_KEEP:
+        return line
+    if label_type(w0.text) is not None or fold(w0.text).strip(".:") in _CONTACT_LABELS:
+        return line
+    gap = w1.box[0] - (w0.box[0] + w0.box[2])
+    h = max(line.height, 1.0)
+    if gap >= 0.6 * h or (len(alnum) < len(w0.text.strip(".:")) and gap >= 0.35 * h):
+        return Line(line.words[1:])
+    return line
 
 
 def _mask_emails(text: str) -> str:
@@ -598,6 +622,7 @@ _STOPWORDS = frozenset("the and of for your our we you to with in a an is are".s
 
 def _org_label(domain: str) -> str | None:
     parts = domain.casefold().split(".")
+    parts = [p for p in parts if p not in ("example", "mail", "email", "www")] or parts  # reserved / mail hosts
     if len(parts) >= 3 and parts[-2] in _SECOND_LEVEL:
         parts = parts[:-2]
     else:
