@@ -111,7 +111,7 @@ def _accept(c: str, raw: str, line: int, repaired: bool, found: dict[str, EmailH
     tld = domain.rsplit(".", 1)[-1].casefold()
     if not tld.isalpha():
         return
-    if not any(ch.isalpha() for ch in domain.split(".")[0]) or (len(chk.normalized.split("@")[0]) < 2 and tld not in known_tlds()):
+    if not any(ch.isalpha() for ch in domain.split(".")[0]):
         # "Q@97.brigade": an icon read as '@' before a street number, not an address
         log.debug("e-mail candidate %r refused: looks like an icon before other text", c)
         return
