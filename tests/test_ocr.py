@@ -349,3 +349,35 @@ def test_closed_engine_is_not_handed_out_again(card: np.ndarray) -> None:
     assert again is not first
     assert again.read(card).lines[0].text == "Ada Lovelace"
     again.close()
+
+
+# ----------------------------------------------------------------------------- upright first
+
+
+@pytest.mark.parametrize("deg", [0, 90, 180, 270])
+def test_reads_upright_only_for_an_upright_card(tess: ocr.OcrEngine, card: np.ndarray, deg: int) -> None:
+    r = tess.read(ocr.to_gray(rotate_cw(card, deg)), psm=3)
+    assert ocr.reads_upright(r) is (deg == 0)
+
+
+@pytest.mark.parametrize("deg", [0, 90, 270])
+def test_pipeline_turns_a_sideways_card_and_skips_orientation_for_an_upright_one(tess: ocr.OcrEngine, card: np.ndarray, deg: int) -> None:
+    from cardscan import pipeline
+
+    clock = pipeline._Clock()
+    turned, r = pipeline.read_upright(CardImage(pixels=rotate_cw(card, deg)), tess, clock)
+    assert turned.rotation == (360 - deg) % 360
+    assert ("orientation" in clock.laps) is (deg != 0)
+    assert len(words_of(r.text) & EXPECTED) >= 0.85 * len(EXPECTED)
+
+
+def test_flatten_light_evens_out_a_shadow(card: np.ndarray) -> None:
+    g = ocr.to_gray(card).astype(np.float32)
+    ramp = np.linspace(0.35, 1.0, g.shape[1], dtype=np.float32)[None, :]
+    shadowed = (g * ramp).astype(np.uint8)
+    flat = ocr.flatten_light(shadowed)
+    assert flat.shape == shadowed.shape and flat.dtype == np.uint8
+    # the paper is near-white across the whole card after flattening, not dark on one side
+    left, right = flat[:, : flat.shape[1] // 5], flat[:, -flat.shape[1] // 5 :]
+    assert abs(float(np.median(left)) - float(np.median(right))) < 20 < abs(float(np.median(shadowed[:, :50])) - float(np.median(shadowed[:, -50:])))
+    assert float(np.median(flat)) > 200

@@ -302,3 +302,71 @@ def test_mailgun_signatures_values_come_from_the_text() -> None:
         for e in c.emails:
             assert e.value.split("@")[0].casefold() in text.casefold(), (rec["id"], e)
     assert time.perf_counter() - t < 20.0
+
+
+# ------------------------------------------------------------------ techniques added for real cards
+
+
+def test_logo_word_above_a_generic_name_is_taken_when_the_domain_spells_it() -> None:
+    c = parse_text("ZUNTRO\nGlobal Services\nAna Ruiz\nSales Manager\nana@zuntroglobalservices.com")
+    assert c.scalar("company") == "ZUNTRO Global Services"
+
+
+def test_generic_only_company_without_domain_support_is_left_empty() -> None:
+    # The distinctive part was a logo the OCR missed: half a name is worse than none.
+    c = parse_text("Automotive GmbH\nAna Ruiz\nana@qexpart.de")
+    assert c.company is None
+
+
+def test_website_read_in_pieces_is_not_a_company() -> None:
+    c = parse_text("Ana Ruiz\nWWW.\nqexpart com br\nana@qexpart.com.br")
+    assert c.company is None
+
+
+def test_name_lookalike_repaired_only_when_the_name_lists_know_it() -> None:
+    assert parse_text("Danie! Whitton\nCell: 415-555-0134").scalar("name") == "Daniel Whitton"
+    assert parse_text("Zqx! Whitton\nCell: 415-555-0134").scalar("name") is None
+
+
+def test_honorific_dr_is_not_a_street() -> None:
+    c = parse_text("DR. KELLY FOCHT\n457 Main Street, Building 2\nBuffalo, NY 14201")
+    assert c.scalar("name") == "DR. KELLY FOCHT"
+    assert "KELLY" not in (c.scalar("address") or "")
+
+
+def test_two_offices_are_not_one_address() -> None:
+    c = parse_text("Ken Sato\nTOKYO : 2-7-7-9F Ueno-building Taito-ku\nTokyo 110-0005, JAPAN\n"
+                   "OSAKA : 4-1-8-3F Arute-building Chuo-ku\nOsaka 541-0054, JAPAN\nken@example.jp")
+    a = c.scalar("address") or ""
+    assert "110-0005" in a and "Osaka" not in a
+
+
+def test_long_dash_inside_an_address_is_a_hyphen() -> None:
+    c = parse_text("E-mail: satoshi\u2014t@example.com")
+    assert [e.value for e in c.emails] == ["satoshi-t@example.com"]
+
+
+def test_bare_link_qr_does_not_replace_the_printed_website() -> None:
+    qr = (QrPayload("url", "https://www.example.com/business-card", {"websites": ["https://www.example.com/business-card"]}),)
+    c = parse(text_to_ocr("Ana Ruiz\nwww.example.com"), qr)
+    assert [w.value for w in c.websites] == ["www.example.com"]
+
+
+def test_merge_readings_agreement_raises_and_gaps_fill() -> None:
+    from cardscan.parse import merge_readings
+
+    a = parse_text("Ana Ruiz\nSales Manager\nana@example.com")
+    b = parse_text("Ana Ruiz\nSales Manager\nana@example.com\nTel: +44 20 7946 0000")
+    m = merge_readings(a, b)
+    assert m.name is not None and a.name is not None and m.name.confidence > a.name.confidence
+    assert [p.number for p in m.phones] == ["+442079460000"]  # only the second reading had it
+    assert m.phones[0].confidence < b.phones[0].confidence
+
+
+def test_merge_readings_flags_a_disagreement() -> None:
+    from cardscan.parse import merge_readings
+
+    a = parse_text("Ana Ruiz\nSales Manager")
+    b = parse_text("Ana Ruiz\nSales Director")
+    m = merge_readings(a, b)
+    assert m.title is not None and m.title.value == "Sales Manager" and "disagreement" in m.title.flags
