@@ -32,7 +32,7 @@ from .layout import (
     words_of,
 )
 from .models import SOURCE_OCR, SOURCE_QR, Contact, Field, Line, OcrResult, Phone, QrPayload
-from .phones import PhoneHit, RegionGuess, _countries_in, find_phones, infer_region, label_type
+from .phones import PhoneHit, RegionGuess, _countries_in, find_phones, infer_region, label_type, language_regions
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,8 @@ def parse(ocr: OcrResult, /, qr: Sequence[QrPayload] = (), *, region: str | None
 
     left = _left_labels(lines)
     phone_hits = find_phones(masked, reg, left_labels=left)
+    if reg.source == "fallback" and any(not h.number.startswith("+") for h in phone_hits):
+        reg, phone_hits = _region_from_numbers(masked, texts, reg, phone_hits, left)
 
     for h in email_hits:
         lines[h.line].contact = True
@@ -178,6 +180,23 @@ def _leftover_letters(masked: str, i: int, phones: Sequence[PhoneHit]) -> int:
 
 
 _CONTACT_LABELS = frozenset("email mail web website site url www e correo internet http https skype".split())
+
+
+def _region_from_numbers(masked: list[str], texts: list[str], reg: RegionGuess, hits: list[PhoneHit],
+                         left: dict[int, str]) -> tuple[RegionGuess, list[PhoneHit]]:
+    """Nothing printed names the country and some numbers are not valid for the fallback: try
+    the regions that speak the card's language; a region is taken only when strictly more of the
+    printed numbers are valid there (the numbers decide, never the language alone)."""
+    def valid(hs: list[PhoneHit]) -> int:
+        return sum(h.number.startswith("+") for h in hs)
+
+    best = (valid(hits), reg, hits)
+    for r in language_regions(texts):
+        guess = RegionGuess(r, "card", {**reg.evidence, "language+numbers": 1.0})
+        hs = find_phones(masked, guess, left_labels=left)
+        if valid(hs) > best[0]:
+            best = (valid(hs), guess, hs)
+    return best[1], best[2]
 
 
 def _left_labels(lines: list[_Ln]) -> dict[int, str]:

@@ -390,3 +390,29 @@ def infer_region(lines: Sequence[str], /, domains: Sequence[str] = (), *, defaul
     if default:
         return RegionGuess(default.upper(), "default", score)
     return RegionGuess("US", "fallback", score)
+
+
+# Words that mark a card's language (folded). Only used when nothing printed names the country: the
+# regions speaking it are tried, and the phone numbers themselves decide (see parse).
+_LANG_WORDS: dict[str, tuple[frozenset[str], tuple[str, ...]]] = {
+    "pt": (frozenset("de da do das dos e rua av avenida ltda celular cel telefone fone comercial diretor diretora "
+                     "consultor consultora gerente vendas campanhas criacao nao sao joao".split()), ("BR", "PT")),
+    "es": (frozenset("de del la las los y calle avenida gerente ventas director directora telefono movil "
+                     "celular oficina empresa".split()), ("ES", "MX", "AR", "CO", "CL", "PE")),
+    "de": (frozenset("und der die das strasse str gmbh geschaftsfuhrer telefon mobil vertrieb leiter".split()),
+           ("DE", "AT", "CH")),
+    "fr": (frozenset("de des du la le les et rue avenue directeur directrice commercial portable bureau".split()),
+           ("FR", "BE", "CH", "CA")),
+    "it": (frozenset("di della del via viale piazza direttore commerciale ufficio cellulare srl spa".split()), ("IT",)),
+}
+
+
+def language_regions(lines: Sequence[str], /) -> tuple[str, ...]:
+    """Regions whose language the card is printed in (most marked words first), e.g. ('BR', 'PT')."""
+    words = [w for line in lines for w in words_of(line[:MAX_LINE_CHARS])]
+    hits = {lang: sum(w in vocab for w in words) for lang, (vocab, _) in _LANG_WORDS.items()}
+    out: list[str] = []
+    for lang, n in sorted(hits.items(), key=lambda kv: -kv[1]):
+        if n >= 2:
+            out += [r for r in _LANG_WORDS[lang][1] if r not in out]
+    return tuple(out)

@@ -370,3 +370,12 @@ def test_merge_readings_flags_a_disagreement() -> None:
     b = parse_text("Ana Ruiz\nSales Director")
     m = merge_readings(a, b)
     assert m.title is not None and m.title.value == "Sales Manager" and "disagreement" in m.title.flags
+
+
+def test_language_regions_are_tried_and_the_numbers_decide() -> None:
+    # Nothing names the country; the card is in Portuguese and the number is valid in Brazil only.
+    c = parse_text("Ricardo Souza\nConsultor de vendas\nCel: (11) 97412-1100")
+    assert [p.number for p in c.phones] == ["+5511974121100"] and c.region == "BR"
+    # Language alone never moves a number: an English card keeps the digits as printed.
+    e = parse_text("Richard Sousa\nSales consultant\nCell: (11) 97412-1100")
+    assert e.region != "BR"
