@@ -1,0 +1,258 @@
+"""cardscan review: the local web app, driven over HTTP and in a real headless Chromium."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from browser_fixtures import XSS, Filled, browser, filled, filled_template, page  # noqa: F401
+
+from cardscan.errors import BadArgumentsError, ValidationError
+from cardscan.report import write_report
+from cardscan.review import ReviewServer, ReviewSettings, check_bind, merge_contacts, validate_value
+from cardscan.store import Store
+
+
+@pytest.fixture
+def server(filled: Filled) -> Iterator[ReviewServer]:  # noqa: F811
+    srv = ReviewServer(ReviewSettings(db=filled.db)).start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+def http(url: str, data: dict[str, str] | None = None, headers: dict[str, str] | None = None) -> tuple[int, str]:
+    body = urllib.parse.urlencode(data).encode() if data is not None else None
+    req = urllib.request.Request(url, data=body, headers=headers or {})
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *a: object, **kw: object) -> None:
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+    try:
+        with opener.open(req, timeout=10) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(errors="replace")
+
+
+def phone(db: Path, cid: int) -> str:
+    with Store(db) as s:
+        return s.contact(cid).contact.phones[0].number
+
+
+def followup_state(db: Path, fid: int) -> str:
+    with Store(db) as s:
+        return s.connection.execute("SELECT state FROM followups WHERE id = ?", (fid,)).fetchone()[0]
+
+
+# --------------------------------------------------------------------------------------------
+# access control
+
+
+def test_every_request_needs_the_token(server: ReviewServer, filled: Filled) -> None:  # noqa: F811
+    root = f"http://127.0.0.1:{server.port}"
+    tok = server.settings.token
+    assert http(server.url)[0] == 200
+    for path in ["/", "/favicon.ico", f"/{tok[:-1]}/", f"/{tok}x/", f"/{tok.upper()}/", "/static/x",
+                 f"/photo/{'0' * 64}"]:
+        assert http(root + path)[0] == 403, path
+    form = {"field": "phone", "position": "0", "value": "+81 3 9876 5432", "action": "save"}
+    target = f"{root}/{tok}/contact/{filled.good}/field"
+    assert http(target, form)[0] == 403  # no token in the form: a cross-site POST
+    assert http(target, {**form, "token": "wrong"})[0] == 403
+    assert http(f"{root}/other/contact/{filled.good}/field", {**form, "token": tok})[0] == 403
+    assert phone(filled.db, filled.good) == filled.read_phone  # nothing was changed
+    assert http(server.url, headers={"Host": "attacker.example"})[0] == 403  # DNS rebinding
+    status, _ = http(target, {**form, "token": tok})
+    assert status == 303 and phone(filled.db, filled.good) == "+81398765432"
+
+
+def test_headers_forbid_scripts_and_framing(server: ReviewServer) -> None:
+    with urllib.request.urlopen(server.url, timeout=10) as r:
+        csp = r.headers["Content-Security-Policy"]
+        assert "default-src 'none'" in csp and "script-src" not in csp and "frame-ancestors 'none'" in csp
+        assert r.headers["Referrer-Policy"] == "no-referrer"  # the token must not leak through links
+        assert r.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_non_loopback_bind_refused_unless_explicit(filled: Filled) -> None:  # noqa: F811
+    with pytest.raises(BadArgumentsError, match="--host"):
+        ReviewServer(ReviewSettings(db=filled.db), host="0.0.0.0")
+    with pytest.raises(BadArgumentsError):
+        check_bind("192.168.1.20", allow_remote=False)
+    for host in ("127.0.0.1", "127.0.0.5", "::1", "localhost"):
+        check_bind(host, allow_remote=False)
+    check_bind("0.0.0.0", allow_remote=True)  # --host given explicitly: the user's choice
+
+
+def test_cli_serves_on_loopback_and_stops_on_ctrl_c(filled: Filled) -> None:  # noqa: F811
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "cardscan", "review", "--db", str(filled.db), "--no-browser"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("cardscan review: http://127.0.0.1:"), line + proc.stderr.read()
+        url = line.split(": ", 1)[1].strip()
+        status, html = http(url)
+        assert status == 200 and "Aiko Fictional" in html
+        assert http(url.rsplit("/", 2)[0] + "/")[0] == 403
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+    assert proc.returncode in (0, 130), err
+    assert "Traceback" not in err
+
+
+def test_cli_refuses_a_missing_database(tmp_path: Path) -> None:
+    r = subprocess.run([sys.executable, "-m", "cardscan", "review", "--db", str(tmp_path / "none.db"), "--no-browser"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "no database" in r.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# editing in the browser
+
+
+def _edit(pg: object, cid: int, slot: str, value: str) -> None:
+    row = pg.locator(f"#contact-{cid} tr[data-field='{slot}']")  # type: ignore[attr-defined]
+    row.locator("summary").click()
+    row.locator("input[name=value]").fill(value)
+    row.locator("button[value=save]").click()
+    pg.wait_for_load_state()  # type: ignore[attr-defined]
+
+
+def test_invalid_phone_is_refused_with_the_reason(server: ReviewServer, filled: Filled, page) -> None:  # noqa: F811
+    pg, watch = page
+    pg.goto(server.url)
+    _edit(pg, filled.good, "phone-0", "+81 3 12")
+    error = pg.locator(f"#contact-{filled.good} .error").inner_text()
+    assert "not a valid number for JP" in error
+    assert pg.locator(f"#contact-{filled.good} tr[data-field='phone-0'] input[name=value]").input_value() == "+81 3 12"
+    assert phone(filled.db, filled.good) == filled.read_phone
+    _edit(pg, filled.good, "email-0", "aiko@@nowhere")
+    assert "not a valid e-mail address" in pg.locator(f"#contact-{filled.good} .error").inner_text()
+    assert watch.dialogs == []
+
+
+def test_valid_edit_persists_and_appears_in_the_next_report(server: ReviewServer, filled: Filled, page,  # noqa: F811
+                                                            tmp_path: Path) -> None:
+    pg, _ = page
+    pg.goto(server.url)
+    _edit(pg, filled.good, "phone-0", "03-9876-5432")  # national format: the contact's region (JP) applies
+    assert "saved" in pg.locator(".notice").inner_text()
+    assert pg.url.endswith(f"#contact-{filled.good}")  # POST, then redirect back to the contact
+    assert phone(filled.db, filled.good) == "+81398765432"
+    cell = pg.locator(f"#contact-{filled.good} tr[data-field='phone-0']")
+    assert "+81398765432" in cell.inner_text() and "edited" in cell.inner_text()
+    with Store(filled.db) as s:
+        html = write_report(s, tmp_path / "next.html").read_text()
+    assert 'href="tel:+81398765432"' in html and filled.read_phone not in html.split("Tel 03-1234-5678")[0]
+
+
+def test_revert_restores_the_value_read_from_the_card(server: ReviewServer, filled: Filled, page) -> None:  # noqa: F811
+    pg, _ = page
+    pg.goto(server.url)
+    _edit(pg, filled.good, "phone-0", "+81 3 9876 5432")
+    assert phone(filled.db, filled.good) == "+81398765432"
+    pg.locator(f"#contact-{filled.good} tr[data-field='phone-0'] summary").click()
+    pg.locator(f"#contact-{filled.good} tr[data-field='phone-0'] button[value=revert]").click()
+    pg.wait_for_load_state()
+    assert phone(filled.db, filled.good) == filled.read_phone
+    cell = pg.locator(f"#contact-{filled.good} tr[data-field='phone-0']")
+    assert "OCR" in cell.inner_text() and cell.locator("button[value=revert]").count() == 0
+
+
+def test_approve_skip_and_edit_a_followup(server: ReviewServer, filled: Filled, page) -> None:  # noqa: F811
+    pytest.importorskip("cardscan.followup", reason="the follow-up queue module is not installed")
+    pg, _ = page
+    pg.goto(server.url)
+    box = pg.locator(f"#followup-{filled.followup}")
+    box.locator("textarea[name=body]").fill("Dear Aiko,\n\nthanks again. Edited in the browser.\n")
+    box.locator("button", has_text="Save draft").click()
+    pg.wait_for_load_state()
+    with Store(filled.db) as s:
+        body = s.connection.execute("SELECT body FROM followups WHERE id = ?", (filled.followup,)).fetchone()[0]
+    assert "Edited in the browser." in body
+    assert followup_state(filled.db, filled.followup) == "draft"
+    pg.locator(f"#followup-{filled.followup} button", has_text="Approve").click()
+    pg.wait_for_load_state()
+    assert followup_state(filled.db, filled.followup) == "approved"
+    assert "approved" in pg.locator(f"#followup-{filled.followup} .state").inner_text()
+    pg.locator(f"#followup-{filled.followup} button", has_text="Skip").click()
+    pg.wait_for_load_state()
+    assert followup_state(filled.db, filled.followup) == "skipped"
+    assert pg.locator(f"#followup-{filled.followup} button", has_text="Approve").count() == 0
+
+
+def test_merge_a_duplicate(server: ReviewServer, filled: Filled, page) -> None:  # noqa: F811
+    pg, _ = page
+    pg.goto(server.url)
+    assert pg.locator("article.card").count() == filled.contacts
+    pg.locator(f"#contact-{filled.good} .dups button[value=merge]").click()
+    pg.wait_for_load_state()
+    assert pg.locator("article.card").count() == filled.contacts - 1
+    assert pg.locator(f"#contact-{filled.good} .photo img").count() == 2  # both cards now belong to one contact
+    with Store(filled.db) as s:
+        assert s.contact(filled.twin).id == filled.good  # the twin's id leads to the survivor
+        assert s.contact(filled.good).contact.name.value == "Aiko Fictional"
+
+
+def test_hostile_card_is_inert_in_review(server: ReviewServer, filled: Filled, page) -> None:  # noqa: F811
+    pg, watch = page
+    pg.goto(server.url)
+    pg.wait_for_timeout(300)
+    for cell in pg.locator(f"#contact-{filled.hostile} td.value").all():
+        cell.hover()
+    assert watch.dialogs == []
+    assert pg.locator("script, iframe, svg").count() == 0
+    assert XSS in pg.locator(f"#contact-{filled.hostile} h2").inner_text()
+    hrefs = pg.evaluate("[...document.querySelectorAll('a[href]')].map(a => a.href)")
+    assert not [h for h in hrefs if h.lower().startswith(("javascript:", "data:"))]
+    origin = f"http://127.0.0.1:{server.port}/"
+    assert [u for u in watch.requests if not u.startswith("data:")] == [server.url]
+    assert all(u.startswith(origin) or u.startswith("data:") for u in watch.requests)
+    # an edit form shows the hostile value as text in the input, not as markup
+    field = pg.locator(f"#contact-{filled.hostile} tr[data-field='name-0'] input[name=value]")
+    assert field.input_value() == XSS
+
+
+# --------------------------------------------------------------------------------------------
+# the store-only fallbacks (used until cardscan.edit / cardscan.dedupe are installed)
+
+
+def test_validate_value_gives_the_validators_reason() -> None:
+    assert validate_value("phone", "03-1234-5678", region="JP") == "+81312345678"
+    with pytest.raises(ValidationError, match="not a valid number for JP"):
+        validate_value("phone", "+81 3 12", region="JP")
+    with pytest.raises(ValidationError, match="not a phone number"):
+        validate_value("phone", "call me", region="JP")
+    assert validate_value("email", "Aiko@Nowhere-Optics.example") == "Aiko@nowhere-optics.example"
+    with pytest.raises(ValidationError, match="e-mail"):
+        validate_value("email", "aiko at nowhere")
+    with pytest.raises(ValidationError, match="web address"):
+        validate_value("website", "javascript:alert(1)")
+    with pytest.raises(ValidationError, match="invisible"):
+        validate_value("name", "Aiko\u202eFictional")
+    assert validate_value("title", "   ") is None  # empty: delete
+
+
+def test_merge_keeps_both_cards_and_missing_values(filled: Filled) -> None:  # noqa: F811
+    with Store(filled.db) as s:
+        survivor = merge_contacts(s, filled.doubtful, filled.twin)
+        rec = s.contact(filled.twin)
+        assert survivor == filled.doubtful and rec.id == filled.doubtful
+        assert len(rec.cards) == 2
+        emails = [e.value for e in rec.contact.emails]
+        assert emails == ["rem@sample-works.example", "aiko@nowhere-optics.example"]
+        assert rec.contact.name.value == "Rem Placeholder"  # the survivor's own value stays
+        assert len(s.contacts()) == filled.contacts - 1
