@@ -256,3 +256,25 @@ def test_merge_keeps_both_cards_and_missing_values(filled: Filled) -> None:  # n
         assert emails == ["rem@sample-works.example", "aiko@nowhere-optics.example"]
         assert rec.contact.name.value == "Rem Placeholder"  # the survivor's own value stays
         assert len(s.contacts()) == filled.contacts - 1
+
+
+def test_original_photo_is_served_while_it_is_unchanged(tmp_path: Path) -> None:
+    import hashlib
+
+    from browser_fixtures import card_jpeg
+
+    from cardscan.models import Contact, Field
+
+    photo = tmp_path / "card.jpg"
+    photo.write_bytes(card_jpeg(["Original Photo"], 3))
+    sha = hashlib.sha256(photo.read_bytes()).hexdigest()
+    db = tmp_path / "p.db"
+    with Store(db) as s:
+        s.record_success(sha, photo, contact=Contact(name=Field("Original Photo", 0.9)), crop_jpeg=photo.read_bytes())
+    with ReviewServer(ReviewSettings(db=db)) as srv:
+        with urllib.request.urlopen(f"{srv.url}photo/{sha}", timeout=10) as r:
+            assert r.headers["Content-Type"] == "image/jpeg" and r.read(3) == b"\xff\xd8\xff"
+        photo.write_bytes(photo.read_bytes() + b"changed")
+        assert http(f"{srv.url}photo/{sha}")[0] == 404  # another file now: not shown as this card
+        assert http(f"{srv.url}photo/{'f' * 64}")[0] == 404
+        assert http(f"{srv.url}photo/..%2f..%2fetc%2fpasswd")[0] in (403, 404)
