@@ -3,6 +3,7 @@
 invented contacts, real JPEG crops and one card whose text is an attack."""
 from __future__ import annotations
 
+import atexit
 import hashlib
 import shutil
 from collections.abc import Iterator
@@ -31,18 +32,30 @@ CSS_LEAK = '"><style>body{background:url(https://tracker.example/leak)}</style>'
 VALID_JP = "+81312345678"  # Tokyo number format, valid in libphonenumber's metadata
 
 
+_shared: dict[str, object] = {}
+
+
+def _close_shared() -> None:
+    b, pw = _shared.pop("browser", None), _shared.pop("playwright", None)
+    if b is not None:
+        b.close()  # type: ignore[attr-defined]
+    if pw is not None:
+        pw.stop()  # type: ignore[attr-defined]
+
+
 @pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
-    """One headless Chromium per test process."""
+def browser() -> object:
+    """One headless Chromium per test process, shared by every module that imports this fixture
+    (Playwright's sync API allows one running instance per thread)."""
     if not CHROMIUM.exists():
         pytest.skip("/usr/bin/chromium is missing: apt-get install chromium (make test does it)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install '.[test]'")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    if "browser" not in _shared:
+        pw = sync_api.sync_playwright().start()
+        _shared["playwright"] = pw
+        _shared["browser"] = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        atexit.register(_close_shared)
+    return _shared["browser"]
 
 
 @dataclass
