@@ -140,3 +140,19 @@ def test_screenshot_of_the_samples_report(browser, tmp_path: Path) -> None:  # n
     with Image.open(png) as im:
         im.convert("P", palette=Image.Palette.ADAPTIVE, colors=128).save(png, optimize=True)
     assert png.stat().st_size < 400_000
+
+
+def test_report_command_writes_the_file_for_one_event(filled: Filled, tmp_path: Path) -> None:  # noqa: F811
+    out = tmp_path / "autumn.html"
+    r = subprocess.run([sys.executable, "-m", "cardscan", "report", "--db", str(filled.db), "-o", str(out),
+                        "--event", "Autumn Expo"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == f"report: {out.resolve()}"
+    html = out.read_text(encoding="utf-8")
+    assert html.count('<article class="card') == 1 and f'id="contact-{filled.twin}"' in html
+    r = subprocess.run([sys.executable, "-m", "cardscan", "report", "--db", str(filled.db), "--event", "Nope"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "no event 'Nope'" in r.stderr and "Autumn Expo" in r.stderr
+    r = subprocess.run([sys.executable, "-m", "cardscan", "report", "--db", str(tmp_path / "missing.db")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "no database" in r.stderr
