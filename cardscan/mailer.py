@@ -187,15 +187,16 @@ class TokenBucket:
 
     def acquire(self) -> float:
         """Take one token, sleeping until there is one; returns the seconds waited."""
-        waited = 0.0
         self._refill()
-        while self.tokens < 1.0:
-            delay = (1.0 - self.tokens) / self.rate
-            self.sleep(delay)
-            waited += delay
-            self._refill()
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return 0.0
+        delay = (1.0 - self.tokens) / self.rate
+        self.sleep(delay)
+        self._refill()
+        self.tokens = max(self.tokens, 1.0)  # the sleep covered the shortfall (whatever the clock's rounding)
         self.tokens -= 1.0
-        return waited
+        return delay
 
 
 # --------------------------------------------------------------------------------------------

@@ -154,7 +154,7 @@ def smtp_server() -> Iterator[SmtpServer]:
 @pytest.fixture
 def smtp_auth_server() -> Iterator[SmtpServer]:
     """A server that requires AUTH (allowed without TLS: the test stays on 127.0.0.1)."""
-    yield from _start(authenticator=_authenticator, auth_require_tls=False, auth_required=True)
+    yield from _start(authenticator=_authenticator, auth_require_tls=False)
 
 
 # --------------------------------------------------------------------------------------------
