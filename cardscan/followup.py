@@ -387,8 +387,8 @@ def email_problem(store: Store, entry: FollowupRecord, *,
             detail += ", " + ", ".join(flags)
         if field.message:
             detail += f": {field.message}"
-        return (f"e-mail {field.value} is flagged for review ({detail}); check it against the card and "
-                f"correct or confirm it (a value you enter counts as reviewed)", current)
+        return (f"e-mail {field.value} is flagged for review ({detail}); check it against the card, then "
+                f"correct or confirm it: cardscan edit {rec.id} --email ADDRESS", current)
     return None, current
 
 

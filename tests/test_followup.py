@@ -4,11 +4,9 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import textwrap
-import time
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from email import message_from_bytes, policy
@@ -18,7 +16,7 @@ import pytest
 
 from cardscan import followup as fu
 from cardscan.config import Config, FollowupConfig
-from cardscan.errors import ConfigError, SendError, ValidationError
+from cardscan.errors import SendError, ValidationError
 from cardscan.mailer import TokenBucket
 from cardscan.store import Store
 
