@@ -357,8 +357,11 @@ _SAFE_PHONE = re.compile(r"^\+[0-9][0-9 \-]*(?: ext\. [0-9]+)?$")
 
 
 def neutralise(value: str, /) -> str:
-    """A leading apostrophe when a spreadsheet would read the cell as a formula."""
-    if value[:1] in FORMULA_TRIGGERS or value.lstrip(_BLANKS)[:1] in FORMULA_TRIGGERS:
+    """A leading apostrophe when a spreadsheet would read the cell as a formula.  A value that
+    already starts with apostrophes before such a character gets one more, so the rule can be
+    undone exactly: drop one apostrophe when the text after all of them starts a formula."""
+    core = value.lstrip("'")
+    if core[:1] in FORMULA_TRIGGERS or core.lstrip(_BLANKS)[:1] in FORMULA_TRIGGERS:
         return "'" + value
     return value
 

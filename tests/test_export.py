@@ -158,8 +158,13 @@ def test_csv_cells_are_inert_and_round_trip(name: str, company: str, title: str,
 
 
 def _undo(cell: str) -> str:
-    return cell[1:] if cell.startswith("'") and cell[1:2] and (
-        cell[1] in ex.FORMULA_TRIGGERS or cell[1:].lstrip(" \u00a0\u3000\n")[:1] in ex.FORMULA_TRIGGERS) else cell
+    """The documented reading rule: one apostrophe goes when the text after all leading
+    apostrophes starts a formula (so a value that really began with ' survives)."""
+    core = cell.lstrip("'")
+    if cell.startswith("'") and (core[:1] in ex.FORMULA_TRIGGERS
+                                 or core.lstrip(" \u00a0\u3000\n")[:1] in ex.FORMULA_TRIGGERS):
+        return cell[1:]
+    return cell
 
 
 _PHONE_OK = __import__("re").compile(r"^\+[0-9][0-9 \-]*$")
@@ -179,6 +184,8 @@ def _inert(cell: str, layout: str) -> bool:
 def test_formula_cells_get_an_apostrophe(value: str) -> None:
     assert ex.neutralise(value) == "'" + value
     assert ex.neutralise("Acme " + value) == "Acme " + value
+    assert ex.neutralise("'" + value) == "''" + value  # reversible: a real leading apostrophe is kept
+    assert ex.neutralise("'quoted'") == "'quoted'"
 
 
 def test_phone_policy_per_layout() -> None:
