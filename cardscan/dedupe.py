@@ -14,9 +14,10 @@ Scoring (pure, over ``ContactRecord`` values):
 
 Merging (:func:`merge`) keeps everything: the other contact's cards are re-pointed (every card
 image stays), its notes and follow-ups move over, every value is kept - for a field both have,
-the user's own edit wins, else the value from the more recently scanned card becomes current
-and the other stays in the field's history; list values (e-mails, phones, websites) are united,
-the newer card's first.  The other contact is marked ``merged_into`` the survivor, never deleted.
+the user's own edit wins, else for the job (title, company, office address) the value from the
+more recently scanned card becomes current and for the name the kept contact's; the other value
+stays in the field's history.  List values (e-mails, phones, websites) are united: the kept
+contact's stay in place (a merge never reorders what you had), the other's new ones follow.  The other contact is marked ``merged_into`` the survivor, never deleted.
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ from .store import SCALAR_FIELDS, ContactRecord, Store
 log = logging.getLogger(__name__)
 
 STRENGTHS = ("strong", "possible")
+NEWER_WINS = frozenset({"title", "company", "address"})  # fields where the more recent card is current
 COMPANY_SIMILARITY = 85.0
 NAME_SIMILARITY = 85.0
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
@@ -296,7 +298,10 @@ def merge(store: Store, keep: int, other: int) -> int:
                 put(name, 0, vb)
             elif _value_key(name, va[4]) != _value_key(name, vb[4]):
                 user_a, user_b = va[8] == "user", vb[8] == "user"
-                b_wins = user_b and not user_a or (user_a == user_b and b_newer)
+                # a job (title, company, office address) changes: the newer card's is current;
+                # a name does not: the kept contact's reading stays.  A person's edit beats both.
+                later = b_newer and name in NEWER_WINS
+                b_wins = user_b and not user_a or (user_a == user_b and later)
                 if b_wins:
                     put(name, 0, vb)  # a's value stays in the slot's history
                 else:
@@ -305,7 +310,7 @@ def merge(store: Store, keep: int, other: int) -> int:
             ra, rb = current(a, name), current(b, name)
             if not rb:
                 continue
-            first, second = (rb, ra) if b_newer else (ra, rb)
+            first, second = ra, rb  # the kept contact's values stay where they are
             merged: list[tuple[Any, ...]] = []
             seen: set[str] = set()
             for r in (*first, *second):

@@ -104,9 +104,9 @@ def test_merge_keeps_every_image_value_note_and_history(store: Store) -> None:
     assert (c.scalar("title"), c.scalar("company")) == ("VP Sales", "Globex")
     assert [v for v, cur, _ in _field_rows(store, a, "title")] == ["Sales Manager", "VP Sales"]
     assert [cur for _, cur, _ in _field_rows(store, a, "title")] == [0, 1]
-    # list values united, the newer card's first, nothing twice
-    assert [e.value for e in c.emails] == ["jane@globex.example", "jane@acme-widgets.example"]
-    assert [p.number for p in c.phones] == ["+12025550123", "+16175550111", "+14155550100"]
+    # list values united: the kept contact's in place, then the other's new ones, nothing twice
+    assert [e.value for e in c.emails] == ["jane@acme-widgets.example", "jane@globex.example"]
+    assert [p.number for p in c.phones] == ["+14155550100", "+12025550123", "+16175550111"]
     assert rec.event == "Expo 2023"
     # B is marked, not deleted; its id leads to A
     assert store.contact(b).id == a
@@ -213,3 +213,15 @@ def test_report_uses_find_duplicates(store: Store) -> None:
     b = add(store, person("Jane Doe", emails=(), phones=(), company="ACME Widgets Inc"))
     out = duplicate_pairs(store.contacts())
     assert [(p.a, p.b) for p in out] == [(a, b)]
+
+
+def test_name_stays_the_kept_contacts_and_the_other_goes_to_history(store: Store) -> None:
+    a = add(store, person("Jane Doe", address="1 Old Road, Springfield"))
+    time.sleep(0.01)
+    b = add(store, person("Jane Doe-Smith", address="9 New Street, Shelbyville"))
+    dedupe.merge(store, a, b)
+    c = store.contact(a).contact
+    assert c.scalar("name") == "Jane Doe" and c.scalar("address") == "9 New Street, Shelbyville"
+    assert [(v, cur) for v, cur, _ in _field_rows(store, a, "name")] == [("Jane Doe", 1), ("Jane Doe-Smith", 0)]
+    assert [(v, cur) for v, cur, _ in _field_rows(store, a, "address")] == [
+        ("1 Old Road, Springfield", 0), ("9 New Street, Shelbyville", 1)]
