@@ -185,4 +185,5 @@ def photo_states(db: Path) -> dict[str, str]:
 
 
 def count_done(db: Path) -> int:
-    return query(db, "SELECT count(*) FROM photos WHERE state = 'done'")[0][0] if db.exists() else 0
+    rows = query(db, "SELECT count(*) FROM photos WHERE state = 'done'")
+    return rows[0][0] if rows else 0  # no database or no schema yet
