@@ -42,6 +42,7 @@ class ScanItem:
     duplicate: bool = False  # already in the database (same bytes): not read again
     needs_review: int = 0  # fields flagged for a person to check
     seconds: float = 0.0  # pipeline time for this photo in its worker
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, and "cpu"
     summary: str = ""  # "Name | Title | Company | e-mail | phone" for printing
 
 
@@ -52,6 +53,9 @@ class ScanResult:
     seconds: float = 0.0
     report: Path | None = None
     jsonl: Path | None = None
+    merged: list = field(default_factory=list)  # dedupe.MergeResult of --auto-merge
+    drafts: int = 0  # follow-up drafts written
+    no_email: int = 0  # new contacts without a usable e-mail: follow up another way
 
     @property
     def failures(self) -> list[ScanItem]:
@@ -202,6 +206,8 @@ def scan(paths: Iterable[Path | str], /, *, options: Options = Options(),
         finally:
             if jsonl:
                 result.jsonl = jsonl.close()
+        after = after_batch(store, options)
+        result.merged, result.drafts, result.no_email = after.merged, after.drafts, after.no_email
         if options.report is not None:
             from . import report as report_mod
 
@@ -210,13 +216,41 @@ def scan(paths: Iterable[Path | str], /, *, options: Options = Options(),
     return result
 
 
+@dataclass(frozen=True)
+class AfterBatch:
+    merged: list = field(default_factory=list)
+    drafts: int = 0
+    no_email: int = 0
+
+
+def after_batch(store: Store, options: Options) -> AfterBatch:
+    """What follows a batch of stored contacts: --auto-merge, then follow-up drafts.
+
+    Merging first, so that one person met twice gets one draft. Neither step fails the scan: a
+    problem (a bad template, say) is logged and the contacts stay as stored.
+    """
+    merged: list = []
+    if options.auto_merge:
+        from . import dedupe
+
+        merged = dedupe.auto_merge(store, options.auto_merge, event=options.event)
+        for m in merged:
+            log.info("merged contact #%d into #%d (%s)", m.merged, m.kept, ", ".join(m.reasons))
+    if not options.followup_drafts:
+        return AfterBatch(merged)
+    from . import followup
+
+    made = followup.ensure_drafts(store)
+    return AfterBatch(merged, len(made.created), len(made.not_queued))
+
+
 def store_outcome(store: Store, out: CardOutcome, options: Options) -> ScanItem:
     """Record one outcome (a contact in one transaction, or the failure and its reason)."""
     if out.error or out.contact is None:
         store.record_failure(out.sha256, out.path, out.error or "no contact read")
         log.info("%s: %s", out.path, out.error)
         return ScanItem(out.path, out.sha256, error=out.error, exit_code=out.exit_code or int(ExitCode.input_file),
-                        seconds=out.seconds)
+                        seconds=out.seconds, timings=dict(out.timings))
     cid = store.record_success(
         out.sha256, out.path, contact=out.contact, crop_jpeg=out.crop_jpeg or b"", raw_text=out.raw_text,
         ocr_engine=out.ocr_engine, ocr_conf=out.ocr_conf, event=options.event, note=options.note,
@@ -224,7 +258,7 @@ def store_outcome(store: Store, out: CardOutcome, options: Options) -> ScanItem:
     )
     flagged = sum(1 for f in iter_values(out.contact) if field_needs_review(f, options.review_threshold))
     return ScanItem(out.path, out.sha256, contact_id=cid, needs_review=flagged, seconds=out.seconds,
-                    summary=one_line(out.contact))
+                    timings=dict(out.timings), summary=one_line(out.contact))
 
 
 def one_line(contact) -> str:  # noqa: ANN001
@@ -270,6 +304,8 @@ class _JsonlWriter:
             rec["duplicate"] = True
         else:
             rec["seconds"] = round(item.seconds, 3)
+            if item.timings:
+                rec["timings"] = item.timings
         if item.error:
             rec["error"] = item.error
         self.fh.write(json.dumps(rec, ensure_ascii=False) + "\n")

@@ -42,11 +42,17 @@ def add_scan_options(p: argparse.ArgumentParser) -> None:
                    help="refuse images larger than this many megapixels (default 250)")
     p.add_argument("--review-threshold", type=float, default=0.6, metavar="X",
                    help="fields below this confidence are flagged for review (default 0.6)")
+    p.add_argument("--auto-merge", choices=("strong", "possible"), metavar="STRENGTH",
+                   help="merge duplicate contacts after the scan: strong (shared e-mail or number) or "
+                        "possible (also same name and similar company); default: only list them")
+    p.add_argument("--no-drafts", dest="followup_drafts", action="store_false",
+                   help="do not write follow-up drafts for the new contacts")
 
 
 def options_from_args(args: argparse.Namespace, **extra: object) -> Options:
     kw = {k: getattr(args, k) for k in ("db", "event", "note", "region", "lang", "engine", "jobs",
-                                         "max_image_mpixels", "review_threshold") if hasattr(args, k)}
+                                         "max_image_mpixels", "review_threshold", "auto_merge", "followup_drafts")
+          if hasattr(args, k)}
     if hasattr(args, "second_engine"):
         kw["second_engine"] = args.second_engine
     kw.update(extra)

@@ -28,6 +28,8 @@ class Options:
     ocr_timeout: float = 60.0  # seconds per OCR call
     review_threshold: float = 0.6  # fields below this confidence are flagged "needs review"
     keep_crops: bool = True
+    auto_merge: str | None = None  # "strong" | "possible": merge duplicates after the scan (None: only list them)
+    followup_drafts: bool = True  # write a follow-up draft for each new contact with a usable e-mail
 
     def __post_init__(self) -> None:
         if self.region is not None:
@@ -40,6 +42,8 @@ class Options:
             raise BadArgumentsError(f"--engine must be auto, tesserocr or pytesseract, not {self.engine!r}")
         if self.second_engine not in ("off", "rapidocr"):
             raise BadArgumentsError(f"--second-engine must be off or rapidocr, not {self.second_engine!r}")
+        if self.auto_merge not in (None, "strong", "possible"):
+            raise BadArgumentsError(f"--auto-merge must be strong or possible, not {self.auto_merge!r}")
         if self.jobs < 0:
             raise BadArgumentsError("--jobs must be 0 (one per core) or more")
         if self.max_image_mpixels <= 0:

@@ -260,8 +260,12 @@ def _make_hit(num, raw_num, raw, typ, flags, hint, region: RegionGuess, i, span)
             possible = phonenumbers.parse(raw_num.replace("(0)", ""), hint or region.region)
         except phonenumbers.NumberParseException:
             possible = None
-        if possible is not None and phonenumbers.is_possible_number(possible):
-            digits = _e164(possible)  # the right length for its country, only not in an allocated range
+        # the right length for its country, only not in an allocated range: written as E.164 only
+        # when the country is known (printed, from the label, or read off the card); otherwise the
+        # digits stay as printed rather than gaining a country code nobody printed
+        known = plus or hint is not None or region.source in ("card", "default")
+        if known and possible is not None and phonenumbers.is_possible_number(possible):
+            digits = _e164(possible)
 
         return PhoneHit(digits, typ, raw, i, 0.3, ("invalid", "low_confidence"),
                         "phonenumbers does not accept this number for any country; kept as printed", span)

@@ -528,10 +528,19 @@ class Watcher:
     # -- report and shutdown
 
     def _maybe_report(self, force: bool = False) -> None:
-        if not self._dirty or self.cfg.report is None:
+        """After a burst of arrivals: --auto-merge, follow-up drafts, then the report."""
+        if not self._dirty:
             return
         idle = not self._flight and not self._ready
         if not (force or idle or time.monotonic() - self._last_report >= self.cfg.report_every):
+            return
+        try:
+            api.after_batch(self.store, self.cfg.options)
+        except CardscanError as e:
+            log.error("after the batch: %s", e)
+        if self.cfg.report is None:
+            self._dirty = False
+            self._last_report = time.monotonic()
             return
         from . import report as report_mod
 

@@ -165,3 +165,15 @@ def test_long_garbage_is_bounded() -> None:
     phones(junk, US)
     infer_region([junk])
     assert time.perf_counter() - t < 5.0
+
+
+def test_invalid_number_without_a_known_country_keeps_its_digits() -> None:
+    # nothing on the card names a country: no "+1" is invented for a number the validator refuses
+    (h,) = phones("TEL. 04 6571 00 16")
+    assert "invalid" in h.flags
+    assert h.number == "0465710016" and not h.number.startswith("+")
+
+
+def test_invalid_number_with_the_callers_region_is_written_for_that_country() -> None:
+    (h,) = phones("Tel: 020 5555 1234", default="GB")
+    assert "invalid" in h.flags and h.number == "+442055551234"

@@ -68,6 +68,11 @@ def print_summary(result: ScanResult) -> None:
     review = sum(i.needs_review for i in result.items)
     print(f"{n} photos: {result.contacts} contacts, {len(result.failures)} failed, "
           f"{review} fields need review, {len(result.skipped)} skipped; {rate:.2f} photos/s")
+    for m in result.merged:
+        print(f"merged #{m.merged} into #{m.kept}: {', '.join(m.reasons)}")
+    if result.drafts or result.no_email:
+        print(f"follow-up: {result.drafts} new draft(s) to approve (cardscan followup list); "
+              f"{result.no_email} contact(s) without a usable e-mail: follow up another way")
     if result.jsonl:
         print(f"JSON lines: {result.jsonl}")
     if result.report:
