@@ -34,6 +34,8 @@ system-deps:
 	@missing=""; \
 	command -v tesseract >/dev/null 2>&1 || missing="$(APT_PACKAGES)"; \
 	[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$(APT_PACKAGES)"; \
+	[ -f /usr/share/fonts/truetype/freefont/FreeSerif.ttf ] || missing="$(APT_PACKAGES)"; \
+	[ -d /usr/share/fonts/truetype/liberation ] || missing="$(APT_PACKAGES)"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing $$missing (apt)"; \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
