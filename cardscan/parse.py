@@ -17,7 +17,6 @@ import numpy as np
 
 from .emails import EmailHit, check_email, find_emails, repair_tld
 from .layout import (
-    MAX_FIELD_CHARS,
     MAX_LINE_CHARS,
     MAX_LINES,
     cap,

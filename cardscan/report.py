@@ -314,80 +314,13 @@ def contact_view(rec: ContactRecord, *, threshold: float = DEFAULT_REVIEW_THRESH
 
 def duplicate_pairs(records: Sequence[ContactRecord], *,
                     dismissed: Collection[tuple[int, int]] = ()) -> list[DuplicatePair]:
-    """Possible duplicates among ``records``: ``cardscan.dedupe.find_duplicates`` when that
-    module is installed, else contacts sharing a valid e-mail address or phone number.
-    Pairs the user dismissed (``duplicate_dismissals``) are left out."""
-    try:
-        from . import dedupe  # type: ignore[attr-defined]
-        finder = getattr(dedupe, "find_duplicates", None)
-    except ImportError:
-        finder = None
-    if finder is not None:
-        pairs = [p for p in (_as_pair(x) for x in finder(records)) if p is not None]
-    else:
-        pairs = _shared_value_pairs(records)
-    gone = {(min(a, b), max(a, b)) for a, b in dismissed}
+    """Possible duplicates among ``records`` (``cardscan.dedupe.find_duplicates``), strong ones
+    first; pairs the user dismissed (``duplicate_dismissals``) are left out."""
+    from . import dedupe
+
     ids = {r.id for r in records}
-    seen: set[tuple[int, int]] = set()
-    out = []
-    for p in pairs:
-        key = (min(p.a, p.b), max(p.a, p.b))
-        if p.a == p.b or key in gone or key in seen or p.a not in ids or p.b not in ids:
-            continue
-        seen.add(key)
-        out.append(p)
-    return out
-
-
-def _contact_id(x: object) -> int | None:
-    if isinstance(x, bool):
-        return None
-    if isinstance(x, int):
-        return x
-    cid = getattr(x, "id", None)
-    return cid if isinstance(cid, int) else None
-
-
-def _as_pair(item: object) -> DuplicatePair | None:
-    """Read one result of ``dedupe.find_duplicates`` (an object with two contacts and a reason)."""
-    if isinstance(item, DuplicatePair):
-        return item
-    a = b = None
-    for x, y in (("a", "b"), ("contact_a", "contact_b"), ("first", "second"), ("left", "right"),
-                 ("keep", "other"), ("survivor", "duplicate")):
-        if hasattr(item, x) and hasattr(item, y):
-            a, b = _contact_id(getattr(item, x)), _contact_id(getattr(item, y))
-            break
-    if a is None:
-        seq = getattr(item, "ids", None) or getattr(item, "contact_ids", None)
-        if seq is None and isinstance(item, (tuple, list)):
-            seq = item
-        if seq is not None and len(seq) >= 2:
-            a, b = _contact_id(seq[0]), _contact_id(seq[1])
-    if a is None or b is None:
-        return None
-    reason = getattr(item, "reason", None) or getattr(item, "reasons", None) or getattr(item, "why", None)
-    if reason is None and isinstance(item, (tuple, list)) and len(item) > 2 and isinstance(item[2], str):
-        reason = item[2]
-    if isinstance(reason, (tuple, list)):
-        reason = ", ".join(str(r) for r in reason)
-    return DuplicatePair(a, b, str(reason) if reason else "similar contact details")
-
-
-def _shared_value_pairs(records: Sequence[ContactRecord]) -> list[DuplicatePair]:
-    owners: dict[tuple[str, str], list[int]] = {}
-    for r in records:
-        c = r.contact
-        keys = {("e-mail", e.value.strip().lower()) for e in c.emails if "invalid" not in e.flags and "@" in e.value}
-        keys |= {("phone number", p.number) for p in c.phones if "invalid" not in p.flags and _E164.match(p.number)}
-        for k in keys:
-            owners.setdefault(k, []).append(r.id)
-    pairs = []
-    for (kind, value), ids in sorted(owners.items()):
-        for i, a in enumerate(ids):
-            for b in ids[i + 1:]:
-                pairs.append(DuplicatePair(a, b, f"same {kind} {value}"))
-    return pairs
+    return [DuplicatePair(p.a, p.b, f"{p.strength}: {p.reason}")
+            for p in dedupe.find_duplicates(records, dismissed=dismissed) if p.a in ids and p.b in ids]
 
 
 # --------------------------------------------------------------------------------------------

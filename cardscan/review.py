@@ -5,7 +5,7 @@ correct a field (validated on save; a refusal shows the validator's reason next 
 revert it to the value read from the card, approve / skip / edit a follow-up draft, merge or
 dismiss a possible duplicate, mark a contact reviewed.  Every change goes to the SQLite database
 the CLI uses, through the same functions (``cardscan.edit``, ``cardscan.followup``,
-``cardscan.dedupe`` when installed; the store directly otherwise).
+``cardscan.dedupe``).
 
 Security model: the server listens on 127.0.0.1 by default (another address only when the
 caller says so explicitly), every URL starts with a per-run random token (anything else is
@@ -23,15 +23,15 @@ import ipaddress
 import logging
 import secrets
 import threading
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from . import dedupe, edit as edit_mod, followup
 from .errors import BadArgumentsError, CardscanError, ValidationError
-from .report import DEFAULT_TITLE, environment, load_report_data, report_context, website_href
+from .report import DEFAULT_TITLE, environment, load_report_data, report_context
 from .store import DEFAULT_REVIEW_THRESHOLD, FIELD_NAMES, LIST_FIELDS, SCALAR_FIELDS, Store
 
 log = logging.getLogger(__name__)
@@ -61,167 +61,46 @@ def check_bind(host: str, *, allow_remote: bool) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# actions (thin adapters over the other modules, with a store-only fallback)
+# actions: thin adapters over the modules the CLI uses
 
 
 def validate_value(name: str, value: str, *, region: str | None = None) -> str | None:
-    """The value to store for a field a person typed, or None to delete it.  Raises
-    ValidationError with the validator's reason.  Used when ``cardscan.edit`` is not installed."""
-    v = value.strip()
-    if not v:
-        return None
-    bad = next((ch for ch in v if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn")
-                and not (name == "address" and ch == "\n")), None)
-    if bad is not None:
-        raise ValidationError(f"the value contains an invisible or control character (U+{ord(bad):04X})")
-    if name == "phone":
-        import phonenumbers
-
-        try:
-            num = phonenumbers.parse(v, region.upper() if region else None)
-        except phonenumbers.NumberParseException as exc:
-            raise ValidationError(f"not a phone number: {exc._msg}"  # noqa: SLF001 - the library's reason
-                                  + ("" if region else " (write it with + and the country code)")) from exc
-        if not phonenumbers.is_valid_number(num):
-            where = phonenumbers.region_code_for_country_code(num.country_code)
-            where = where if where and where != "ZZ" else (region or "any country")
-            reason = phonenumbers.is_possible_number_with_reason(num)
-            why = {phonenumbers.ValidationResult.TOO_SHORT: " (too short)",
-                   phonenumbers.ValidationResult.TOO_LONG: " (too long)",
-                   phonenumbers.ValidationResult.INVALID_COUNTRY_CODE: " (unknown country code)"}.get(reason, "")
-            raise ValidationError(f"not a valid number for {where}{why}")
-        return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
-    if name == "email":
-        from email_validator import EmailNotValidError, validate_email
-
-        try:
-            return validate_email(v, check_deliverability=False).normalized
-        except EmailNotValidError as exc:
-            raise ValidationError(f"not a valid e-mail address: {exc}") from exc
-    if name == "website":
-        if website_href(v) is None:
-            raise ValidationError("not a web address: use a domain name, optionally with http:// or https://")
-        return v
-    if name != "address" and "\n" in v:
-        raise ValidationError(f"the {name} must be on one line")
-    return v
+    """The value to store for a field a person typed, or None to delete it (``edit.validate``).
+    Raises ValidationError with the validator's reason."""
+    return edit_mod.validate(name, value, region=region)
 
 
 def edit_field(store: Store, contact_id: int, name: str, value: str, *, position: int = 0,
                phone_type: str | None = None) -> None:
-    try:
-        from . import edit as edit_mod  # type: ignore[attr-defined]
-    except ImportError:
-        edit_mod = None
-    if edit_mod is not None and hasattr(edit_mod, "edit_field"):
-        edit_mod.edit_field(store, contact_id, name, value, position=position, phone_type=phone_type)
-        return
-    region = store.contact(contact_id).contact.region
-    store.set_field(contact_id, name, validate_value(name, value, region=region), position=position,
-                    type=phone_type if name == "phone" else None)
+    edit_mod.edit_field(store, contact_id, name, value, position=position, phone_type=phone_type)
 
 
 def revert_field(store: Store, contact_id: int, name: str, *, position: int = 0) -> bool:
-    try:
-        from . import edit as edit_mod  # type: ignore[attr-defined]
-    except ImportError:
-        edit_mod = None
-    if edit_mod is not None and hasattr(edit_mod, "revert_field"):
-        return bool(edit_mod.revert_field(store, contact_id, name, position=position))
-    return store.revert_field(contact_id, name, position=position)
-
-
-def _followup_module() -> Any:
-    try:
-        from . import followup  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return followup
+    return bool(edit_mod.revert_field(store, contact_id, name, position=position))
 
 
 def approve_followup(store: Store, followup_id: int, *, config_loader: Callable[[], Any] | None = None,
                      threshold: float = DEFAULT_REVIEW_THRESHOLD) -> None:
-    fu = _followup_module()
-    if fu is None:
-        raise CardscanError("the follow-up queue is not installed in this cardscan")
     config = config_loader() if config_loader is not None else None
-    result = fu.approve(store, [followup_id], config=config, threshold=threshold)
+    result = followup.approve(store, [followup_id], config=config, threshold=threshold)
     if result.refused:
         raise ValidationError(f"not approved: {result.refused[0][1]}")
 
 
 def skip_followup(store: Store, followup_id: int) -> None:
-    fu = _followup_module()
-    if fu is None:
-        raise CardscanError("the follow-up queue is not installed in this cardscan")
-    fu.skip(store, followup_id, reason="skipped in cardscan review")
+    followup.skip(store, followup_id, reason="skipped in cardscan review")
 
 
 def edit_followup(store: Store, followup_id: int, subject: str, body: str) -> None:
-    fu = _followup_module()
-    if fu is None:
-        raise CardscanError("the follow-up queue is not installed in this cardscan")
-    entry = fu.get(store, followup_id)
-    fu.save_edit(store, entry, f"Subject: {subject.strip()}\n\n{body.replace(chr(13), '')}")
+    entry = followup.get(store, followup_id)
+    followup.save_edit(store, entry, f"Subject: {subject.strip()}\n\n{body.replace(chr(13), '')}")
 
 
 def merge_contacts(store: Store, keep: int, other: int) -> int:
-    """Merge ``other`` into ``keep``; returns the surviving id."""
-    try:
-        from . import dedupe  # type: ignore[attr-defined]
-    except ImportError:
-        dedupe = None
-    fn = getattr(dedupe, "merge", None) or getattr(dedupe, "merge_contacts", None) if dedupe is not None else None
-    if fn is not None:
-        out = fn(store, keep, other)
-        return int(out) if isinstance(out, int) and not isinstance(out, bool) else keep
-    return _merge_in_store(store, keep, other)
-
-
-def _merge_in_store(store: Store, keep: int, other: int) -> int:
-    """Store-only merge: the survivor gets the other's cards, notes and the values it lacks
-    (as ``merge`` rows); the other points at the survivor; its open drafts are skipped."""
-    ts = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-    keep, other = store.contact(keep).id, store.contact(other).id
-    if keep == other:
+    """Merge ``other`` into ``keep`` (``dedupe.merge``); returns the surviving id."""
+    if store.contact(keep).id == store.contact(other).id:
         raise ValidationError("these two are already one contact")
-    with store.write() as conn:
-        have: dict[str, set[str]] = {}
-        next_pos: dict[str, int] = {}
-        for name, pos, value in conn.execute(
-                "SELECT name, position, value FROM fields WHERE contact_id = ? AND is_current = 1 AND deleted = 0",
-                (keep,)):
-            have.setdefault(name, set()).add(value.strip().casefold())
-        for name, top in conn.execute("SELECT name, max(position) FROM fields WHERE contact_id = ? GROUP BY name",
-                                      (keep,)):
-            next_pos[name] = int(top) + 1
-        rows = conn.execute(
-            "SELECT id, card_id, name, value, type, raw, confidence, source, flags, message FROM fields "
-            "WHERE contact_id = ? AND is_current = 1 AND deleted = 0 ORDER BY name, position", (other,)).fetchall()
-        for fid, card_id, name, value, ftype, raw, conf, source, flags, message in rows:
-            if name in SCALAR_FIELDS:
-                if name in have:
-                    continue
-                pos = 0
-                conn.execute("UPDATE fields SET is_current = 0 WHERE contact_id = ? AND name = ? AND position = 0 "
-                             "AND is_current = 1", (keep, name))
-            else:
-                if value.strip().casefold() in have.get(name, set()):
-                    continue
-                pos = next_pos.get(name, 0)
-                next_pos[name] = pos + 1
-            have.setdefault(name, set()).add(value.strip().casefold())
-            conn.execute(
-                "INSERT INTO fields (contact_id, card_id, name, position, value, type, raw, confidence, source, "
-                "flags, message, action, is_current, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'merge', 1, ?)",
-                (keep, card_id, name, pos, value, ftype, raw, conf, source, flags, message, ts))
-        conn.execute("UPDATE cards SET contact_id = ? WHERE contact_id = ?", (keep, other))
-        conn.execute("UPDATE notes SET contact_id = ? WHERE contact_id = ?", (keep, other))
-        conn.execute("UPDATE followups SET state = 'skipped', last_error = ?, updated_at = ? "
-                     "WHERE contact_id = ? AND state = 'draft'", (f"merged into contact #{keep}", ts, other))
-        conn.execute("UPDATE contacts SET merged_into = ?, updated_at = ? WHERE id = ?", (keep, ts, other))
-        conn.execute("UPDATE contacts SET updated_at = ? WHERE id = ?", (ts, keep))
-    return keep
+    return int(dedupe.merge(store, keep, other))
 
 
 def dismiss_duplicate(store: Store, a: int, b: int) -> None:
