@@ -31,8 +31,10 @@ def add_scan_options(p: argparse.ArgumentParser) -> None:
     add_db_option(p)
     p.add_argument("--event", metavar="NAME", help="event where the cards were collected (stored with each contact)")
     p.add_argument("--note", metavar="TEXT", help="a note stored with each contact from this scan")
-    p.add_argument("--region", metavar="CC", help="default phone region, e.g. US, GB, JP (the card's own country wins)")
-    p.add_argument("--lang", default="eng", metavar="LANGS", help="Tesseract languages, e.g. eng or eng+por (default eng)")
+    p.add_argument("--region", metavar="CC", help="default phone region, e.g. US, GB, JP (the card's own country "
+                   "wins; default: [scan] region in the config file)")
+    p.add_argument("--lang", metavar="LANGS", help="Tesseract languages, e.g. eng or eng+por "
+                   "(default: [scan] lang in the config file, else eng)")
     p.add_argument("--engine", default="auto", choices=("auto", "tesserocr", "pytesseract"),
                    help="OCR engine (default auto: in-process tesserocr, else the tesseract program)")
     p.add_argument("--second-engine", default="off", choices=("off", "rapidocr"),
@@ -49,7 +51,25 @@ def add_scan_options(p: argparse.ArgumentParser) -> None:
                    help="do not write follow-up drafts for the new contacts")
 
 
+def _config_defaults() -> tuple[str | None, str | None]:
+    """[scan] region and lang from the config file; a broken file is reported, not fatal here."""
+    from .config import load_config
+    from .errors import ConfigError
+
+    try:
+        c = load_config()
+    except ConfigError as e:
+        log.warning("config file not used for scan defaults: %s", e)
+        return None, None
+    return c.scan.region, c.scan.lang
+
+
 def options_from_args(args: argparse.Namespace, **extra: object) -> Options:
+    if hasattr(args, "lang") and (getattr(args, "region", None) is None or args.lang is None):
+        region, lang = _config_defaults()
+        if getattr(args, "region", None) is None:
+            args.region = region
+        args.lang = args.lang or lang or "eng"
     kw = {k: getattr(args, k) for k in ("db", "event", "note", "region", "lang", "engine", "jobs",
                                          "max_image_mpixels", "review_threshold", "auto_merge", "followup_drafts")
           if hasattr(args, k)}

@@ -16,6 +16,10 @@ TOML at ``$CARDSCAN_CONFIG`` or ``~/.config/cardscan/config.toml``::
     security = "starttls"      # starttls | ssl | plain (plain: a local test server only)
     timeout = 30
 
+    [scan]
+    region = "DE"              # default phone region when a card names no country (--region wins)
+    lang = "eng+deu"           # Tesseract languages (--lang wins)
+
     [followup]
     rate_per_minute = 20       # at most this many messages a minute
     max_attempts = 5           # temporary failures are retried this many times in all
@@ -86,7 +90,14 @@ class FollowupConfig:
 
 
 @dataclass(frozen=True)
+class ScanConfig:
+    region: str | None = None  # default phone region (--region wins)
+    lang: str | None = None  # Tesseract languages (--lang wins)
+
+
+@dataclass(frozen=True)
 class Config:
+    scan: ScanConfig = ScanConfig()
     sender: SenderConfig = SenderConfig()
     smtp: SmtpConfig = SmtpConfig()
     followup: FollowupConfig = FollowupConfig()
@@ -145,10 +156,16 @@ def config_from_dict(data: Mapping[str, Any], *, env: Mapping[str, str] | None =
                      path: Path | None = None) -> Config:
     env = os.environ if env is None else env
     where = f"config file {path}" if path else "config"
-    unknown = set(data) - {"sender", "smtp", "followup", "templates"}
+    unknown = set(data) - {"scan", "sender", "smtp", "followup", "templates"}
     if unknown:
         raise ConfigError(f"{where}: unknown section(s) {', '.join(sorted(unknown))}",
-                          hint="use [sender], [smtp], [followup] and [templates]")
+                          hint="use [scan], [sender], [smtp], [followup] and [templates]")
+    sc = _table(data, "scan", where)
+    _no_unknown(sc, ("region", "lang"), f"{where} [scan]")
+    scan = ScanConfig(region=_str(sc, "region", where).upper() or None, lang=_str(sc, "lang", where) or None)
+    if scan.region is not None and not (len(scan.region) == 2 and scan.region.isalpha() and scan.region.isascii()):
+        raise ConfigError(f"{where}: [scan] region must be a two-letter country code such as US or JP, "
+                          f"not {scan.region!r}")
     s = _table(data, "sender", where)
     m = _table(data, "smtp", where)
     f = _table(data, "followup", where)
@@ -216,7 +233,7 @@ def config_from_dict(data: Mapping[str, Any], *, env: Mapping[str, str] | None =
     )
     if followup.max_attempts < 1:
         raise ConfigError(f"{where}: followup max_attempts must be at least 1")
-    return Config(sender=sender, smtp=smtp, followup=followup, path=path)
+    return Config(scan=scan, sender=sender, smtp=smtp, followup=followup, path=path)
 
 
 def _table(data: Mapping[str, Any], name: str, where: str) -> Mapping[str, Any]:

@@ -84,3 +84,32 @@ def test_auto_merge_refuses_unknown_strength(tmp_path, cli, env):
     r = cli("scan", str(tmp_path), "--db", str(tmp_path / "c.db"), "--auto-merge", "maybe", env=env)
     assert r.returncode == 1 or r.returncode == 2
     assert "--auto-merge" in r.stderr
+
+
+def _options(monkeypatch, tmp_path, config: str | None, *argv: str):
+    from cardscan.cli import build_parser, options_from_args
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    monkeypatch.delenv("CARDSCAN_CONFIG", raising=False)
+    if config is not None:
+        f = tmp_path / "cfg" / "cardscan" / "config.toml"
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text(config)
+    args = build_parser().parse_args(["scan", "x", *argv])
+    return options_from_args(args)
+
+
+def test_scan_defaults_come_from_the_config_file_and_the_command_line_wins(monkeypatch, tmp_path):
+    cfg = '[scan]\nregion = "fr"\nlang = "eng+fra"\n'
+    o = _options(monkeypatch, tmp_path, cfg)
+    assert (o.region, o.lang) == ("FR", "eng+fra")
+    o = _options(monkeypatch, tmp_path, cfg, "--region", "DE", "--lang", "eng")
+    assert (o.region, o.lang) == ("DE", "eng")
+    o = _options(monkeypatch, tmp_path, "")  # an empty file: the built-in defaults
+    assert (o.region, o.lang) == (None, "eng")
+
+
+def test_a_bad_region_in_the_config_is_reported_and_not_used(monkeypatch, tmp_path, caplog):
+    o = _options(monkeypatch, tmp_path, '[scan]\nregion = "France"\n')
+    assert o.region is None
+    assert "two-letter country code" in caplog.text
