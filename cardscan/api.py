@@ -172,6 +172,8 @@ def scan(paths: Iterable[Path | str], /, *, options: Options = Options(),
     check_ready(options)
     result = ScanResult()
     with Store(options.db) as store:
+        if options.event and options.event_date:
+            store.set_event_date(options.event, options.event_date)
         todo: list[str] = []
         seen: dict[str, str] = {}  # sha256 -> first path this run
         early: list[ScanItem] = []

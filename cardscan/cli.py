@@ -30,6 +30,7 @@ def add_scan_options(p: argparse.ArgumentParser) -> None:
     """Options shared by `scan`, `watch` and `bench`."""
     add_db_option(p)
     p.add_argument("--event", metavar="NAME", help="event where the cards were collected (stored with each contact)")
+    p.add_argument("--event-date", metavar="YYYY-MM-DD", help="the day of the event (used in follow-up drafts)")
     p.add_argument("--note", metavar="TEXT", help="a note stored with each contact from this scan")
     p.add_argument("--region", metavar="CC", help="default phone region, e.g. US, GB, JP (the card's own country "
                    "wins; default: [scan] region in the config file)")
@@ -70,7 +71,7 @@ def options_from_args(args: argparse.Namespace, **extra: object) -> Options:
         if getattr(args, "region", None) is None:
             args.region = region
         args.lang = args.lang or lang or "eng"
-    kw = {k: getattr(args, k) for k in ("db", "event", "note", "region", "lang", "engine", "jobs",
+    kw = {k: getattr(args, k) for k in ("db", "event", "event_date", "note", "region", "lang", "engine", "jobs",
                                          "max_image_mpixels", "review_threshold", "auto_merge", "followup_drafts")
           if hasattr(args, k)}
     if hasattr(args, "second_engine"):

@@ -17,6 +17,7 @@ class Options:
     region: str | None = None  # default phone region (ISO 3166 alpha-2); inferred from the card first
     lang: str = "eng"  # Tesseract languages, "eng+por"
     event: str | None = None  # event name stored with each contact
+    event_date: str | None = None  # the day of the event (YYYY-MM-DD), for the follow-up drafts
     note: str | None = None  # the user's note, stored with each contact from this scan
     db: Path = Path("cardscan.db")
     report: Path | None = None  # HTML report to write after a scan
@@ -42,6 +43,15 @@ class Options:
             raise BadArgumentsError(f"--engine must be auto, tesserocr or pytesseract, not {self.engine!r}")
         if self.second_engine not in ("off", "rapidocr"):
             raise BadArgumentsError(f"--second-engine must be off or rapidocr, not {self.second_engine!r}")
+        if self.event_date is not None:
+            import datetime
+
+            try:
+                datetime.date.fromisoformat(self.event_date)
+            except ValueError:
+                raise BadArgumentsError(f"--event-date must be a date such as 2026-11-26, not {self.event_date!r}") from None
+            if not self.event:
+                raise BadArgumentsError("--event-date needs --event NAME")
         if self.auto_merge not in (None, "strong", "possible"):
             raise BadArgumentsError(f"--auto-merge must be strong or possible, not {self.auto_merge!r}")
         if self.jobs < 0:

@@ -735,6 +735,12 @@ class Store:
             (_follow_merges(self._conn, contact_id), name, position)).fetchall()
         return [_field_row(r) for r in rows]
 
+    def set_event_date(self, name: str, date: str) -> None:
+        """Record the day an event took place (ISO date), creating the event when new."""
+        with self.write() as conn:
+            conn.execute("INSERT INTO events (name, date, created_at) VALUES (?, ?, ?) "
+                         "ON CONFLICT (name) DO UPDATE SET date = excluded.date", (name, date, _now()))
+
     # -- internals ------------------------------------------------------------------------
 
     def _event_id(self, name: str, ts: str) -> int:

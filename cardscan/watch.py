@@ -579,6 +579,8 @@ def watch(cfg: WatchConfig, *, on_result: Callable[[api.ScanItem], None] | None 
     check_config(cfg)
     api.check_ready(cfg.options)  # fail fast (exit 3) when Tesseract or its language data is missing
     with Store(cfg.options.db) as store:
+        if cfg.options.event and cfg.options.event_date:
+            store.set_event_date(cfg.options.event, cfg.options.event_date)
         w = Watcher(cfg, store, on_result=on_result)
         if stop is not None:
             threading.Thread(target=lambda: (stop.wait(), w.stop()), daemon=True).start()

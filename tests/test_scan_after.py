@@ -113,3 +113,25 @@ def test_a_bad_region_in_the_config_is_reported_and_not_used(monkeypatch, tmp_pa
     o = _options(monkeypatch, tmp_path, '[scan]\nregion = "France"\n')
     assert o.region is None
     assert "two-letter country code" in caplog.text
+
+
+def test_event_date_reaches_the_draft(two_photos_one_person, tmp_path, cli, env):
+    db = tmp_path / "c.db"
+    r = cli("scan", str(two_photos_one_person / "a.jpg"), "--db", str(db), "--no-report", "-j", "1",
+            "--event", "Expo", "--event-date", "2026-11-20", env=env)
+    assert r.returncode == 0, r.stderr
+    con = sqlite3.connect(db)
+    try:
+        assert con.execute("SELECT date FROM events WHERE name = 'Expo'").fetchone() == ("2026-11-20",)
+        (body,) = con.execute("SELECT body FROM followups").fetchone()
+    finally:
+        con.close()
+    assert "at Expo on 2026-11-20" in body
+
+
+@pytest.mark.parametrize("argv, message", [(["--event-date", "20 Nov"], "--event-date must be a date"),
+                                           (["--event-date", "2026-11-20"], "needs --event")])
+def test_event_date_is_checked(tmp_path, cli, env, argv, message):
+    r = cli("scan", str(tmp_path), "--db", str(tmp_path / "c.db"), *argv, env=env)
+    assert r.returncode == 1 and message in r.stderr
+    assert not (tmp_path / "c.db").exists()
