@@ -66,6 +66,7 @@ def parse(ocr: OcrResult, /, qr: Sequence[QrPayload] = (), *, region: str | None
     email_hits = find_emails(texts)
     masked = [_mask_emails(t) for t in texts]
     site_hits = _find_websites(masked)
+    site_hits += _sites_spelled_like_email_domains(masked, site_hits, email_hits)
     for li, (s, e), _ in site_hits:
         masked[li] = masked[li][:s] + " " * (e - s) + masked[li][e:]
     domains = [h.value.rsplit("@", 1)[1] for h in email_hits] + [_host(v) for _, _, v in site_hits]
@@ -88,7 +89,7 @@ def parse(ocr: OcrResult, /, qr: Sequence[QrPayload] = (), *, region: str | None
 
     emails = tuple(_email_field(h, lines) for h in email_hits)
     phones = tuple(_phone(h, lines) for h in phone_hits)
-    websites = tuple(_site_field(v, lines[li]) for li, _, v in site_hits)
+    websites = tuple(_check_site_against_emails(_site_field(v, lines[li]), email_hits) for li, _, v in site_hits)
 
     address = _find_address(lines, phone_hits)
     name = _find_name(lines, email_hits)
@@ -247,11 +248,24 @@ _WWW_SPACES_RE = re.compile(r"\b(?:https?://)?www\d?\s?[.,]\s?[a-z0-9-]+(?:\.\s?
 _NOT_SITE_LABELS = frozenset("e.g i.e a.m p.m".split())
 
 
+# OCR misreadings of a URL scheme ("hittps://", "htps;//", "http//"): repaired in place, padded
+# with spaces on the left so the positions of everything after it stay the same
+_SCHEME_RE = re.compile(r"(?i)(?<![a-z])h[il1]?t{1,2}[il1]?p(s?)(?:[:;.,]/{1,2}|//)(?=[a-z0-9])")
+
+
+def _repair_scheme(text: str) -> str:
+    def fix(m: re.Match[str]) -> str:
+        canon = f"http{m.group(1).lower()}://"
+        g = m.group(0)
+        return g if g.lower() == canon or len(g) < len(canon) else " " * (len(g) - len(canon)) + canon
+    return _SCHEME_RE.sub(fix, text)
+
+
 def _find_websites(masked: Sequence[str]) -> list[tuple[int, tuple[int, int], str]]:
     out: list[tuple[int, tuple[int, int], str]] = []
     seen: set[str] = set()
     for i, text in enumerate(masked):
-        text = _WWW_SPACES_RE.sub(lambda m: re.sub(r"\s+", "", m.group(0)), text)
+        text = _WWW_SPACES_RE.sub(lambda m: re.sub(r"\s+", "", m.group(0)), _repair_scheme(text))
         for m in _SITE_RE.finditer(text):
             raw = m.group(0).rstrip(".,/")
             v = re.sub(r"^(www\d?)\s?[.,]\s?", r"\1.", raw, flags=re.I)
@@ -281,6 +295,53 @@ def _find_websites(masked: Sequence[str]) -> list[tuple[int, tuple[int, int], st
             seen.add(key)
             out.append((i, (m.start(), m.start() + len(raw)), cap(v)))
     return out
+
+
+def _email_domains(email_hits: Sequence[EmailHit]) -> list[str]:
+    out = []
+    for h in email_hits:
+        d = h.value.rsplit("@", 1)[1].casefold()
+        if d.split(".")[0] not in _PERSONAL_DOMAINS and d not in out:
+            out.append(d)
+    return out
+
+
+def _sites_spelled_like_email_domains(masked: Sequence[str], found: Sequence[tuple[int, tuple[int, int], str]],
+                                      email_hits: Sequence[EmailHit]) -> list[tuple[int, tuple[int, int], str]]:
+    """A "www" followed by the e-mail's domain read with spaces for dots ("WWW." then
+    "beltis com br" on the next line): the website, spelled as the e-mail domain."""
+    have = {_host(v) for _, _, v in found}
+    out: list[tuple[int, tuple[int, int], str]] = []
+    for d in _email_domains(email_hits):
+        if d in have:
+            continue
+        spaced = r"[\s.,]+".join(re.escape(x) for x in d.split("."))
+        pat = re.compile(rf"(?i)(?<![a-z0-9])www\d?\s*[.,]?\s*{spaced}(?![a-z0-9])")
+        for i, text in enumerate(masked):
+            nxt = masked[i + 1] if i + 1 < len(masked) else ""
+            m = pat.search(text) or (pat.search(text + " " + nxt) if re.search(r"(?i)www\d?\s*[.,]?\s*$", text) else None)
+            if m:
+                end = min(m.end(), len(text))
+                out.append((i, (m.start(), end), f"www.{d}"))
+                have.add(d)
+                break
+    return out
+
+
+def _check_site_against_emails(f: Field, email_hits: Sequence[EmailHit]) -> Field:
+    """A website one or two letters away from the e-mail domain: one of the two is misread."""
+    host = _host(f.value)
+    for d in _email_domains(email_hits):
+        if d == host or d.endswith("." + host) or host.endswith("." + d):
+            return f
+    from rapidfuzz.distance import Levenshtein
+
+    for d in _email_domains(email_hits):
+        if len(host) >= 6 and Levenshtein.distance(host, d) <= 2:
+            return replace(f, confidence=round(min(f.confidence, 0.45), 3),
+                           flags=tuple(dict.fromkeys(f.flags + ("low_confidence",))),
+                           message=f"differs from the e-mail domain {d}: one of them is misread")
+    return f
 
 
 def _host(url: str) -> str:

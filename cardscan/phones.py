@@ -49,6 +49,16 @@ _NOT_PHONE = frozenset(
 _SEP_TRANS = str.maketrans({"·": ".", "•": ".", "∙": ".", "⋅": ".", "–": "-", "—": "-", "‒": "-", "−": "-", "‑": "-"})
 _RUN_RE = re.compile(r"(?<![A-Za-z\d])\(?\+?[\dOoIl](?:[\dOoIl]|[ ().\-/](?=[\dOoIl( ])){6,24}[\dOoIl)]?(?![A-Za-z\d])")
 _CONFUSABLE = str.maketrans({"O": "0", "o": "0", "I": "1", "l": "1"})
+# digit groups joined by colons: a middle dot ("248·343·5976") read by OCR as ":". Times ("9:30")
+# have too few digits to match.
+_COLON_GROUPS_RE = re.compile(r"(?<![\d:])\d{2,4}(?:[:.\-]\d{2,4}){2,3}(?![\d:])")
+
+
+def _colons_to_dashes(text: str) -> str:
+    def fix(m: re.Match[str]) -> str:
+        g = m.group(0)
+        return g.replace(":", "-") if ":" in g and sum(c.isdigit() for c in g) >= 9 else g
+    return _COLON_GROUPS_RE.sub(fix, text)
 _REGIONS = frozenset(phonenumbers.SUPPORTED_REGIONS)
 
 
@@ -169,7 +179,7 @@ def find_phones(
     seen: set[str] = set()
     left_labels = left_labels or {}
     for i, line in enumerate(lines):
-        text = line[:MAX_LINE_CHARS].translate(_SEP_TRANS)
+        text = _colons_to_dashes(line[:MAX_LINE_CHARS].translate(_SEP_TRANS))
         found = _find_in_line(text, i, region, left_labels.get(i))
         for h in found:
             key = re.sub(r"\D", "", h.number)[-9:]

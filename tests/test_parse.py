@@ -379,3 +379,24 @@ def test_language_regions_are_tried_and_the_numbers_decide() -> None:
     # Language alone never moves a number: an English card keeps the digits as printed.
     e = parse_text("Richard Sousa\nSales consultant\nCell: (11) 97412-1100")
     assert e.region != "BR"
+
+
+def test_misread_url_scheme_is_repaired() -> None:
+    c = parse_text("Rosa Delgado\nSenior Analyst\nrosa@quillfen.example.com\nhittps://Www.quillfen.com|")
+    assert [w.value for w in c.websites] == ["https://Www.quillfen.com"]
+
+
+def test_www_then_the_email_domain_with_spaces_for_dots_is_the_website() -> None:
+    c = parse_text("Tomas Ferreira\n(11) 2076 5555\ntomas@varbeck.com.br\nWWW.\nvarbeck com br")
+    assert [w.value for w in c.websites] == ["www.varbeck.com.br"]
+    # without the "www" it is only text
+    c = parse_text("Tomas Ferreira\ntomas@varbeck.com.br\nvarbeck com br")
+    assert c.websites == ()
+
+
+def test_website_a_letter_away_from_the_email_domain_is_flagged() -> None:
+    c = parse_text("Aiko Tanabe\naiko@morivale.co.jp\nURL: http://www.morivale.co.io")
+    (w,) = c.websites
+    assert "low_confidence" in w.flags and "morivale.co.jp" in (w.message or "")
+    c = parse_text("Aiko Tanabe\naiko@morivale.co.jp\nURL: http://www.morivale.co.jp")
+    assert "low_confidence" not in c.websites[0].flags

@@ -177,3 +177,9 @@ def test_invalid_number_without_a_known_country_keeps_its_digits() -> None:
 def test_invalid_number_with_the_callers_region_is_written_for_that_country() -> None:
     (h,) = phones("Tel: 020 5555 1234", default="GB")
     assert "invalid" in h.flags and h.number == "+442055551234"
+
+
+def test_colons_read_for_middle_dots_separate_digit_groups() -> None:
+    (h,) = phones("JON 248:343-5976", US)
+    assert h.number == "+12483435976"
+    assert phones("Open 9:30-17:30 daily", US) == []
