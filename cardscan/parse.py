@@ -766,7 +766,7 @@ def _find_company(lines: list[_Ln], domains: Sequence[str], emails: Sequence[Ema
             s -= 1.5
         if best is None or s > best[0]:
             best = (s, ln)
-    if best is None or best[0] < 3.0:
+    if best is None or best[0] < 2.5:
         return None
     s, ln = best
     group = _company_lines(lines, ln)
