@@ -24,6 +24,21 @@ MAX_FILE_BYTES = 200 * 1024 * 1024  # a card photo is a few MB; refuse absurd fi
 # Leading bytes of the formats cardscan decodes (the decoder checks again, properly).
 _MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"II*\x00", b"MM\x00*", b"BM")
 
+# Files someone may drop among the photos meaning "a card", which cardscan does not read: reported
+# as skipped with what they are, never passed over in silence (notes, exports and the like are).
+READS = "cardscan reads JPEG, PNG, WEBP, TIFF, BMP or HEIC photos: export it as JPEG or PNG"
+_NOT_READ_EXTENSIONS = {
+    ".pdf": "a PDF document", ".gif": "a GIF image", ".jp2": "a JPEG 2000 image", ".j2k": "a JPEG 2000 image",
+    ".jpx": "a JPEG 2000 image", ".jpf": "a JPEG 2000 image", ".avif": "an AVIF image", ".svg": "an SVG drawing",
+    ".psd": "a Photoshop document", ".raw": "a camera RAW file", ".dng": "a camera RAW file",
+    ".cr2": "a camera RAW file", ".nef": "a camera RAW file", ".arw": "a camera RAW file",
+}
+_NOT_READ_MAGIC = (
+    (b"%PDF", "a PDF document"), (b"GIF87a", "a GIF image"), (b"GIF89a", "a GIF image"),
+    (b"\x00\x00\x00\x0cjP  ", "a JPEG 2000 image"), (b"\xff\x4f\xff\x51", "a JPEG 2000 image"),
+    (b"8BPS", "a Photoshop document"),
+)
+
 
 def looks_like_image(head: bytes) -> bool:
     """A cheap sniff of the first bytes: used only to pick image files without an extension."""
@@ -32,6 +47,16 @@ def looks_like_image(head: bytes) -> bool:
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return True
     return head[4:8] == b"ftyp" and head[8:12] in (b"heic", b"heix", b"mif1", b"msf1", b"heim", b"heis", b"hevc")
+
+
+def not_read_reason(name: str, head: bytes) -> str | None:
+    """Why a file that looks like a picture or document meant as a card is not read, else None."""
+    what = _NOT_READ_EXTENSIONS.get(Path(name).suffix.lower())
+    if what is None:
+        what = next((w for magic, w in _NOT_READ_MAGIC if head.startswith(magic)), None)
+    if what is None and head[4:8] == b"ftyp" and head[8:12] in (b"avif", b"avis"):
+        what = "an AVIF image"
+    return f"{what}, not a photo format cardscan reads ({READS})" if what else None
 
 
 @dataclass(frozen=True)
@@ -94,8 +119,10 @@ def _walk(folder: Path) -> Iterator[Found | Skipped]:
                 yield Skipped(p, "symbolic link (not followed inside a folder)")
             elif not stat.S_ISREG(st.st_mode):
                 yield Skipped(p, "not a regular file")
-            elif p.suffix.lower() in IMAGE_EXTENSIONS or looks_like_image(_head(p)):
+            elif p.suffix.lower() in IMAGE_EXTENSIONS or looks_like_image(head := _head(p)):
                 yield Found(p, explicit=False)
+            elif (why := not_read_reason(name, head)) is not None:
+                yield Skipped(p, why)  # a PDF or GIF of a card: say so rather than pass it over
             # other files in a folder (notes, exports) are not photos: passed over silently
 
 
