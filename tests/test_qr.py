@@ -103,6 +103,18 @@ def test_two_codes_are_both_returned_once() -> None:
     assert next(p for p in got if p.kind == "text").fields == {}
 
 
+@pytest.mark.parametrize("turns", [1, 2, 3])
+def test_datamatrix_turned_on_the_card_is_found_when_thorough(turns: int) -> None:
+    """The quick mode skips zxing's 90-degree passes (QR codes need none); thorough adds them."""
+    card = render_card()
+    dm = np.asarray(zxingcpp.create_barcode(URL, zxingcpp.BarcodeFormat.DataMatrix).to_image(scale=6))
+    dm = cv2.cvtColor(np.ascontiguousarray(np.rot90(dm, turns)), cv2.COLOR_GRAY2RGB)
+    h, w = dm.shape[:2]
+    card[20 : 20 + h, card.shape[1] - w - 20 : card.shape[1] - 20] = dm
+    got = decode_qr(card, thorough=True)
+    assert [p.kind for p in got] == ["url"] and got[0].fields == {"websites": [URL]}
+
+
 @pytest.mark.parametrize(
     "img",
     [
