@@ -43,6 +43,7 @@ class ScanItem:
     needs_review: int = 0  # fields flagged for a person to check
     seconds: float = 0.0  # pipeline time for this photo in its worker
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, and "cpu"
+    warnings: tuple[str, ...] = ()  # e.g. "first frame of 2 used"
     summary: str = ""  # "Name | Title | Company | e-mail | phone" for printing
 
 
@@ -248,11 +249,13 @@ def after_batch(store: Store, options: Options) -> AfterBatch:
 
 def store_outcome(store: Store, out: CardOutcome, options: Options) -> ScanItem:
     """Record one outcome (a contact in one transaction, or the failure and its reason)."""
+    for w in out.warnings:
+        log.warning("%s: %s", out.path, w)
     if out.error or out.contact is None:
         store.record_failure(out.sha256, out.path, out.error or "no contact read")
         log.info("%s: %s", out.path, out.error)
         return ScanItem(out.path, out.sha256, error=out.error, exit_code=out.exit_code or int(ExitCode.input_file),
-                        seconds=out.seconds, timings=dict(out.timings))
+                        seconds=out.seconds, timings=dict(out.timings), warnings=tuple(out.warnings))
     cid = store.record_success(
         out.sha256, out.path, contact=out.contact, crop_jpeg=out.crop_jpeg or b"", raw_text=out.raw_text,
         ocr_engine=out.ocr_engine, ocr_conf=out.ocr_conf, event=options.event, note=options.note,
@@ -260,7 +263,7 @@ def store_outcome(store: Store, out: CardOutcome, options: Options) -> ScanItem:
     )
     flagged = sum(1 for f in iter_values(out.contact) if field_needs_review(f, options.review_threshold))
     return ScanItem(out.path, out.sha256, contact_id=cid, needs_review=flagged, seconds=out.seconds,
-                    timings=dict(out.timings), summary=one_line(out.contact))
+                    timings=dict(out.timings), warnings=tuple(out.warnings), summary=one_line(out.contact))
 
 
 def one_line(contact) -> str:  # noqa: ANN001
@@ -310,6 +313,8 @@ class _JsonlWriter:
                 rec["timings"] = item.timings
         if item.error:
             rec["error"] = item.error
+        if item.warnings:
+            rec["warnings"] = list(item.warnings)
         self.fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
 
     def close(self) -> Path:
