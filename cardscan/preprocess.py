@@ -616,7 +616,7 @@ def rotate_bound(rgb: np.ndarray, angle: float, /) -> np.ndarray:
     m[0, 2] += nw / 2 - w / 2
     m[1, 2] += nh / 2 - h / 2
     fill = tuple(int(v) for v in np.median(np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]]), axis=0))
-    return cv2.warpAffine(rgb, m, (nw, nh), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_CONSTANT, borderValue=fill)
+    return cv2.warpAffine(rgb, m, (nw, nh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=fill)
 
 
 def rotate_right_angle(rgb: np.ndarray, degrees_cw: int, /) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import time
 from pathlib import Path
 
 import numpy as np
@@ -300,11 +301,31 @@ def test_read_card_takes_more_looks_on_a_poor_card(tess: ocr.OcrEngine, card: np
     assert len(words_of(best.text) & EXPECTED) >= 0.7 * len(EXPECTED)
 
 
+class BusyEngine(SlowEngine):
+    """Like SlowEngine, but spends its delay computing (the budget counts CPU time, as Tesseract
+    spends it), not sleeping."""
+
+    def read(self, rgb: np.ndarray, /, *, psm: int = 3) -> OcrResult:
+        self.calls += 1
+        delay = self.first_delay if self.calls == 1 and self.first_delay is not None else self.delay
+        t0 = time.thread_time()
+        while time.thread_time() - t0 < delay:
+            pass
+        return OcrResult(lines=(), engine=self.name, image_size=(rgb.shape[1], rgb.shape[0]))
+
+
 def test_read_card_respects_its_time_budget(card: np.ndarray) -> None:
     # A quick first look that reads nothing, then slow ones: the second look overruns the budget.
-    eng = SlowEngine(delay=0.3, timeout=1.0, first_delay=0.0)
+    eng = BusyEngine(delay=0.3, timeout=1.0, first_delay=0.0)
     looks = read_card_looks(CardImage(pixels=card), eng, budget=0.2)
     assert len(looks) == 2 == eng.calls
+
+
+def test_read_card_budget_counts_cpu_not_waiting(card: np.ndarray) -> None:
+    # Waiting (a loaded machine) spends no CPU: every planned look is still taken.
+    eng = SlowEngine(delay=0.3, timeout=1.0, first_delay=0.0)
+    looks = read_card_looks(CardImage(pixels=card), eng, budget=0.2)
+    assert len(looks) == 3 == eng.calls
 
 
 def test_read_card_on_light_on_dark_card(tess: ocr.OcrEngine, card: np.ndarray) -> None:
