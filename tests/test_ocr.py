@@ -12,7 +12,7 @@ import pytest
 
 from cardscan import ocr
 from cardscan.errors import MissingDependencyError, OcrFailedError
-from cardscan.models import CardImage, OcrResult, Word
+from cardscan.models import CardImage, Line, OcrResult, Word
 from cardscan.ocr import (
     PytesseractEngine,
     RawWord,
@@ -319,6 +319,33 @@ def test_read_card_respects_its_time_budget(card: np.ndarray) -> None:
     eng = BusyEngine(delay=0.3, timeout=1.0, first_delay=0.0)
     looks = read_card_looks(CardImage(pixels=card), eng, budget=0.2)
     assert len(looks) == 2 == eng.calls
+
+
+class ScriptedEngine(SlowEngine):
+    """Returns one confident word of ``words[i]`` letters on its i-th read; records the psm."""
+
+    def __init__(self, words: list[int]) -> None:
+        super().__init__(delay=0.0, timeout=1.0)
+        self.words, self.psms = words, []
+
+    def read(self, rgb: np.ndarray, /, *, psm: int = 3) -> OcrResult:
+        n = self.words[self.calls]
+        self.calls += 1
+        self.psms.append(psm)
+        line = Line(words=(Word(text="x" * n, conf=70.0, box=(0, 0, 10 * n, 10)),)) if n else None
+        return OcrResult(lines=(line,) if line else (), engine=self.name, image_size=(rgb.shape[1], rgb.shape[0]))
+
+
+@pytest.mark.parametrize("method,second_psm", [("contour", 3), ("passthrough", 11)])
+def test_quick_plan_order_and_stop_when_a_look_helps(card: np.ndarray, method: str, second_psm: int) -> None:
+    # found card: the binarised variant (psm 3) first; unfound: the background-flattened photo (psm 11)
+    eng = ScriptedEngine([5, 9, 20])
+    looks = read_card_looks(CardImage(pixels=card, method=method), eng)
+    assert eng.psms == [3, second_psm] and len(looks) == 2  # the second look beat the first: stop
+    eng = ScriptedEngine([5, 2, 20])
+    looks = read_card_looks(CardImage(pixels=card, method=method), eng)
+    assert len(looks) == 3 and sorted(eng.psms[1:]) == [3, 11]  # it did not: the other look too
+    assert max(looks, key=lambda l: l.score).score == looks[2].score
 
 
 def test_read_card_budget_counts_cpu_not_waiting(card: np.ndarray) -> None:
