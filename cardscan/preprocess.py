@@ -49,52 +49,62 @@ MAX_SKEW = 12.0  # degrees searched by deskew
 # ---------------------------------------------------------------------------------------------
 
 
+def _points(quad: Sequence[Sequence[float]]) -> list[tuple[float, float]]:
+    """The polygon as a list of (x, y) floats (plain Python: these helpers run ~1000 times a
+    photo on 4 points, where numpy's per-call overhead dominated)."""
+    flat = np.asarray(quad, dtype=np.float64).reshape(-1).tolist()
+    return list(zip(flat[0::2], flat[1::2]))
+
+
 def order_corners(quad: Sequence[Sequence[float]], /) -> Quad:
     """Order 4 points as top-left, top-right, bottom-right, bottom-left (clockwise on screen).
 
     Points are sorted by angle around their centroid; the start is the corner with the smallest
     x + y (ties: smallest y), so a card turned by 45 degrees is still ordered consistently.
     """
-    pts = np.asarray(quad, dtype=np.float64).reshape(-1, 2)
-    if pts.shape != (4, 2):
+    pts = _points(quad)
+    if len(pts) != 4:
         raise ValueError("a quad has exactly 4 corners")
-    c = pts.mean(axis=0)
-    ang = np.arctan2(pts[:, 1] - c[1], pts[:, 0] - c[0])  # y down: increasing angle = clockwise
-    pts = pts[np.argsort(ang, kind="stable")]
-    keys = [(round(p[0] + p[1], 9), round(p[1], 9)) for p in pts]
+    cx = sum(p[0] for p in pts) / 4.0
+    cy = sum(p[1] for p in pts) / 4.0
+    # y down: increasing angle = clockwise; sorted() is stable like argsort(kind="stable")
+    pts = sorted(pts, key=lambda p: math.atan2(p[1] - cy, p[0] - cx))
+    keys = [(round(x + y, 9), round(y, 9)) for x, y in pts]
     start = min(range(4), key=keys.__getitem__)
-    pts = np.roll(pts, -start, axis=0)
-    return tuple((float(x), float(y)) for x, y in pts)  # type: ignore[return-value]
+    return tuple(pts[start:] + pts[:start])  # type: ignore[return-value]
 
 
 def quad_area(quad: Sequence[Sequence[float]], /) -> float:
     """Unsigned area (shoelace) of a polygon."""
-    p = np.asarray(quad, dtype=np.float64).reshape(-1, 2)
-    x, y = p[:, 0], p[:, 1]
-    return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2.0)
+    p = _points(quad)
+    n = len(p)
+    return abs(sum(p[i][0] * p[(i + 1) % n][1] - p[i][1] * p[(i + 1) % n][0] for i in range(n))) / 2.0
 
 
 def is_convex(quad: Sequence[Sequence[float]], /) -> bool:
     """True when the ordered polygon turns the same way at every corner (no zero-length side)."""
-    p = np.asarray(quad, dtype=np.float64).reshape(-1, 2)
-    d1 = np.roll(p, -1, axis=0) - p
-    d2 = np.roll(p, -2, axis=0) - np.roll(p, -1, axis=0)
-    cross = d1[:, 0] * d2[:, 1] - d1[:, 1] * d2[:, 0]
-    return bool(np.all(cross > 1e-9) or np.all(cross < -1e-9))
+    p = _points(quad)
+    n = len(p)
+    cross = []
+    for i in range(n):
+        (x0, y0), (x1, y1), (x2, y2) = p[i], p[(i + 1) % n], p[(i + 2) % n]
+        cross.append((x1 - x0) * (y2 - y1) - (y1 - y0) * (x2 - x1))
+    return all(c > 1e-9 for c in cross) or all(c < -1e-9 for c in cross)
 
 
 def corner_angles(quad: Sequence[Sequence[float]], /) -> tuple[float, ...]:
     """Interior angles in degrees at each corner of an ordered quad."""
-    p = np.asarray(quad, dtype=np.float64).reshape(-1, 2)
+    p = _points(quad)
+    n = len(p)
     out = []
-    for i in range(len(p)):
-        a, b, c = p[i - 1], p[i], p[(i + 1) % len(p)]
-        u, v = a - b, c - b
-        nu, nv = np.linalg.norm(u), np.linalg.norm(v)
+    for i in range(n):
+        (ax, ay), (bx, by), (cx, cy) = p[i - 1], p[i], p[(i + 1) % n]
+        ux, uy, vx, vy = ax - bx, ay - by, cx - bx, cy - by
+        nu, nv = math.hypot(ux, uy), math.hypot(vx, vy)
         if nu == 0 or nv == 0:
             out.append(0.0)
             continue
-        out.append(math.degrees(math.acos(float(np.clip(np.dot(u, v) / (nu * nv), -1.0, 1.0)))))
+        out.append(math.degrees(math.acos(min(1.0, max(-1.0, (ux * vx + uy * vy) / (nu * nv))))))
     return tuple(out)
 
 
@@ -104,9 +114,9 @@ def warp_size(quad: Sequence[Sequence[float]], /, *, long_side: int = CARD_LONG_
     Width is the mean of the top and bottom sides, height the mean of the left and right sides of
     the ordered quad (TL, TR, BR, BL).
     """
-    tl, tr, br, bl = (np.asarray(p, dtype=np.float64) for p in order_corners(quad))
-    w = (np.linalg.norm(tr - tl) + np.linalg.norm(br - bl)) / 2.0
-    h = (np.linalg.norm(bl - tl) + np.linalg.norm(br - tr)) / 2.0
+    tl, tr, br, bl = order_corners(quad)
+    w = (math.dist(tr, tl) + math.dist(br, bl)) / 2.0
+    h = (math.dist(bl, tl) + math.dist(br, tr)) / 2.0
     if w <= 0 or h <= 0:
         raise ValueError("degenerate quad")
     f = long_side / max(w, h)
