@@ -14,8 +14,8 @@ Schema overview (see ``MIGRATIONS`` for the exact SQL):
 - ``events``      named events (a trade show); contacts point at one.
 - ``contacts``    one person; ``merged_into`` points at the survivor of a merge (NULL otherwise),
                   ``reviewed`` is set by the review app.
-- ``cards``       one read of one photo (raw OCR text, engine, confidence); a contact may own
-                  several cards after a merge.
+- ``cards``       one card read from a photo (raw OCR text, engine, confidence, its crop); a
+                  photo showing several cards has several; a contact may own several after a merge.
 - ``fields``      append-only history of every value: the row read from the card, then each edit
                   / revert / deletion as a new row that ``supersedes`` the previous one; exactly
                   one ``is_current`` row per (contact, name, position).
@@ -68,21 +68,26 @@ class Migration:
     version: int
     name: str
     apply: Callable[[sqlite3.Connection], None]
+    rebuilds_tables: bool = False  # run with foreign keys off, checked before commit (SQLite's table-rebuild recipe)
 
 
 MIGRATIONS: list[Migration] = []
 
 
-def migration(version: int, name: str) -> Callable[[Callable[[sqlite3.Connection], None]], Callable[[sqlite3.Connection], None]]:
+def migration(version: int, name: str, *, rebuilds_tables: bool = False
+              ) -> Callable[[Callable[[sqlite3.Connection], None]], Callable[[sqlite3.Connection], None]]:
     """Register a migration.  Versions must be consecutive; each runs in its own transaction
-    together with its ``schema_version`` record.  Migrations run with foreign keys ON and
-    inside a transaction, so they must not use PRAGMA foreign_keys or VACUUM."""
+    together with its ``schema_version`` record.  Migrations run inside a transaction, so they
+    must not use PRAGMA foreign_keys or VACUUM.  They run with foreign keys ON, except those
+    registered with ``rebuilds_tables`` (a table re-created to change a constraint: dropping the
+    old one must not fire ON DELETE actions); ``PRAGMA foreign_key_check`` must then pass before
+    the commit."""
 
     def register(fn: Callable[[sqlite3.Connection], None]) -> Callable[[sqlite3.Connection], None]:
         expected = len(MIGRATIONS) + 1
         if version != expected:
             raise RuntimeError(f"migration {name!r} has version {version}, expected {expected}")
-        MIGRATIONS.append(Migration(version, name, fn))
+        MIGRATIONS.append(Migration(version, name, fn, rebuilds_tables))
         return fn
 
     return register
@@ -246,11 +251,53 @@ def _m2_followups(conn: sqlite3.Connection) -> None:
     )
 
 
+@migration(3, "several cards per photo; the crop kept per card", rebuilds_tables=True)
+def _m3_cards_per_photo(conn: sqlite3.Connection) -> None:
+    _run_script(
+        conn,
+        """
+        CREATE TABLE cards_new (
+            id           INTEGER PRIMARY KEY,
+            photo_sha256 TEXT NOT NULL REFERENCES photos(sha256),
+            card_index   INTEGER NOT NULL DEFAULT 0 CHECK (card_index >= 0),  -- which card of the photo
+            contact_id   INTEGER NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,
+            raw_text     TEXT NOT NULL DEFAULT '',
+            ocr_engine   TEXT,
+            ocr_conf     REAL,
+            region       TEXT,
+            crop_jpeg    BLOB,                  -- this card's crop for the report
+            created_at   TEXT NOT NULL,
+            UNIQUE (photo_sha256, card_index)
+        );
+        INSERT INTO cards_new (id, photo_sha256, card_index, contact_id, raw_text, ocr_engine, ocr_conf, region,
+                               crop_jpeg, created_at)
+            SELECT k.id, k.photo_sha256, 0, k.contact_id, k.raw_text, k.ocr_engine, k.ocr_conf, k.region,
+                   p.crop_jpeg, k.created_at
+              FROM cards k JOIN photos p ON p.sha256 = k.photo_sha256;
+        DROP TABLE cards;
+        ALTER TABLE cards_new RENAME TO cards;
+        CREATE INDEX cards_contact ON cards(contact_id);
+        UPDATE photos SET crop_jpeg = NULL;
+        """,
+    )
+
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
 # --------------------------------------------------------------------------------------------
 # Records returned to callers
+
+
+@dataclass(frozen=True)
+class CardRead:
+    """One card read from a photo, to be stored (see :meth:`Store.record_cards`)."""
+
+    contact: Contact
+    crop_jpeg: bytes | None = None
+    raw_text: str | None = None
+    ocr_engine: str | None = None
+    ocr_conf: float | None = None
 
 
 @dataclass(frozen=True)
@@ -438,9 +485,14 @@ class Store:
         return row is not None and row[0] == "done"
 
     def contact_id_for_photo(self, sha256: str) -> int | None:
-        """The contact a photo was read into (its survivor after a merge), None if not done."""
-        row = self._conn.execute("SELECT contact_id FROM cards WHERE photo_sha256 = ?", (sha256,)).fetchone()
-        return _follow_merges(self._conn, int(row[0])) if row else None
+        """The contact a photo's (first) card was read into (its survivor after a merge), None if not done."""
+        ids = self.contact_ids_for_photo(sha256)
+        return ids[0] if ids else None
+
+    def contact_ids_for_photo(self, sha256: str) -> list[int]:
+        """The contacts of every card read from a photo, in card order (survivors after merges)."""
+        return [_follow_merges(self._conn, int(r[0])) for r in self._conn.execute(
+            "SELECT contact_id FROM cards WHERE photo_sha256 = ? ORDER BY card_index", (sha256,))]
 
     def claim(self, sha256: str, path: str | Path, worker: str, lease_seconds: float, *,
               max_attempts: int | None = None, now: float | None = None) -> bool:
@@ -498,47 +550,71 @@ class Store:
     ) -> int:
         """Store one read card as a new contact, in one transaction.  Returns the contact id;
         a photo already done is a no-op that returns the existing contact id."""
+        return self.record_cards(
+            sha256, path, [CardRead(contact, crop_jpeg, raw_text, ocr_engine, ocr_conf)],
+            event=event, note=note, fmt=fmt, size=size, original_size=original_size)[0]
+
+    def record_cards(
+        self,
+        sha256: str,
+        path: str | Path,
+        reads: Sequence[CardRead],
+        *,
+        event: str | None = None,
+        note: str | None = None,
+        fmt: str | None = None,
+        size: int | None = None,
+        original_size: tuple[int, int] | None = None,
+    ) -> list[int]:
+        """Store the cards read from one photo (several when it shows several cards), each as a new
+        contact, all in one transaction with the photo marked done.  Returns the contact ids in
+        card order; a photo already done is a no-op that returns its existing contacts."""
+        if not reads:
+            raise ValueError("record_cards needs at least one card")
         ts = _now()
         with self.write() as conn:
-            row = conn.execute(
-                "SELECT p.state, c.contact_id FROM photos p LEFT JOIN cards c ON c.photo_sha256 = p.sha256 "
-                "WHERE p.sha256 = ?", (sha256,)).fetchone()
-            if row is not None and row[0] == "done" and row[1] is not None:
-                return _follow_merges(conn, int(row[1]))
+            row = conn.execute("SELECT state FROM photos WHERE sha256 = ?", (sha256,)).fetchone()
+            if row is not None and row[0] == "done":
+                done = [_follow_merges(conn, int(r[0])) for r in conn.execute(
+                    "SELECT contact_id FROM cards WHERE photo_sha256 = ? ORDER BY card_index", (sha256,))]
+                if done:
+                    return done
             w, h = original_size if original_size else (None, None)
             conn.execute(
                 """
                 INSERT INTO photos (sha256, path, size, format, original_w, original_h, state,
-                                    attempts, crop_jpeg, first_seen, updated_at)
-                VALUES (:sha, :path, :size, :fmt, :w, :h, 'done', 1, :crop, :ts, :ts)
+                                    attempts, first_seen, updated_at)
+                VALUES (:sha, :path, :size, :fmt, :w, :h, 'done', 1, :ts, :ts)
                 ON CONFLICT (sha256) DO UPDATE SET
                     path = :path, size = :size, format = :fmt, original_w = :w, original_h = :h,
                     state = 'done', lease_until = NULL, claimed_by = NULL, error = NULL,
                     attempts = photos.attempts + (photos.state <> 'claimed'),
-                    crop_jpeg = :crop, updated_at = :ts
+                    updated_at = :ts
                 """,
-                {"sha": sha256, "path": str(path), "size": size, "fmt": fmt, "w": w, "h": h,
-                 "crop": crop_jpeg or None, "ts": ts},
+                {"sha": sha256, "path": str(path), "size": size, "fmt": fmt, "w": w, "h": h, "ts": ts},
             )
             event_id = self._event_id(event, ts) if event else None
-            contact_id = conn.execute(
-                "INSERT INTO contacts (event_id, region, created_at, updated_at) VALUES (?, ?, ?, ?)",
-                (event_id, contact.region, ts, ts),
-            ).lastrowid
-            assert contact_id is not None
-            card_id = conn.execute(
-                "INSERT INTO cards (photo_sha256, contact_id, raw_text, ocr_engine, ocr_conf, region, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (sha256, contact_id, contact.raw_text if raw_text is None else raw_text,
-                 ocr_engine, ocr_conf, contact.region, ts),
-            ).lastrowid
-            self._insert_fields(contact_id, card_id, contact, ts)
-            if note and note.strip():
-                conn.execute("INSERT INTO notes (contact_id, text, created_at) VALUES (?, ?, ?)",
-                             (contact_id, note.strip(), ts))
+            ids: list[int] = []
+            for index, r in enumerate(reads):
+                contact_id = conn.execute(
+                    "INSERT INTO contacts (event_id, region, created_at, updated_at) VALUES (?, ?, ?, ?)",
+                    (event_id, r.contact.region, ts, ts),
+                ).lastrowid
+                assert contact_id is not None
+                card_id = conn.execute(
+                    "INSERT INTO cards (photo_sha256, card_index, contact_id, raw_text, ocr_engine, ocr_conf, "
+                    "region, crop_jpeg, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (sha256, index, contact_id, r.contact.raw_text if r.raw_text is None else r.raw_text,
+                     r.ocr_engine, r.ocr_conf, r.contact.region, r.crop_jpeg or None, ts),
+                ).lastrowid
+                self._insert_fields(contact_id, card_id, r.contact, ts)
+                if note and note.strip():
+                    conn.execute("INSERT INTO notes (contact_id, text, created_at) VALUES (?, ?, ?)",
+                                 (contact_id, note.strip(), ts))
+                ids.append(int(contact_id))
             conn.execute("DELETE FROM unread_files WHERE path = ?", (str(path),))
-        log.debug("stored %s as contact %d", path, contact_id)
-        return int(contact_id)
+        log.debug("stored %s as contact(s) %s", path, ids)
+        return ids
 
     def record_failure(self, sha256: str | None, path: str | Path, reason: str) -> None:
         """Remember why a file failed.  A photo already done is left alone (its result stands)."""
@@ -778,7 +854,7 @@ class Store:
         fields: dict[int, list[tuple[Any, ...]]] = {i: [] for i in ids}
         cards: dict[int, list[CardRecord]] = {i: [] for i in ids}
         notes: dict[int, list[str]] = {i: [] for i in ids}
-        crop_col = "p.crop_jpeg" if with_crops else "NULL"
+        crop_col = "coalesce(k.crop_jpeg, p.crop_jpeg)" if with_crops else "NULL"
         for chunk in _chunks(ids, 500):
             marks = ",".join("?" * len(chunk))
             for r in conn.execute(
@@ -985,27 +1061,42 @@ def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration], *, path: 
     for m in migrations:
         if m.version <= current:
             continue
-        with _immediate(conn, path):
-            current = _current_version(conn)  # another process may have migrated meanwhile
-            if current == 0:
-                others = conn.execute(
-                    "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'").fetchone()[0]
-                if others:
-                    raise OutputAccessError(f"{path} is an SQLite database of another program, not cardscan's",
-                                            hint="choose another --db file")
-                conn.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
-                             "applied_at TEXT NOT NULL)")
-            if m.version <= current:
-                continue
-            log.info("database %s: migrating to schema %d (%s)", path, m.version, m.name)
-            m.apply(conn)
-            conn.execute("INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)",
-                         (m.version, m.name, _now()))
-            current = m.version
+        if m.rebuilds_tables:
+            conn.execute("PRAGMA foreign_keys = OFF")  # a no-op inside a transaction: set before BEGIN
+        try:
+            current = _apply_one(conn, m, path)
+        finally:
+            if m.rebuilds_tables:
+                conn.execute("PRAGMA foreign_keys = ON")
     return current
 
 
+def _apply_one(conn: sqlite3.Connection, m: Migration, path: Path) -> int:
+    """One migration in one transaction; returns the schema version after it."""
+    with _immediate(conn, path):
+        current = _current_version(conn)  # another process may have migrated meanwhile
+        if current == 0:
+            others = conn.execute(
+                "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'").fetchone()[0]
+            if others:
+                raise OutputAccessError(f"{path} is an SQLite database of another program, not cardscan's",
+                                        hint="choose another --db file")
+            conn.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+                         "applied_at TEXT NOT NULL)")
+        if m.version <= current:
+            return current
+        log.info("database %s: migrating to schema %d (%s)", path, m.version, m.name)
+        m.apply(conn)
+        if m.rebuilds_tables:
+            bad = conn.execute("PRAGMA foreign_key_check").fetchall()
+            if bad:
+                raise RuntimeError(f"migration {m.name!r} broke {len(bad)} foreign key(s): {bad[:3]}")
+        conn.execute("INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)",
+                     (m.version, m.name, _now()))
+        return m.version
+
+
 __all__ = [
-    "CardRecord", "ContactRecord", "Failure", "FieldRow", "MIGRATIONS", "Migration", "SCHEMA_VERSION",
+    "CardRead", "CardRecord", "ContactRecord", "Failure", "FieldRow", "MIGRATIONS", "Migration", "SCHEMA_VERSION",
     "Store", "field_needs_review", "iter_values", "migrate", "migration",
 ]

@@ -297,3 +297,49 @@ def test_unwritable_folder(tmp_path: Path) -> None:
             Store(ro / "x.db")
     finally:
         ro.chmod(0o755)
+
+
+# ---------------------------------------------------------------- several cards per photo (schema 3)
+
+
+def test_several_cards_of_one_photo_are_stored_together_and_a_rescan_adds_nothing(tmp_path: Path) -> None:
+    from cardscan.store import CardRead
+
+    with Store(tmp_path / "c.db") as st:
+        key = sha("two cards")
+        ids = st.record_cards(key, "two.jpg", [CardRead(make_contact(1), b"crop-1", "text 1"),
+                                               CardRead(make_contact(2), b"crop-2", "text 2")], event="Expo")
+        assert len(ids) == 2 and ids[0] != ids[1]
+        assert st.contact_ids_for_photo(key) == ids
+        assert st.contact_id_for_photo(key) == ids[0]
+        assert [st.contact(i).cards[0].crop_jpeg for i in ids] == [b"crop-1", b"crop-2"]
+        assert st.record_cards(key, "again.jpg", [CardRead(make_contact(3))]) == ids  # done: a no-op
+        assert st.connection.execute("SELECT count(*) FROM contacts").fetchone()[0] == 2
+
+
+def test_migration_to_schema_3_keeps_cards_fields_and_crops(tmp_path: Path) -> None:
+    db = tmp_path / "old.db"
+    con = sqlite3.connect(db, isolation_level=None)
+    con.execute("PRAGMA foreign_keys = ON")
+    assert migrate(con, MIGRATIONS[:2], path=db) == 2
+    ts = "2026-01-01T00:00:00"
+    sha = "a" * 64
+    con.execute("INSERT INTO photos (sha256, path, state, crop_jpeg, first_seen, updated_at) "
+                "VALUES (?, 'p.jpg', 'done', ?, ?, ?)", (sha, b"old-crop", ts, ts))
+    con.execute("INSERT INTO contacts (id, created_at, updated_at) VALUES (7, ?, ?)", (ts, ts))
+    con.execute("INSERT INTO cards (id, photo_sha256, contact_id, raw_text, created_at) VALUES (3, ?, 7, 'Ada', ?)",
+                (sha, ts))
+    con.execute("INSERT INTO fields (contact_id, card_id, name, value, confidence, source, created_at) "
+                "VALUES (7, 3, 'name', 'Ada Example', 0.9, 'ocr', ?)", (ts,))
+    con.close()
+    with Store(db) as st:
+        conn = st.connection
+        assert conn.execute("SELECT max(version) FROM schema_version").fetchone()[0] == SCHEMA_VERSION
+        assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        assert conn.execute("SELECT card_id FROM fields").fetchone()[0] == 3  # not set NULL by the rebuild
+        rec = st.contact(7)
+        assert rec.contact.scalar("name") == "Ada Example"
+        assert [(c.id, c.crop_jpeg, c.raw_text) for c in rec.cards] == [(3, b"old-crop", "Ada")]
+        with pytest.raises(sqlite3.IntegrityError):  # the constraint is still enforced
+            conn.execute("INSERT INTO cards (photo_sha256, card_index, contact_id, created_at) VALUES (?, 0, 7, ?)",
+                         (sha, ts))
