@@ -53,6 +53,7 @@ class CardOutcome:
     seconds: float = 0.0
     warnings: tuple[str, ...] = field(default_factory=tuple)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage (decode, preprocess, ...)
+    more: tuple["CardOutcome", ...] = ()  # the other cards of a photo that shows several (same path and sha256)
 
     @property
     def ok(self) -> bool:
