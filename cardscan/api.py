@@ -25,7 +25,7 @@ from . import files, ocr as ocr_mod, pipeline
 from .errors import ExitCode, OutputAccessError
 from .options import Options
 from .pipeline import CardOutcome
-from .store import Store, field_needs_review, iter_values
+from .store import CardRead, Store, field_needs_review, iter_values
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ class ScanItem:
     error: str | None = None
     exit_code: int = 0
     duplicate: bool = False  # already in the database (same bytes): not read again
+    card_index: int = 0  # which card of the photo (a photo may show several)
     needs_review: int = 0  # fields flagged for a person to check
     seconds: float = 0.0  # pipeline time for this photo in its worker
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, and "cpu"
@@ -57,6 +58,10 @@ class ScanResult:
     merged: list = field(default_factory=list)  # dedupe.MergeResult of --auto-merge
     drafts: int = 0  # follow-up drafts written
     no_email: int = 0  # new contacts without a usable e-mail: follow up another way
+
+    @property
+    def photos(self) -> int:
+        return len({(i.path, i.sha256) for i in self.items})
 
     @property
     def failures(self) -> list[ScanItem]:
@@ -185,9 +190,7 @@ def scan(paths: Iterable[Path | str], /, *, options: Options = Options(),
                 continue
             sha = files.sha256_file(f.path)
             if sha is not None and (sha in seen or store.has_done(sha)):
-                cid = store.contact_id_for_photo(sha)
-                summary = one_line(store.contact(cid).contact) if cid is not None else ""
-                early.append(ScanItem(str(f.path), sha, contact_id=cid, duplicate=True, summary=summary))
+                early.extend(_already_done(store, str(f.path), sha) or [ScanItem(str(f.path), sha, duplicate=True)])
                 continue
             if sha is not None:
                 seen[sha] = str(f.path)
@@ -199,13 +202,14 @@ def scan(paths: Iterable[Path | str], /, *, options: Options = Options(),
                     continue
                 _emit(result, item, store, jsonl, progress)
             for out in iter_outcomes(todo, options):
-                _emit(result, store_outcome(store, out, options), store, jsonl, progress)
+                for item in store_outcome(store, out, options):
+                    _emit(result, item, store, jsonl, progress)
             for item in early:
                 if item.contact_id is None:
-                    cid = store.contact_id_for_photo(item.sha256) if item.sha256 else None
-                    _emit(result, ScanItem(item.path, item.sha256, contact_id=cid, duplicate=True,
-                                           error=None if cid else "same photo as another file in this run, which failed"),
-                          store, jsonl, progress)
+                    again = _already_done(store, item.path, item.sha256) if item.sha256 else []
+                    for a in again or [ScanItem(item.path, item.sha256, duplicate=True,
+                                                error="same photo as another file in this run, which failed")]:
+                        _emit(result, a, store, jsonl, progress)
         finally:
             if jsonl:
                 result.jsonl = jsonl.close()
@@ -247,23 +251,40 @@ def after_batch(store: Store, options: Options) -> AfterBatch:
     return AfterBatch(merged, len(made.created), len(made.not_queued))
 
 
-def store_outcome(store: Store, out: CardOutcome, options: Options) -> ScanItem:
-    """Record one outcome (a contact in one transaction, or the failure and its reason)."""
+def store_outcome(store: Store, out: CardOutcome, options: Options) -> list[ScanItem]:
+    """Record one photo's outcome: its card(s) as contacts in one transaction, or the failure
+    and its reason. One item per card (the first carries the photo's time and warnings)."""
     for w in out.warnings:
         log.warning("%s: %s", out.path, w)
-    if out.error or out.contact is None:
+    if out.error or out.contact is None or out.sha256 is None:
         store.record_failure(out.sha256, out.path, out.error or "no contact read")
         log.info("%s: %s", out.path, out.error)
-        return ScanItem(out.path, out.sha256, error=out.error, exit_code=out.exit_code or int(ExitCode.input_file),
-                        seconds=out.seconds, timings=dict(out.timings), warnings=tuple(out.warnings))
-    cid = store.record_success(
-        out.sha256, out.path, contact=out.contact, crop_jpeg=out.crop_jpeg or b"", raw_text=out.raw_text,
-        ocr_engine=out.ocr_engine, ocr_conf=out.ocr_conf, event=options.event, note=options.note,
-        fmt=out.format, size=out.size, original_size=out.original_size,
+        return [ScanItem(out.path, out.sha256, error=out.error or "no contact read",
+                         exit_code=out.exit_code or int(ExitCode.input_file),
+                         seconds=out.seconds, timings=dict(out.timings), warnings=tuple(out.warnings))]
+    cards = [out] + [m for m in out.more if m.contact is not None]
+    ids = store.record_cards(
+        out.sha256, out.path,
+        [CardRead(c.contact, c.crop_jpeg or None, c.raw_text, c.ocr_engine, c.ocr_conf) for c in cards],
+        event=options.event, note=options.note, fmt=out.format, size=out.size, original_size=out.original_size,
     )
-    flagged = sum(1 for f in iter_values(out.contact) if field_needs_review(f, options.review_threshold))
-    return ScanItem(out.path, out.sha256, contact_id=cid, needs_review=flagged, seconds=out.seconds,
-                    timings=dict(out.timings), warnings=tuple(out.warnings), summary=one_line(out.contact))
+    items = []
+    for i, (c, cid) in enumerate(zip(cards, ids)):
+        assert c.contact is not None
+        flagged = sum(1 for f in iter_values(c.contact) if field_needs_review(f, options.review_threshold))
+        items.append(ScanItem(out.path, out.sha256, contact_id=cid, needs_review=flagged, card_index=i,
+                              seconds=out.seconds if i == 0 else 0.0, timings=dict(out.timings) if i == 0 else {},
+                              warnings=tuple(out.warnings) if i == 0 else (), summary=one_line(c.contact)))
+    if len(items) > 1:
+        log.info("%s: %d cards in the photo", out.path, len(items))
+    return items
+
+
+def _already_done(store: Store, path: str, sha: str) -> list[ScanItem]:
+    """Items for a photo already read (same bytes): one per card, nothing read again."""
+    return [ScanItem(path, sha, contact_id=cid, duplicate=True, card_index=i,
+                     summary=one_line(store.contact(cid).contact))
+            for i, cid in enumerate(store.contact_ids_for_photo(sha))]
 
 
 def one_line(contact) -> str:  # noqa: ANN001
@@ -305,6 +326,8 @@ class _JsonlWriter:
             rec.update({"name": None, "title": None, "company": None, "emails": [], "phones": [],
                         "websites": [], "address": None})
         rec["sha256"] = item.sha256
+        if item.card_index:
+            rec["card"] = item.card_index  # a photo showing several cards: one record per card
         if item.duplicate:
             rec["duplicate"] = True
         else:

@@ -476,18 +476,19 @@ class Watcher:
                 log.info("%s: incomplete so far (%s); waiting for the rest", job.path, out.error)
                 return
             out = replace(out, error=f"{out.error} (unchanged for {self.cfg.give_up:g} s without becoming complete)")
-        item = api.store_outcome(self.store, out, self.cfg.options)
+        items = api.store_outcome(self.store, out, self.cfg.options)
         self._settled[job.path] = job.sig
         self._retry_at.pop(job.path, None)
         self._dirty = True
-        if item.error:
+        if items[0].error:
             self.stats.failed += 1
-            self._report_failure(item)
-        else:
-            self.stats.done += 1
-            self.stats.needs_review += item.needs_review
-            self._move(job.path, job.sha)
-            if self.on_result:
+            self._report_failure(items[0])
+            return
+        self.stats.done += 1
+        self.stats.needs_review += sum(i.needs_review for i in items)
+        self._move(job.path, job.sha)
+        if self.on_result:
+            for item in items:
                 self.on_result(item)
 
     def _worker_crashed(self, job: _Job) -> None:

@@ -62,11 +62,14 @@ def print_summary(result: ScanResult) -> None:
             continue
         tag = " (already scanned)" if item.duplicate else ""
         review = f"  [{item.needs_review} to review]" if item.needs_review else ""
-        print(f"#{item.contact_id}  {item.summary}{tag}{review}\n      {item.path}")
-    n = len(result.items)
+        where = f"{item.path} (card {item.card_index + 1})" if item.card_index else item.path
+        print(f"#{item.contact_id}  {item.summary}{tag}{review}\n      {where}")
+    n = result.photos
+    cards = sum(1 for i in result.items if i.contact_id is not None)
     rate = n / result.seconds if result.seconds else 0.0
     review = sum(i.needs_review for i in result.items)
-    print(f"{n} photos: {result.contacts} contacts, {len(result.failures)} failed, "
+    several = f" ({cards} cards)" if cards > n - len(result.failures) else ""
+    print(f"{n} photos{several}: {result.contacts} contacts, {len(result.failures)} failed, "
           f"{review} fields need review, {len(result.skipped)} skipped; {rate:.2f} photos/s")
     for m in result.merged:
         print(f"merged #{m.merged} into #{m.kept}: {', '.join(m.reasons)}")
