@@ -42,11 +42,8 @@ import csv
 import io
 import json
 import logging
-import os
 import re
-import stat
 import sys
-import tempfile
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -54,7 +51,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import BadArgumentsError, OutputAccessError
+from .errors import BadArgumentsError
+from .files import write_atomic
 from .models import Contact, Field, Phone
 
 if TYPE_CHECKING:
@@ -586,42 +584,6 @@ def load_items(store: Store, *, event: str | None = None, since: str | None = No
             files=tuple(k.path for k in r.cards),
         ))
     return out
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temp file in the same folder and ``os.replace``:
-    readers see the old file or the new one, never half of one.  An existing file's
-    permissions are kept.  Raises OutputAccessError, leaving the old file as it was."""
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    tmp: str | None = None
-    try:
-        if path.exists() and not path.is_file():
-            raise OutputAccessError(f"cannot write {path}: it is not a regular file",
-                                    hint="give -o a file name")
-        mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else None
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if mode is None:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-        tmp = None
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise OutputAccessError(f"cannot write {path}: {reason}",
-                                hint="check that the folder exists and is writable; the previous file is unchanged") from exc
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
 
 
 @dataclass(frozen=True)

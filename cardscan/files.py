@@ -8,11 +8,12 @@ import hashlib
 import logging
 import os
 import stat
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from .errors import InputImageError
+from .errors import InputImageError, OutputAccessError
 
 log = logging.getLogger(__name__)
 
@@ -163,3 +164,43 @@ def sha256_file(path: Path) -> str | None:
         return hashlib.sha256(read_regular_file(path)).hexdigest()
     except InputImageError:
         return None
+
+
+def write_atomic(path: Path, data: bytes, *, what: str = "") -> None:
+    """Write ``data`` to ``path`` through a temp file in the same folder, fsync and ``os.replace``:
+    readers see the old file or the new one, never half of one.  An existing file keeps its
+    permissions; a new one gets the usual ones (0666 less the umask).  Raises OutputAccessError
+    (naming ``what``, e.g. "report"), leaving the old file as it was."""
+    path = Path(path)
+    label = f"{what} {path}" if what else str(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise OutputAccessError(f"cannot write {label}: folder {folder} does not exist",
+                                hint="create the folder or choose another file name")
+    if path.exists() and not path.is_file():
+        raise OutputAccessError(f"cannot write {label}: it is not a regular file", hint="choose a file name")
+    tmp: str | None = None
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else None
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        if mode is None:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as exc:
+        raise OutputAccessError(f"cannot write {label}: {exc.strerror or exc}",
+                                hint="check that the folder is writable and the disk not full; "
+                                     "the previous file is unchanged") from exc
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import base64
 import logging
-import os
 import re
-import tempfile
 import unicodedata
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -30,7 +28,7 @@ from urllib.parse import quote, urlsplit
 
 import jinja2
 
-from .errors import OutputAccessError
+from .files import write_atomic
 from .models import SOURCE_QR, SOURCE_USER, Field, Phone
 from .store import DEFAULT_REVIEW_THRESHOLD, ContactRecord, Failure, field_needs_review
 
@@ -526,40 +524,9 @@ def write_report(
         followups=data.followups,
         duplicates=data.duplicates,
     )
-    _atomic_write(path, html.encode("utf-8"))
+    write_atomic(path, html.encode("utf-8"), what="report")
     log.info("wrote report %s (%d contacts)", path, len(data.records))
     return path
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, fsync, then ``os.replace``: readers see the
-    old file or the new one, never half of one."""
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise OutputAccessError(f"cannot write report {path}: folder {parent} does not exist",
-                                hint="create the folder or choose another --report path")
-    if path.is_dir():
-        raise OutputAccessError(f"cannot write report {path}: it is a folder", hint="choose a file name ending in .html")
-    tmp: str | None = None
-    try:
-        fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if path.exists():
-            os.chmod(tmp, path.stat().st_mode & 0o777)  # keep the old file's permissions
-        os.replace(tmp, path)
-        tmp = None
-    except OSError as exc:
-        raise OutputAccessError(f"cannot write report {path}: {exc.strerror or exc}",
-                                hint="check that the folder is writable and the disk not full") from exc
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
 
 
 __all__ = ["CSP", "ContactView", "DuplicatePair", "DuplicateView", "FollowupRow", "FollowupView", "ReportData",

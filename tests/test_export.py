@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cardscan import export as ex
+from cardscan import files as files_mod
 from cardscan.errors import OutputAccessError
 from cardscan.export import ExportItem
 from cardscan.models import Contact, Field, Phone
@@ -309,7 +310,7 @@ def test_failed_write_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.Mon
     def broken_replace(src: str, dst: str) -> None:  # fault injection: the rename fails
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(ex.os, "replace", broken_replace)
+    monkeypatch.setattr(files_mod.os, "replace", broken_replace)
     with pytest.raises(OutputAccessError, match="cannot write .*contacts.vcf: Permission denied") as e:
         ex.write_atomic(target, b"new data")
     assert e.value.exit_code == 5

@@ -73,3 +73,22 @@ def test_reading_never_changes_the_file(tmp_path):
     assert files.sha256_file(p) == before[0]
     files.read_regular_file(p)
     assert (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns, p.stat().st_mode) == before
+
+
+def test_write_atomic_new_file_gets_the_usual_permissions_and_old_file_keeps_its_own(tmp_path) -> None:
+    import stat as stat_mod
+
+    from cardscan.files import write_atomic
+
+    umask = os.umask(0o022)
+    try:
+        new = tmp_path / "report.html"
+        write_atomic(new, b"<html>", what="report")
+        assert stat_mod.S_IMODE(new.stat().st_mode) == 0o644  # not mkstemp's 0600
+        old = tmp_path / "private.vcf"
+        old.write_bytes(b"x")
+        old.chmod(0o600)
+        write_atomic(old, b"y")
+        assert stat_mod.S_IMODE(old.stat().st_mode) == 0o600 and old.read_bytes() == b"y"
+    finally:
+        os.umask(umask)
