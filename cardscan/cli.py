@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 from . import commands
-from .errors import CardscanError, ExitCode
+from .errors import BadArgumentsError, CardscanError, ExitCode
 from .options import Options
 
 log = logging.getLogger("cardscan")
@@ -24,6 +24,13 @@ log = logging.getLogger("cardscan")
 def add_db_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", type=Path, default=Path("cardscan.db"), metavar="FILE",
                    help="SQLite database (default: cardscan.db)")
+
+
+def require_db(db: Path) -> Path:
+    """The database of a command that reads one: it must exist (scan and watch create it)."""
+    if not Path(db).is_file():
+        raise BadArgumentsError(f"no database at {db}", hint="give --db, or run cardscan scan / watch first")
+    return Path(db)
 
 
 def add_scan_options(p: argparse.ArgumentParser) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..cli import add_db_option
+from ..cli import add_db_option, require_db
 from ..errors import BadArgumentsError
 
 
@@ -43,8 +43,7 @@ def _label(rec) -> str:  # noqa: ANN001 - store.ContactRecord
 def _open(db):  # noqa: ANN001, ANN202
     from ..store import Store
 
-    if not db.is_file():
-        raise BadArgumentsError(f"no database at {db}", hint="give --db, or run cardscan scan first")
+    require_db(db)
     return Store(db)
 
 

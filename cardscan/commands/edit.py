@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..cli import add_db_option
+from ..cli import add_db_option, require_db
 from ..errors import BadArgumentsError
 
 FIELDS = ("name", "title", "company", "address", "email", "phone", "website")
@@ -51,8 +51,7 @@ def run(args: argparse.Namespace) -> int:
     clash = {f for f, _ in edits} & set(args.revert)
     if clash:
         raise BadArgumentsError(f"both an edit and --revert for {', '.join(sorted(clash))}")
-    if not args.db.is_file():
-        raise BadArgumentsError(f"no database at {args.db}", hint="give --db, or run cardscan scan first")
+    require_db(args.db)
     with Store(args.db) as store:
         for f, v in edits:  # check them all first: a refusal changes nothing
             try:

@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..cli import add_db_option
+from ..cli import add_db_option, require_db
 from ..errors import BadArgumentsError
 
 
@@ -30,8 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from ..export import export
     from ..store import Store
 
-    if not args.db.is_file():
-        raise BadArgumentsError(f"no database at {args.db}", hint="give --db, or run cardscan scan first")
+    require_db(args.db)
     if args.format != "csv" and args.csv_layout is not None:
         raise BadArgumentsError("--csv-layout goes with --format csv")
     with Store(args.db) as store:

@@ -10,7 +10,7 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..cli import add_db_option
+from ..cli import add_db_option, require_db
 from ..errors import BadArgumentsError, ExitCode, ValidationError
 
 STATES = ("draft", "approved", "sending", "sent", "skipped", "failed", "uncertain")
@@ -86,8 +86,7 @@ def _p(s: object) -> str:
 def _open(args: argparse.Namespace):  # noqa: ANN202
     from ..store import Store
 
-    if not args.db.is_file():
-        raise BadArgumentsError(f"no database at {args.db}", hint="give --db, or run cardscan scan first")
+    require_db(args.db)
     return Store(args.db)
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..cli import add_db_option
-from ..errors import BadArgumentsError
+from ..cli import add_db_option, require_db
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,8 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError, ValidationError
     from ..store import Store
 
-    if not args.db.is_file():
-        raise BadArgumentsError(f"no database at {args.db}", hint="give --db, or run cardscan scan first")
+    require_db(args.db)
     with Store(args.db) as store:
         if args.text is None:
             try:

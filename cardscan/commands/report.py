@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..cli import add_db_option
+from ..cli import add_db_option, require_db
 from ..errors import BadArgumentsError
 
 
@@ -29,8 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from ..store import Store
     from .scan import default_report
 
-    if not args.db.is_file():
-        raise BadArgumentsError(f"no database at {args.db}", hint="give --db, or run cardscan scan / watch first")
+    require_db(args.db)
     if not 0.0 <= args.review_threshold <= 1.0:
         raise BadArgumentsError("--review-threshold must be between 0 and 1")
     out = args.output or default_report(args.db)

@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..cli import add_db_option
+from ..cli import add_db_option, require_db
 from ..errors import BadArgumentsError
 
 
@@ -31,8 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..review import ReviewServer, ReviewSettings
 
-    if not args.db.is_file():
-        raise BadArgumentsError(f"no database at {args.db}", hint="give --db, or run cardscan scan / watch first")
+    require_db(args.db)
     if not 0 <= args.port <= 65535:
         raise BadArgumentsError("--port must be between 0 and 65535")
 

@@ -5,8 +5,7 @@ import argparse
 import json
 import sys
 
-from ..cli import add_db_option
-from ..errors import BadArgumentsError
+from ..cli import add_db_option, require_db
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,8 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..store import Store
 
-    if not args.db.is_file():
-        raise BadArgumentsError(f"no database at {args.db}", hint="give --db, or run cardscan scan / watch first")
+    require_db(args.db)
     with Store(args.db) as store:
         counts = store.stats(event=args.event, threshold=args.review_threshold)
         failures = store.failures()
