@@ -55,9 +55,7 @@ class ScanResult:
     seconds: float = 0.0
     report: Path | None = None
     jsonl: Path | None = None
-    merged: list = field(default_factory=list)  # dedupe.MergeResult of --auto-merge
-    drafts: int = 0  # follow-up drafts written
-    no_email: int = 0  # new contacts without a usable e-mail: follow up another way
+    after: "AfterBatch | None" = None  # what --auto-merge and the follow-up drafts did
 
     @property
     def photos(self) -> int:
@@ -213,8 +211,7 @@ def scan(paths: Iterable[Path | str], /, *, options: Options = Options(),
         finally:
             if jsonl:
                 result.jsonl = jsonl.close()
-        after = after_batch(store, options)
-        result.merged, result.drafts, result.no_email = after.merged, after.drafts, after.no_email
+        result.after = after_batch(store, options)
         if options.report is not None:
             from . import report as report_mod
 
@@ -225,9 +222,9 @@ def scan(paths: Iterable[Path | str], /, *, options: Options = Options(),
 
 @dataclass(frozen=True)
 class AfterBatch:
-    merged: list = field(default_factory=list)
-    drafts: int = 0
-    no_email: int = 0
+    merged: list = field(default_factory=list)  # dedupe.MergeResult of --auto-merge
+    drafts: int = 0  # follow-up drafts written
+    not_queued: int = 0  # contacts with no draft: no usable e-mail (follow up another way), or a name to fix
 
 
 def after_batch(store: Store, options: Options) -> AfterBatch:

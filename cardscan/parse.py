@@ -66,7 +66,8 @@ def parse(ocr: OcrResult, /, qr: Sequence[QrPayload] = (), *, region: str | None
     email_hits = find_emails(texts)
     masked = [_mask_emails(t) for t in texts]
     site_hits = _find_websites(masked)
-    site_hits += _sites_spelled_like_email_domains(masked, site_hits, email_hits)
+    mail_domains = _email_domains(email_hits)
+    site_hits += _sites_spelled_like_email_domains(masked, site_hits, mail_domains)
     for li, (s, e), _ in site_hits:
         masked[li] = masked[li][:s] + " " * (e - s) + masked[li][e:]
     domains = [h.value.rsplit("@", 1)[1] for h in email_hits] + [_host(v) for _, _, v in site_hits]
@@ -89,7 +90,7 @@ def parse(ocr: OcrResult, /, qr: Sequence[QrPayload] = (), *, region: str | None
 
     emails = tuple(_email_field(h, lines) for h in email_hits)
     phones = tuple(_phone(h, lines) for h in phone_hits)
-    websites = tuple(_check_site_against_emails(_site_field(v, lines[li]), email_hits) for li, _, v in site_hits)
+    websites = tuple(_check_site_against_emails(_site_field(v, lines[li]), mail_domains) for li, _, v in site_hits)
 
     address = _find_address(lines, phone_hits)
     name = _find_name(lines, email_hits)
@@ -307,12 +308,12 @@ def _email_domains(email_hits: Sequence[EmailHit]) -> list[str]:
 
 
 def _sites_spelled_like_email_domains(masked: Sequence[str], found: Sequence[tuple[int, tuple[int, int], str]],
-                                      email_hits: Sequence[EmailHit]) -> list[tuple[int, tuple[int, int], str]]:
+                                      mail_domains: Sequence[str]) -> list[tuple[int, tuple[int, int], str]]:
     """A "www" followed by the e-mail's domain read with spaces for dots ("WWW." then
     "beltis com br" on the next line): the website, spelled as the e-mail domain."""
     have = {_host(v) for _, _, v in found}
     out: list[tuple[int, tuple[int, int], str]] = []
-    for d in _email_domains(email_hits):
+    for d in mail_domains:
         if d in have:
             continue
         spaced = r"[\s.,]+".join(re.escape(x) for x in d.split("."))
@@ -328,20 +329,19 @@ def _sites_spelled_like_email_domains(masked: Sequence[str], found: Sequence[tup
     return out
 
 
-def _check_site_against_emails(f: Field, email_hits: Sequence[EmailHit]) -> Field:
+def _check_site_against_emails(f: Field, mail_domains: Sequence[str]) -> Field:
     """A website one or two letters away from the e-mail domain: one of the two is misread."""
-    host = _host(f.value)
-    for d in _email_domains(email_hits):
-        if d == host or d.endswith("." + host) or host.endswith("." + d):
-            return f
     from rapidfuzz.distance import Levenshtein
 
-    for d in _email_domains(email_hits):
-        if len(host) >= 6 and Levenshtein.distance(host, d) <= 2:
-            return replace(f, confidence=round(min(f.confidence, 0.45), 3),
-                           flags=tuple(dict.fromkeys(f.flags + ("low_confidence",))),
-                           message=f"differs from the e-mail domain {d}: one of them is misread")
-    return f
+    host = _host(f.value)
+    if any(d == host or d.endswith("." + host) or host.endswith("." + d) for d in mail_domains):
+        return f
+    near = next((d for d in mail_domains if len(host) >= 6 and Levenshtein.distance(host, d) <= 2), None)
+    if near is None:
+        return f
+    return replace(f, confidence=round(min(f.confidence, 0.45), 3),
+                   flags=tuple(dict.fromkeys(f.flags + ("low_confidence",))),
+                   message=f"differs from the e-mail domain {near}: one of them is misread")
 
 
 def _host(url: str) -> str:

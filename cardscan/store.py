@@ -491,8 +491,7 @@ class Store:
 
     def contact_ids_for_photo(self, sha256: str) -> list[int]:
         """The contacts of every card read from a photo, in card order (survivors after merges)."""
-        return [_follow_merges(self._conn, int(r[0])) for r in self._conn.execute(
-            "SELECT contact_id FROM cards WHERE photo_sha256 = ? ORDER BY card_index", (sha256,))]
+        return _photo_contacts(self._conn, sha256)
 
     def claim(self, sha256: str, path: str | Path, worker: str, lease_seconds: float, *,
               max_attempts: int | None = None, now: float | None = None) -> bool:
@@ -575,8 +574,7 @@ class Store:
         with self.write() as conn:
             row = conn.execute("SELECT state FROM photos WHERE sha256 = ?", (sha256,)).fetchone()
             if row is not None and row[0] == "done":
-                done = [_follow_merges(conn, int(r[0])) for r in conn.execute(
-                    "SELECT contact_id FROM cards WHERE photo_sha256 = ? ORDER BY card_index", (sha256,))]
+                done = _photo_contacts(conn, sha256)
                 if done:
                     return done
             w, h = original_size if original_size else (None, None)
@@ -1047,6 +1045,12 @@ def _current_version(conn: sqlite3.Connection) -> int:
     if not has_table:
         return 0
     return int(conn.execute("SELECT ifnull(max(version), 0) FROM schema_version").fetchone()[0])
+
+
+def _photo_contacts(conn: sqlite3.Connection, sha256: str) -> list[int]:
+    """The contacts of a photo's cards, in card order, each followed to its merge survivor."""
+    return [_follow_merges(conn, int(r[0])) for r in conn.execute(
+        "SELECT contact_id FROM cards WHERE photo_sha256 = ? ORDER BY card_index", (sha256,))]
 
 
 def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration], *, path: Path = Path("?")) -> int:

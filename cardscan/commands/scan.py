@@ -71,11 +71,13 @@ def print_summary(result: ScanResult) -> None:
     several = f" ({cards} cards)" if cards > n - len(result.failures) else ""
     print(f"{n} photos{several}: {result.contacts} contacts, {len(result.failures)} failed, "
           f"{review} fields need review, {len(result.skipped)} skipped; {rate:.2f} photos/s")
-    for m in result.merged:
-        print(f"merged #{m.merged} into #{m.kept}: {', '.join(m.reasons)}")
-    if result.drafts or result.no_email:
-        print(f"follow-up: {result.drafts} new draft(s) to approve (cardscan followup list); "
-              f"{result.no_email} contact(s) without a usable e-mail: follow up another way")
+    after = result.after
+    if after is not None:
+        for m in after.merged:
+            print(f"merged #{m.merged} into #{m.kept}: {', '.join(m.reasons)}")
+        if after.drafts or after.not_queued:
+            print(f"follow-up: {after.drafts} new draft(s) to approve; {after.not_queued} contact(s) without a "
+                  f"draft, to follow up another way (cardscan followup list)")
     if result.jsonl:
         print(f"JSON lines: {result.jsonl}")
     if result.report:
