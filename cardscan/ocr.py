@@ -407,6 +407,8 @@ class PytesseractEngine:
                 "the tesseract command was not found",
                 hint="sudo apt-get install tesseract-ocr (or run: make demo)",
             ) from e
+        except FileNotFoundError as e:  # it exited 0 but wrote no output file
+            raise OcrFailedError("Tesseract exited without writing its output") from e
         except pt.TesseractError as e:
             msg = str(getattr(e, "message", "") or e).strip()
             raise OcrFailedError(f"Tesseract failed (exit {getattr(e, 'status', '?')}): {msg[:300]}") from e

@@ -187,6 +187,10 @@ def process_data(path: str, data: bytes, engine: ocr_mod.OcrEngine, options: Opt
     except CardscanError as e:
         return CardOutcome(path=path, sha256=sha, size=len(data), error=str(e), exit_code=int(e.exit_code),
                            seconds=time.perf_counter() - t0, timings=clock.done())
+    except Exception as e:  # noqa: BLE001 - a bug on one photo must not stop the batch; it is logged in full
+        log.exception("%s: internal error while reading it", path)
+        return CardOutcome(path=path, sha256=sha, size=len(data), error=f"internal error ({type(e).__name__}: {e})",
+                           exit_code=int(ExitCode.other_error), seconds=time.perf_counter() - t0, timings=clock.done())
     crop = encode_crop(card.pixels) if options.keep_crops else None
     clock.lap("crop")
     return CardOutcome(

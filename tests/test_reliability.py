@@ -62,8 +62,12 @@ def fault_env(kind: str) -> dict[str, str]:
 @pytest.fixture
 def fresh_engine(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     """api caches the in-process engine per Options: start without one, restore it afterwards."""
+    import pytesseract
+
     monkeypatch.setattr(api, "_engine", None)
     monkeypatch.setattr(api, "_options", None)
+    # the stand-in engines point pytesseract at a fake program: put the real one back afterwards
+    monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", pytesseract.pytesseract.tesseract_cmd)
     return monkeypatch
 
 
@@ -379,8 +383,6 @@ def test_empty_tsv_with_exit_0_is_no_text_not_a_crash(tmp_path: Path, fresh_engi
 
 
 # RELIABILITY row 17
-@pytest.mark.xfail(strict=True, reason="ocr.py PytesseractEngine: Tesseract exiting 0 without writing its output "
-                                       "file raises FileNotFoundError (not OcrFailedError)")
 def test_tesseract_exit_0_without_output_is_an_ocr_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import pytesseract
 
@@ -391,8 +393,6 @@ def test_tesseract_exit_0_without_output_is_an_ocr_failure(tmp_path: Path, monke
 
 
 # RELIABILITY row 17
-@pytest.mark.xfail(strict=True, reason="the FileNotFoundError of a Tesseract that exits 0 without output escapes "
-                                       "pipeline.process_data and stops the whole scan")
 def test_tesseract_exit_0_without_output_fails_the_photo_not_the_batch(tmp_path: Path,
                                                                       fresh_engine: pytest.MonkeyPatch) -> None:
     fresh_engine.setenv("CARDSCAN_TEST_ENGINE_FACTORY", CMD_FACTORY)
@@ -570,3 +570,21 @@ def test_ctrl_c_during_scan_exits_130_and_keeps_committed_cards(tmp_path: Path) 
     assert r.returncode == 0, r.stderr
     assert query(db, "SELECT count(*) FROM contacts") == [(4,)]  # the rest, and nothing twice
     assert r.stdout.count("already scanned") == kept
+
+
+# RELIABILITY row 16 (a bug, not a Tesseract failure)
+def test_an_unexpected_error_fails_that_photo_with_its_reason_not_the_batch() -> None:
+    from cardscan import pipeline
+
+    class Broken:  # fault injection: a bug somewhere below the pipeline
+        name = "broken"
+
+        def read(self, rgb: np.ndarray, /, *, psm: int = 3) -> object:
+            raise ValueError("boom")
+
+        def orientation(self, rgb: np.ndarray, /) -> int:
+            return 0
+
+    out = pipeline.process_data("x.jpg", card_jpeg(7, scale=0.4), Broken(), Options())  # type: ignore[arg-type]
+    assert out.error == "internal error (ValueError: boom)"
+    assert out.exit_code == ExitCode.other_error and out.sha256
