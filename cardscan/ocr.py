@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import glob
 import logging
+import importlib.util
 import os
 import re
 import threading
@@ -738,6 +739,30 @@ def _make(kind: str, lang: str, timeout: float) -> OcrEngine:
             return _make("pytesseract", lang, timeout)
         except MissingDependencyError:
             raise first from None
+
+
+def check_available(options: Options, /) -> None:
+    """Raise MissingDependencyError when get_engine(options) would, without loading a model.
+
+    tesserocr (the default when importable) needs its language data found on disk; the tesseract
+    command is asked for its version and languages."""
+    langs = _validate_lang(options.lang)
+    kind, timeout = options.engine, float(options.ocr_timeout)
+    if kind == "pytesseract" or importlib.util.find_spec("tesserocr") is None:
+        if kind == "tesserocr":
+            raise MissingDependencyError("tesserocr is not installed", hint="pip install tesserocr, or use --engine pytesseract")
+        _make("pytesseract", options.lang, timeout)
+        return
+    if find_tessdata(langs) is not None:
+        return
+    no_data = MissingDependencyError(f"Tesseract language data for {options.lang!r} not found",
+                                     hint=install_hint(_missing_langs(langs) or langs))
+    if kind == "tesserocr":
+        raise no_data
+    try:  # auto: get_engine falls back to the tesseract command
+        _make("pytesseract", options.lang, timeout)
+    except MissingDependencyError:
+        raise no_data from None
 
 
 def get_engine(options: Options, /) -> OcrEngine:

@@ -152,6 +152,20 @@ def test_missing_language_names_the_package() -> None:
     assert "tesseract-ocr-xyz" in str(ei.value) and "tesseract-ocr-eng" not in str(ei.value)
 
 
+@pytest.mark.parametrize("engine", ["auto", "tesserocr", "pytesseract"])
+def test_check_available_agrees_with_get_engine_without_loading(engine: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    if engine == "pytesseract" and not HAVE_TESSERACT_CMD:
+        pytest.skip("the tesseract command is not installed")
+    ocr.check_available(Options(engine=engine, lang="eng"))  # present: no error
+    with pytest.raises(MissingDependencyError) as ei:
+        ocr.check_available(Options(engine=engine, lang="eng+xyz"))
+    assert "xyz" in str(ei.value)
+    opened: list[object] = []
+    monkeypatch.setattr(TesserocrEngine, "_open", lambda *a, **k: opened.append(a))
+    ocr.check_available(Options(engine=engine, lang="eng"))
+    assert opened == []  # no model was loaded to check
+
+
 @pytest.mark.skipif(not HAVE_TESSERACT_CMD, reason="the tesseract command is not installed")
 def test_missing_language_pytesseract() -> None:
     with pytest.raises(MissingDependencyError) as ei:
