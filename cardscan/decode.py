@@ -171,6 +171,7 @@ def decode(data: bytes, /, *, max_mpixels: float = 250.0, max_side: int | None =
         raise UnsupportedFormatError("the file is an AVIF image, which this Pillow build cannot read; convert it to JPEG or PNG")
 
     warns: list[str] = []
+    _let_pillow_open(max_mpixels)
     try:
         with warnings.catch_warnings():
             # Our own limit is checked below; PIL's warning between its two limits is noise here.
@@ -199,6 +200,18 @@ def decode(data: bytes, /, *, max_mpixels: float = 250.0, max_side: int | None =
         raise InputImageError(f"truncated or corrupt image: {_short(e)}") from e
     except MemoryError as e:
         raise InputImageError("image too large to decode in the memory available; lower --max-image-mpixels") from e
+
+
+def _let_pillow_open(max_mpixels: float) -> None:
+    """Raise Pillow's process-wide decompression-bomb limit (it refuses at 2x MAX_IMAGE_PIXELS,
+    about 179 MP by default) to ``max_mpixels`` when it is lower, never lower it.
+
+    Safe because ``_decode_opened`` checks the declared size against ``max_mpixels`` before a
+    single pixel is decoded, and JPEGs are then decoded reduced (draft) to the size needed."""
+    need = int(max_mpixels * 1e6 / 2) + 1
+    cur = Image.MAX_IMAGE_PIXELS
+    if cur is not None and cur < need:
+        Image.MAX_IMAGE_PIXELS = need
 
 
 def _pil_has(fmt: str) -> bool:

@@ -241,13 +241,12 @@ def test_200_megapixel_photo_never_exhausts_memory(tmp_path: Path) -> None:
 
 
 # RELIABILITY row 6
-@pytest.mark.xfail(strict=True, reason="decode.py: a 200 MP JPEG is refused by Pillow's global "
-                                       "MAX_IMAGE_PIXELS (179 MP) although --max-image-mpixels (default 250) "
-                                       "allows it; the message offers no remedy")
 def test_200_megapixel_photo_under_the_limit_is_reduced_on_decode() -> None:
     data = encode(Image.new("L", (16330, 12250), 200), "JPEG", quality=50)
     d = decode(data, max_mpixels=250, max_side=2016)
     assert max(d.pixels.shape[:2]) == 2016 and d.original_size == (16330, 12250)
+    with pytest.raises(InputImageError, match="too large: 16330x12250 = 200 megapixels, over the limit of 150"):
+        decode(data, max_mpixels=150, max_side=2016)
 
 
 # RELIABILITY row 7
