@@ -132,6 +132,32 @@ def test_every_field_has_confidence_in_range() -> None:
     assert all(0.0 < p.confidence <= 1.0 for p in c.phones)
 
 
+FR_CARD = """Camille Rousseau
+Ingénieure d'études
+ATELIER VERLAINE ARCHITECTURE
+14 rue des Carmes, 31000 Toulouse
+Tél. 05 61 00 42 17
+camille.rousseau@example.fr"""
+
+
+def test_feminine_title_and_a_firm_named_by_its_trade() -> None:
+    """Feminine forms of titles ('Ingénieure') are titles; a larger line ending in its trade
+    ('... ARCHITECTURE') is the company even without a legal suffix."""
+    c = parse_text(FR_CARD)
+    assert c.scalar("name") == "Camille Rousseau"
+    assert c.scalar("title") == "Ingénieure d'études"
+    top, lines = 10, []
+    for i, text in enumerate(FR_CARD.splitlines()):
+        h = 34 if i == 2 else 22
+        x, ws = 10, []
+        for t in text.split():
+            ws.append(Word(t, 92.0, (x, top, len(t) * h // 2, h)))
+            x += len(t) * h // 2 + h // 3
+        lines.append(Line(tuple(ws)))
+        top += h + 14
+    assert parse(OcrResult(tuple(lines), "test")).scalar("company") == "ATELIER VERLAINE ARCHITECTURE"
+
+
 def test_department_line_is_not_the_title_and_not_the_company() -> None:
     c = parse_text("Orla Brennan\nSoftware Engineer\nPlatform Engineering Department\nQuillfeather Systems Inc.")
     assert c.scalar("title") == "Software Engineer"
