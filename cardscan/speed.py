@@ -44,10 +44,15 @@ class RunStats:
     maxrss_self_kib: int  # getrusage(RUSAGE_SELF).ru_maxrss of the run's process
     maxrss_children_kib: int  # getrusage(RUSAGE_CHILDREN).ru_maxrss: largest reaped descendant
     tree_peak_kib: int = 0  # sampled peak of the sum of RSS over the run's process tree
+    cards: int | None = None  # cards read (several per photo when a photo shows several); baseline: None
 
     @property
     def per_second(self) -> float:
         return self.photos / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def cards_per_second(self) -> float | None:
+        return None if self.cards is None or self.seconds <= 0 else self.cards / self.seconds
 
 
 @dataclass(frozen=True)
@@ -70,7 +75,8 @@ class SpeedResult:
                  f"baseline run first, then cardscan"]
         width = max(len(self.baseline.label), len(self.cardscan.label))
         for r in (self.baseline, self.cardscan):
-            lines.append(f"  {r.label:<{width}}  {r.per_second:6.2f} photos/s  ({r.seconds:.1f} s, {r.failures} failed)  "
+            cards = "" if r.cards_per_second is None else f", {r.cards_per_second:.2f} cards/s"
+            lines.append(f"  {r.label:<{width}}  {r.per_second:6.2f} photos/s{cards}  ({r.seconds:.1f} s, {r.failures} failed)  "
                          f"peak memory: process tree {mb(r.tree_peak_kib)}, main process {mb(r.maxrss_self_kib)}, "
                          f"largest child {mb(r.maxrss_children_kib)}")
         lines.append(f"  cardscan / baseline: {self.ratio:.2f}x the photos per second")
@@ -81,6 +87,7 @@ class SpeedResult:
         d["ratio"] = self.ratio
         d["baseline"]["per_second"] = self.baseline.per_second
         d["cardscan"]["per_second"] = self.cardscan.per_second
+        d["cardscan"]["cards_per_second"] = self.cardscan.cards_per_second
         return d
 
 
@@ -179,15 +186,16 @@ def run_baseline(photos: Sequence[Path], lang: str = "eng") -> tuple[int, int]:
     return len(photos), failures
 
 
-def run_cardscan(photos: Sequence[Path], options: Options) -> tuple[int, int]:
-    """api.scan into a temporary database with all workers. Returns (photos, failures)."""
+def run_cardscan(photos: Sequence[Path], options: Options) -> tuple[int, int, int]:
+    """api.scan into a temporary database with all workers. Returns (photos, cards read, failed photos)."""
     from . import api
 
     with tempfile.TemporaryDirectory(prefix="cardscan-speed-") as tmp:
         result = api.scan([str(p) for p in photos],
                           options=options.with_(db=Path(tmp) / "speed.db", report=None, jsonl=None))
     _stop_forkserver()  # its reaped workers then count in RUSAGE_CHILDREN
-    return len(result.items), len(result.failures)
+    cards = sum(1 for i in result.items if i.contact_id is not None and not i.error)
+    return len(photos), cards, len({i.path for i in result.failures})
 
 
 def _stop_forkserver() -> None:
@@ -252,13 +260,14 @@ def _child(spec_path: str) -> int:
     if spec["kind"] == "baseline":
         label = "baseline (1 process, pytesseract.image_to_string)"
         n, failures = run_baseline(photos, spec["lang"])
+        cards = None
     else:
         options = Options(lang=spec["lang"], jobs=spec["jobs"], engine=spec["engine"], region=spec["region"])
         label = f"cardscan scan ({options.workers} workers)"
-        n, failures = run_cardscan(photos, options)
+        n, cards, failures = run_cardscan(photos, options)
     seconds = time.perf_counter() - t0
     rself, rchild = _rusage()
-    print(json.dumps({"label": label, "photos": n, "seconds": seconds, "failures": failures,
+    print(json.dumps({"label": label, "photos": n, "cards": cards, "seconds": seconds, "failures": failures,
                       "maxrss_self_kib": rself, "maxrss_children_kib": rchild}))
     return 0
 
