@@ -69,8 +69,9 @@ def print_summary(result: ScanResult) -> None:
     rate = n / result.seconds if result.seconds else 0.0
     review = sum(i.needs_review for i in result.items)
     several = f" ({cards} cards)" if cards > n - len(result.failures) else ""
+    card_rate = f", {cards / result.seconds:.2f} cards/s" if several and result.seconds else ""
     print(f"{n} photos{several}: {result.contacts} contacts, {len(result.failures)} failed, "
-          f"{review} fields need review, {len(result.skipped)} skipped; {rate:.2f} photos/s")
+          f"{review} fields need review, {len(result.skipped)} skipped; {rate:.2f} photos/s{card_rate}")
     after = result.after
     if after is not None:
         for m in after.merged:
