@@ -21,7 +21,7 @@ from . import parse as parse_mod
 from . import preprocess as preprocess_mod
 from . import qr as qr_mod
 from .errors import CardscanError, ExitCode, NoCardError
-from .models import CardImage, Contact, OcrResult
+from .models import CardImage, Contact, DecodedImage, OcrResult
 from .options import Options
 
 log = logging.getLogger(__name__)
@@ -163,27 +163,58 @@ def second_opinion(card: CardImage, ocr: OcrResult, contact: Contact, qrs: tuple
     return merged, both
 
 
+def _read_one(card: CardImage, engine: ocr_mod.OcrEngine, options: Options, clock: _Clock
+              ) -> tuple[CardImage, OcrResult, Contact]:
+    """Upright + OCR + QR + parse (+ the second engine) for one card of a photo."""
+    thorough = options.second_engine != "off"  # the slower, more careful mode
+    card, ocr = read_upright(card, engine, clock, thorough=thorough)
+    qrs = qr_mod.decode_qr(card.pixels, thorough=thorough)
+    clock.lap("qr")
+    if not has_text(ocr) and not qrs:
+        raise NoCardError("no card text found (blank photo, or no business card in it)")
+    contact = parse_mod.parse(ocr, qrs, region=options.region)
+    clock.lap("parse")
+    if options.second_engine == "rapidocr":
+        contact, ocr = second_opinion(card, ocr, contact, qrs, options)
+        clock.lap("second_engine")
+    return card, ocr, contact
+
+
+def _read_cards(cards: list[CardImage], engine: ocr_mod.OcrEngine, options: Options, clock: _Clock
+                ) -> tuple[list[tuple[CardImage, OcrResult, Contact]], list[str]]:
+    """Read every card of a photo. One card: its NoCardError fails the photo. Several: a card
+    without text is left out with a warning; only when none has text does the photo fail."""
+    if len(cards) == 1:
+        return [_read_one(cards[0], engine, options, clock)], []
+    reads, warns = [], []
+    for i, card in enumerate(cards, 1):
+        try:
+            reads.append(_read_one(card, engine, options, clock))
+        except NoCardError:
+            warns.append(f"card {i} of the {len(cards)} found in the photo has no readable text; left out")
+    if not reads:
+        raise NoCardError(f"no card text found on any of the {len(cards)} card-like shapes in the photo")
+    return reads, warns
+
+
 def process_data(path: str, data: bytes, engine: ocr_mod.OcrEngine, options: Options) -> CardOutcome:
-    """Every stage for the bytes of one photo; failures become an outcome, never an exception."""
+    """Every stage for the bytes of one photo; failures become an outcome, never an exception.
+
+    A photo showing several cards gives one outcome for the first card (reading order) with the
+    others in ``more`` (same path and sha256, each its own contact, crop and text)."""
     t0 = time.perf_counter()
     clock = _Clock()
     sha = sha256_bytes(data) if data else None
+
+    def larger(max_side: int) -> DecodedImage:  # the photo again at a larger size, for small cards
+        return decode_mod.decode(data, max_mpixels=options.max_image_mpixels, max_side=max_side)
+
     try:
         img = decode_mod.decode(data, max_mpixels=options.max_image_mpixels, max_side=DECODE_LONG_SIDE)
         clock.lap("decode")
-        card = preprocess_mod.preprocess(img, orient=None)
+        cards = preprocess_mod.preprocess_all(img, orient=None, larger=larger)
         clock.lap("preprocess")
-        thorough = options.second_engine != "off"  # the slower, more careful mode
-        card, ocr = read_upright(card, engine, clock, thorough=thorough)
-        qrs = qr_mod.decode_qr(card.pixels, thorough=thorough)
-        clock.lap("qr")
-        if not has_text(ocr) and not qrs:
-            raise NoCardError("no card text found (blank photo, or no business card in it)")
-        contact = parse_mod.parse(ocr, qrs, region=options.region)
-        clock.lap("parse")
-        if options.second_engine == "rapidocr":
-            contact, ocr = second_opinion(card, ocr, contact, qrs, options)
-            clock.lap("second_engine")
+        reads, warns = _read_cards(cards, engine, options, clock)
     except CardscanError as e:
         return CardOutcome(path=path, sha256=sha, size=len(data), error=str(e), exit_code=int(e.exit_code),
                            seconds=time.perf_counter() - t0, timings=clock.done())
@@ -191,14 +222,19 @@ def process_data(path: str, data: bytes, engine: ocr_mod.OcrEngine, options: Opt
         log.exception("%s: internal error while reading it", path)
         return CardOutcome(path=path, sha256=sha, size=len(data), error=f"internal error ({type(e).__name__}: {e})",
                            exit_code=int(ExitCode.other_error), seconds=time.perf_counter() - t0, timings=clock.done())
-    crop = encode_crop(card.pixels) if options.keep_crops else None
+    outs = []
+    for card, ocr, contact in reads:
+        crop = encode_crop(card.pixels) if options.keep_crops else None
+        outs.append(CardOutcome(
+            path=path, sha256=sha, contact=contact, crop_jpeg=crop,
+            raw_text=ocr.text, ocr_engine=ocr.engine, ocr_conf=ocr.mean_conf, format=img.format, size=len(data),
+            original_size=img.original_size,
+        ))
     clock.lap("crop")
-    return CardOutcome(
-        path=path, sha256=sha, contact=contact, crop_jpeg=crop,
-        raw_text=ocr.text, ocr_engine=ocr.engine, ocr_conf=ocr.mean_conf, format=img.format, size=len(data),
-        original_size=img.original_size, seconds=time.perf_counter() - t0, warnings=img.warnings,
-        timings=clock.done(),
-    )
+    if len(cards) > 1:
+        log.debug("%s: %d cards found, %d read", path, len(cards), len(reads))
+    return replace(outs[0], seconds=time.perf_counter() - t0, warnings=img.warnings + tuple(warns),
+                   timings=clock.done(), more=tuple(outs[1:]))
 
 
 def process_path(path: Path | str, engine: ocr_mod.OcrEngine, options: Options) -> CardOutcome:

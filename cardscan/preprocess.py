@@ -534,10 +534,29 @@ def _select(cands: list[_Cand], shape: tuple[int, int]) -> list[_Cand]:
     return chosen
 
 
-def _detect(rgb: np.ndarray) -> list[_Cand]:
+def _scaled(c: _Cand, f: float) -> _Cand:
+    """The candidate in image coordinates (work-copy coordinates divided by ``f``)."""
+    return _Cand(tuple((x / f, y / f) for x, y in c.quad), c.score, c.area / (f * f), c.source)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class _Detection:
+    chosen: list[_Cand]  # in image coordinates, largest first (what ``_detect`` returns)
+    chosen_work: list[_Cand]  # the same in work-copy coordinates
+    cands: list[_Cand]  # every candidate that passed the checks, work-copy coordinates
+    small: np.ndarray  # the work copy detection ran on
+    f: float  # work copy / image scale
+
+
+def _detect_full(rgb: np.ndarray) -> _Detection:
     small, f = _work_copy(rgb)
-    chosen = _select(_candidates(small), small.shape[:2])
-    return [_Cand(tuple((x / f, y / f) for x, y in c.quad), c.score, c.area / (f * f), c.source) for c in chosen]  # type: ignore[misc]
+    cands = _candidates(small)
+    chosen = _select(cands, small.shape[:2])
+    return _Detection([_scaled(c, f) for c in chosen], chosen, cands, small, f)
+
+
+def _detect(rgb: np.ndarray) -> list[_Cand]:
+    return _detect_full(rgb).chosen
 
 
 def detect_cards(img: DecodedImage | np.ndarray, /) -> list[Quad]:
@@ -675,15 +694,19 @@ def _safe_orient(orient: Callable[[np.ndarray], int], rgb: np.ndarray) -> int:
 
 def preprocess(img: DecodedImage, /, *, orient: Callable[[np.ndarray], int] | None = None) -> CardImage:
     """Crop, flatten, straighten and turn the card upright (see the module docstring)."""
-    rgb = img.pixels
-    cards = _detect(rgb)
+    cards = _detect(img.pixels)
+    return _finish_card(img.pixels, cards[0] if cards else None, orient)
+
+
+def _finish_card(rgb: np.ndarray, best: _Cand | None, orient: Callable[[np.ndarray], int] | None,
+                 *, long_side: int = CARD_LONG_SIDE) -> CardImage:
+    """Warp the chosen quad (or pass the whole image through), deskew, orient, check polarity."""
     quad: Quad | None = None
     method = "passthrough"
-    if cards:
-        best = cards[0]
+    if best is not None:
         quad = best.quad
         method = "contour"
-        card = warp_card(rgb, quad)
+        card = warp_card(rgb, quad, long_side=long_side)
         log.debug("card found by %s, score %.2f", best.source, best.score)
     else:
         card = rgb
@@ -703,3 +726,235 @@ def preprocess(img: DecodedImage, /, *, orient: Callable[[np.ndarray], int] | No
         inverted=inverted,
         method=method,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Several cards in one photo
+# ---------------------------------------------------------------------------------------------
+
+MULTI_AREA_RATIO = 2.5  # the cards of one photo are within this factor of the largest one's area
+MULTI_MIN_ASPECT, MULTI_MAX_ASPECT = 1.3, 2.1  # stricter than a lone card: a wrong split costs more
+MULTI_MAX_OVERLAP = 0.05  # cards laid side by side do not overlap
+MULTI_MIN_GAP = 0.02  # ... nor touch: the gap between two is at least this share of the smaller's long side
+MULTI_MIN_TEXT = 0.008  # share of letter pixels inside each card (a blank phone screen, a notebook: none)
+MULTI_MIN_CARD_SIDE = 900  # px: a card's long side below this in the decoded image asks for a larger decode
+MULTI_MAX_DECODE_SIDE = 6000  # px: never decode larger than this for a photo of several cards
+BED_MIN_SHARE = 0.03  # on a scanner bed a card may be small: 8 cards on an A4 bed are ~7% each
+BED_MIN_LIGHTNESS = 200  # 8-bit Lab L of the image border for it to count as a scanner bed
+BED_MAX_SPREAD = 8.0  # Lab spread of the border colour: a bed is even
+BED_MIN_STEP = 3.5  # Lab distance from the bed colour that counts as card (weak edges on a flatbed)
+
+
+def _fill(shape: tuple[int, int], quads: Sequence[Sequence[Sequence[float]]]) -> np.ndarray:
+    m = np.zeros(shape, np.uint8)
+    for q in quads:
+        cv2.fillConvexPoly(m, np.round(np.asarray(q)).astype(np.int32), 1)
+    return m
+
+
+def _bed_cards(small: np.ndarray, lab: np.ndarray, bed: tuple[np.ndarray, float]) -> list[_Cand]:
+    """Cards on a scanner bed (``_bed_colour``): solid rectangles that differ (even slightly)
+    from it. A white card whose edge does not show at all is not found here: its text alone is no
+    evidence of where it ends."""
+    h, w = small.shape[:2]
+    bg, spread = bed
+    diff = cv2.subtract(lab.astype(np.float32), tuple(float(v) for v in bg) + (0.0,))
+    dist = cv2.sqrt(cv2.transform(cv2.multiply(diff, diff), np.ones((1, 3), np.float32))).reshape(h, w)
+    mask = np.where(dist > max(BED_MIN_STEP, 2.0 * spread), 255, 0).astype(np.uint8)
+    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    cnts, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    out = []
+    for c in cnts:
+        carea = cv2.contourArea(c)
+        if carea < BED_MIN_SHARE * w * h:
+            continue
+        quad = order_corners(cv2.boxPoints(cv2.minAreaRect(c)))
+        area = quad_area(quad)
+        if area <= 0 or carea / area < 0.9 or any(_border_sides(quad, w, h)):
+            continue
+        if not MIN_ASPECT <= quad_aspect(quad) <= MAX_ASPECT:
+            continue
+        out.append(_Cand(quad, carea / area, area, "bed"))
+    return sorted(out, key=lambda c: c.area, reverse=True)
+
+
+def _gap(a: Quad, b: Quad) -> float:
+    """Shortest distance between two convex quads (0 when they touch or overlap)."""
+    pa, pb = (np.asarray(q, np.float32).reshape(-1, 1, 2) for q in (a, b))
+    d = min(-cv2.pointPolygonTest(pb, (float(x), float(y)), True) for x, y in np.asarray(a))
+    d = min(d, min(-cv2.pointPolygonTest(pa, (float(x), float(y)), True) for x, y in np.asarray(b)))
+    return max(0.0, float(d))
+
+
+def _one_card_in_pieces(quads: Sequence[Quad], lab: np.ndarray) -> bool:
+    """True when the quads tile one card-shaped area and what lies between them is not the table:
+    the parts of one card (a fold, a printed line, panels), not several cards."""
+    h, w = lab.shape[:2]
+    pts = np.concatenate([np.asarray(q, np.float32) for q in quads])
+    hull = order_corners(cv2.boxPoints(cv2.minAreaRect(pts)))
+    hull_area = quad_area(hull)
+    if hull_area <= 0:
+        return True
+    cover = sum(quad_area(q) for q in quads) / hull_area
+    if not (MIN_ASPECT <= quad_aspect(hull) <= MAX_ASPECT and cover >= 0.7):
+        return False  # spread out, or not card-shaped together
+    margin = max(2, int(0.01 * max(h, w)))
+    k = np.ones((2 * margin + 1, 2 * margin + 1), np.uint8)
+    inside = _fill((h, w), [hull])
+    gap = inside & (1 - cv2.dilate(_fill((h, w), quads), k))
+    if np.count_nonzero(gap) < 0.01 * hull_area:
+        return True  # touching: nothing between them
+    c = np.mean(np.asarray(hull), axis=0)
+    ring = _fill((h, w), [c + (np.asarray(hull) - c) * 1.15]) & (1 - cv2.dilate(inside, k))
+    if np.count_nonzero(ring) == 0:
+        return True
+    step = float(np.linalg.norm(np.median(lab[gap > 0].astype(np.float64), axis=0)
+                                - np.median(lab[ring > 0].astype(np.float64), axis=0)))
+    return step > 2 * MIN_SIDE_STEP
+
+
+def _has_letters(quad: Quad, text: np.ndarray) -> bool:
+    """True when the quad (less a thin margin) holds letter-like blobs: a card has printing."""
+    inner = cv2.erode(_fill(text.shape, [quad]), np.ones((7, 7), np.uint8))
+    n = int(np.count_nonzero(inner))
+    return n > 0 and np.count_nonzero(text[inner > 0]) >= MULTI_MIN_TEXT * n
+
+
+def _plausible_set(cands: Sequence[_Cand], lab: np.ndarray, text: np.ndarray) -> list[_Cand]:
+    """The cards of ``cands`` when they look like several cards laid side by side, else []."""
+    h, w = lab.shape[:2]
+    top = max(c.area for c in cands)
+    keep = [c for c in cands if c.area * MULTI_AREA_RATIO >= top
+            and MULTI_MIN_ASPECT <= quad_aspect(c.quad) <= MULTI_MAX_ASPECT
+            and not any(_border_sides(c.quad, w, h))]  # cut by the frame: its text may be cut too
+    if len(keep) < 2:
+        return []
+    keep = [c for c in keep if _has_letters(c.quad, text)]
+    if len(keep) < 2:
+        return []
+    for a, b in itertools.combinations(keep, 2):
+        if _gap(a.quad, b.quad) < MULTI_MIN_GAP * min(_sides(a.quad)[0], _sides(b.quad)[0]):
+            return []  # touching or overlapping: one lies on the other, or they are parts of one
+    if _one_card_in_pieces([c.quad for c in keep], lab):
+        return []
+    return keep
+
+
+def _bed_colour(small: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """(Lab colour, spread) of a scanner bed when the image border is light and even, else None."""
+    h, w = small.shape[:2]
+    b = max(2, min(h, w) // 40)
+    strips = np.concatenate([small[:b].reshape(-1, 3), small[-b:].reshape(-1, 3), small[:, :b].reshape(-1, 3),
+                             small[:, -b:].reshape(-1, 3)])
+    border = cv2.cvtColor(strips.reshape(-1, 1, 3), cv2.COLOR_RGB2LAB).reshape(-1, 3).astype(np.float32)
+    bg = np.median(border, axis=0)
+    spread = float(np.percentile(np.linalg.norm(border - bg, axis=1), 90))
+    if bg[0] < BED_MIN_LIGHTNESS or spread > BED_MAX_SPREAD:
+        return None
+    return bg, spread
+
+
+def _several(det: _Detection) -> list[_Cand]:
+    """The cards (work-copy coordinates) when the photo shows several, else [] (one card or none).
+
+    Three ways to see several: the detector's own non-overlapping choices are of similar size; the
+    largest choice is a group of cards (its inside holds similar card quads with table between
+    them); or, on a scanner bed, several solid rectangles stand out from the bed colour. Cheap
+    tests first: a photo of one card on a table costs a border-colour check and no more."""
+    small = det.small
+    shape = small.shape[:2]
+    chosen = det.chosen_work
+    top = chosen[0] if chosen else None
+    siblings = [c for c in chosen if top is not None and c.area * MULTI_AREA_RATIO >= top.area]
+    inside = [c for c in det.cands if top is not None and c.area <= 0.6 * top.area]
+    bed_bg = _bed_colour(small)
+    if len(siblings) < 2 and len(inside) < 2 and bed_bg is None:
+        return []
+    lab = cv2.cvtColor(cv2.GaussianBlur(small, (5, 5), 0), cv2.COLOR_RGB2LAB)
+    text = _text_mask(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY))
+    found: list[_Cand] = []
+    if len(siblings) >= 2:
+        found = _plausible_set(chosen, lab, text)
+    if top is not None and not found and len(inside) >= 2:
+        inner = _select([c for c in inside if _overlap(c.quad, top.quad, shape) > 0.9], shape)
+        if len(inner) >= 2 and sum(c.area for c in inner) >= 0.4 * top.area:
+            others = [c for c in chosen[1:] if _overlap(c.quad, top.quad, shape) < MULTI_MAX_OVERLAP]
+            found = _plausible_set(inner + others, lab, text)
+    if bed_bg is not None:
+        bed = _bed_cards(small, lab, bed_bg)
+        if len(bed) > len(found):
+            found = _plausible_set(_select(found + bed, shape), lab, text) or found
+    return _reading_order(found)
+
+
+def _sides(quad: Quad) -> tuple[float, float]:
+    """(long, short) side of the flattened quad in its own pixels (means of opposite sides)."""
+    tl, tr, br, bl = order_corners(quad)
+    w = (math.dist(tr, tl) + math.dist(br, bl)) / 2.0
+    h = (math.dist(bl, tl) + math.dist(br, tr)) / 2.0
+    return max(w, h), min(w, h)
+
+
+def _reading_order(cands: list[_Cand]) -> list[_Cand]:
+    """Rows top to bottom, left to right in a row (a row: centres within half a card's height)."""
+    if not cands:
+        return []
+    cent = {id(c): np.mean(np.asarray(c.quad), axis=0) for c in cands}
+    tol = 0.5 * min(_sides(c.quad)[1] for c in cands)
+    rows: list[list[_Cand]] = []
+    for c in sorted(cands, key=lambda c: cent[id(c)][1]):
+        if rows and cent[id(c)][1] - cent[id(rows[-1][0])][1] <= tol:
+            rows[-1].append(c)
+        else:
+            rows.append([c])
+    return [c for row in rows for c in sorted(row, key=lambda c: cent[id(c)][0])]
+
+
+def find_several_cards(img: DecodedImage | np.ndarray, /) -> list[Quad]:
+    """The quads (image pixels, TL, TR, BR, BL) of each card when the photo shows several cards,
+    in reading order; [] when it shows one card or none."""
+    rgb = img.pixels if isinstance(img, DecodedImage) else img
+    det = _detect_full(rgb)
+    return [_scaled(c, det.f).quad for c in _several(det)]
+
+
+def preprocess_all(img: DecodedImage, /, *, orient: Callable[[np.ndarray], int] | None = None,
+                   larger: Callable[[int], DecodedImage] | None = None) -> list[CardImage]:
+    """Every card of the photo, each cropped, flattened, straightened and upright.
+
+    One card (or none found): ``[preprocess(img)]``, byte for byte and from the same detection.
+    Several cards: one CardImage per card in reading order, ``quad`` in ``img`` pixels. When a card
+    is smaller than ``MULTI_MIN_CARD_SIDE`` px and ``larger`` is given, ``larger(max_side)`` decodes
+    the photo again at that long side and the cards are warped from it.
+    """
+    rgb = img.pixels
+    det = _detect_full(rgb)
+    several = _several(det)
+    if len(several) < 2:
+        return [_finish_card(rgb, det.chosen[0] if det.chosen else None, orient)]
+    cards = [_scaled(c, det.f) for c in several]
+    src, k = rgb, 1.0
+    shortest = min(_sides(c.quad)[0] for c in cards)
+    if shortest < MULTI_MIN_CARD_SIDE and larger is not None:
+        side = max(rgb.shape[:2])
+        want = min(MULTI_MAX_DECODE_SIDE, int(math.ceil(side * MULTI_MIN_CARD_SIDE / shortest)))
+        try:
+            big = larger(want)
+        except Exception as e:  # noqa: BLE001 - the smaller decode is still good to read
+            log.warning("could not decode the photo larger (%s); reading the cards at %d px", e, side)
+        else:
+            k = big.pixels.shape[1] / rgb.shape[1]
+            if k > 1.01:
+                src = big.pixels
+                log.debug("several cards, %d px the smallest: warped from a %d px decode", shortest, max(src.shape[:2]))
+            else:
+                k = 1.0
+    out = []
+    for c in cards:
+        big_c = _Cand(tuple((x * k, y * k) for x, y in c.quad), c.score, c.area * k * k, c.source)  # type: ignore[arg-type]
+        card = _finish_card(src, big_c, orient)
+        out.append(CardImage(card.pixels, quad=c.quad, rotation=card.rotation, skew=card.skew,
+                             inverted=card.inverted, method="several"))
+    log.debug("%d cards in the photo", len(out))
+    return out
