@@ -12,6 +12,7 @@ import json
 import logging
 import multiprocessing
 import importlib
+import importlib.util
 import os
 import signal
 import sys
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from . import files, ocr as ocr_mod, pipeline
-from .errors import ExitCode, OutputAccessError
+from .errors import ExitCode, MissingDependencyError, OutputAccessError
 from .options import Options
 from .pipeline import CardOutcome
 from .store import CardRead, Store, field_needs_review, iter_values
@@ -172,7 +173,9 @@ def check_ready(options: Options) -> None:
     their own, only the engine's presence and language data are checked: this process then never
     holds a model it does not use.
     """
-    global _engine, _options
+    if options.second_engine == "rapidocr" and importlib.util.find_spec("rapidocr") is None:
+        raise MissingDependencyError("--second-engine rapidocr needs RapidOCR, which is not installed",
+                                     hint="pip install 'cardscan[rapidocr]'")
     if options.workers > 1 and not os.environ.get(TEST_ENGINE_ENV):
         ocr_mod.check_available(options)
         return
