@@ -215,3 +215,20 @@ def test_synthetic_single_card_photos_are_never_split() -> None:
         for kind in ("photo", "scan"):
             ph = synth.photograph(card, seed, kind)
             assert find_several_cards(decoded(ph.data)) == [], (seed, kind)
+
+
+def test_report_shows_each_card_of_a_photo_with_its_own_crop(tmp_path) -> None:
+    """Two contacts from one photo: each is shown beside its own card, not the photo's first."""
+    import re
+
+    from cardscan.report import write_report
+
+    cards = [_card(s) for s in (41, 42)]
+    res, db = scan(tmp_path, {"pair.jpg": compose(cards, TWO, width=1150, bed=240, seed=7)})
+    assert sorted(i.card_index for i in res.items if i.contact_id is not None) == [0, 1]
+    with Store(db) as st:
+        html = write_report(st, tmp_path / "r.html").read_text(encoding="utf-8")
+    crops = re.findall(r'src="(data:image/jpeg;base64,[^"]+)"', html)
+    assert len(set(crops)) == 2, len(set(crops))
+    for c in cards:  # each card's e-mail appears in the report
+        assert c.truth["emails"][0].lower() in html.lower()
