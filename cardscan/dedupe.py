@@ -10,7 +10,8 @@ Scoring (pure, over ``ContactRecord`` values):
   ignored) or a company on one card only; or a shared e-mail / mobile number under two different
   names (a misread name, or two people sharing an address).
 - A shared work / fax / other number under two different names is *not* a duplicate: colleagues
-  share the switchboard.
+  share the switchboard. Nor are two cards of one photo (cards laid side by side) unless the
+  evidence is strong.
 
 Merging (:func:`merge`) keeps everything: the other contact's cards are re-pointed (every card
 image stays), its notes and follow-ups move over, every value is kept - for a field both have,
@@ -157,6 +158,8 @@ def score_pair(x: ContactRecord, y: ContactRecord) -> DuplicatePair | None:
         # a shared office line under two names: colleagues, not one person
     if strong:
         return DuplicatePair(a.id, b.id, "strong", tuple(strong))
+    if _share_a_photo(a, b):
+        return None  # two cards side by side in one photo: two people, unless the evidence is strong
     if weak:
         return DuplicatePair(a.id, b.id, "possible", (*weak, "but different names"))
     na, nb = name_key(ca.scalar("name")), name_key(cb.scalar("name"))
@@ -170,6 +173,10 @@ def score_pair(x: ContactRecord, y: ContactRecord) -> DuplicatePair | None:
         elif ka or kb:
             return DuplicatePair(a.id, b.id, "possible", (f"same name {na}", "company on one card only"))
     return None
+
+
+def _share_a_photo(a: ContactRecord, b: ContactRecord) -> bool:
+    return bool({k.sha256 for k in a.cards} & {k.sha256 for k in b.cards})
 
 
 def find_duplicates(records: Sequence[ContactRecord], *, dismissed: Iterable[tuple[int, int]] = ()) -> list[DuplicatePair]:
@@ -384,9 +391,12 @@ def auto_merge(store: Store, strength: str = "strong", *, event: str | None = No
         raise ValidationError(f"--auto-merge must be one of {', '.join(STRENGTHS)}, not {strength!r}")
     done: list[MergeResult] = []
     for p in duplicates(store, event=event, strength=strength):
-        a, b = store.contact(p.a).id, store.contact(p.b).id  # earlier merges in this run moved them
+        ra, rb = store.contact(p.a), store.contact(p.b)  # earlier merges in this run moved them
+        a, b = ra.id, rb.id
         if a == b:
             continue
+        if p.strength != "strong" and _share_a_photo(ra, rb):
+            continue  # an earlier merge made this pair two cards of one photo: two people
         keep, other = min(a, b), max(a, b)
         merge(store, keep, other)
         done.append(MergeResult(keep, other, p.reasons))

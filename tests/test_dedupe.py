@@ -59,6 +59,26 @@ def test_colleagues_sharing_the_switchboard_are_not_duplicates(store: Store) -> 
     assert found[(c, d)].strength == "possible" and "but different names" in found[(c, d)].reasons
 
 
+def test_two_cards_of_one_photo_are_two_people_unless_the_evidence_is_strong(store: Store) -> None:
+    """Cards laid side by side in one photo: colleagues sharing info@ are not merged by
+    --auto-merge possible; two copies of the same card still are a strong pair."""
+    from cardscan.store import CardRead
+
+    shared = person("Carol Diaz", emails=("info@acme.example",), phones=())
+    c, d = store.record_cards("ab" * 32, "/photos/pair.jpg", [
+        CardRead(shared), CardRead(person("Dan Wu", emails=("info@acme.example",), phones=()))])
+    twin = person("Frank Ng", emails=("frank@ng.example",), phones=())
+    e, f2 = store.record_cards("cd" * 32, "/photos/twins.jpg", [CardRead(twin), CardRead(twin)])
+    g = add(store, person("Erin Fox", emails=("info@acme.example",), phones=()))  # another photo
+    found = pairs(store)
+    assert (c, d) not in found
+    assert found[(e, f2)].strength == "strong"
+    assert found[(c, g)].strength == "possible" and found[(d, g)].strength == "possible"
+    merged = dedupe.auto_merge(store, "possible")  # g joins c; d, on c's photo, stays apart
+    assert {(m.kept, m.merged) for m in merged} == {(c, g), (e, f2)}
+    assert store.contact(g).id == c and store.contact(d).id == d
+
+
 def test_invalid_values_do_not_make_duplicates(store: Store) -> None:
     from cardscan.models import Field, Phone
 
