@@ -632,6 +632,7 @@ def _find_name(lines: list[_Ln], emails: Sequence[EmailHit]) -> tuple[_Ln, Field
             s -= (0.75 - ln.conf) * 6  # poorly read: likely a misreading of a logo or a script font
         if sum(len(t) <= 2 and not t.endswith(".") for t in toks) >= 2:
             s -= 1.0
+        log.debug("name candidate %r: %.2f", text, s)
         if best is None or s > best[0]:
             best = (s, ln, text)
     if best is None or best[0] < 2.5:
