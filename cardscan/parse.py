@@ -533,9 +533,32 @@ def _pp_kind(text: str) -> str | None:
         return None
 
 
+# German job titles are compounds ending in a role: Steuerberater, Vertriebsleiterin,
+# Softwareentwicklerin. Folded stems; the part before the stem must be a word of its own.
+_TITLE_STEMS = tuple(
+    """leiter leiterin berater beraterin entwickler entwicklerin ingenieur ingenieurin fuhrer fuhrerin
+    referent referentin assistent assistentin manager managerin direktor direktorin kaufmann kauffrau
+    sachbearbeiter sachbearbeiterin techniker technikerin architekt architektin anwalt anwaltin
+    prufer pruferin planer planerin vertreter vertreterin spezialist spezialistin koordinator
+    koordinatorin inhaber inhaberin""".split())
+_NOT_TITLES = frozenset({"halbleiter"})  # semiconductor
+
+
+def _is_title_word(w: str) -> bool:
+    """A folded word that names a role: in the title list, or a German compound ending in one."""
+    if w in wordlist("title_words.txt"):
+        return True
+    return len(w) >= 8 and w not in _NOT_TITLES and any(w.endswith(t) and len(w) - len(t) >= 3 for t in _TITLE_STEMS)
+
+
+def _is_title(text: str) -> bool:
+    """Whether text holds a job-title word or phrase."""
+    return has_phrase(text, wordlist("title_words.txt")) or any(_is_title_word(w) for w in words_of(text))
+
+
 def _blocked_for_person(text: str) -> bool:
     return (
-        has_phrase(text, wordlist("title_words.txt"))
+        _is_title(text)
         or has_phrase(text, wordlist("company_suffixes.txt"))
         or has_phrase(text, wordlist("company_words.txt"))
         or any(w in _STREET_NAME_BLOCK for w in words_of(text))
@@ -585,7 +608,7 @@ def _find_name(lines: list[_Ln], emails: Sequence[EmailHit]) -> tuple[_Ln, Field
             continue
         text = ln.text
         segs = [x.strip() for x in text.split(",")]
-        if len(segs) >= 2 and any(has_phrase(x, wordlist("title_words.txt")) for x in segs[1:]):
+        if len(segs) >= 2 and any(_is_title(x) for x in segs[1:]):
             text = segs[0]  # "Jane Doe, Owner": the name before the comma
         toks = text.split()
         if not 2 <= len(toks) <= 5 or len(ln.text) > 60:
@@ -647,6 +670,10 @@ def _find_name(lines: list[_Ln], emails: Sequence[EmailHit]) -> tuple[_Ln, Field
 # ------------------------------------------------------------------ title
 
 _DEPARTMENT_WORDS = frozenset("department dept division departamento abteilung departement team".split())
+# a line led by one of these names a department unless it also names a role ("Area Manager")
+_DEPARTMENT_LEADS = frozenset("service servicio servico area bereich setor sector".split())
+_ROLE_NOUNS = frozenset("manager director head lead supervisor coordinator engineer specialist representative "
+                        "officer executive gerente diretor director responsable chef leiter".split())
 
 
 _JUNK_RE = re.compile(r"[«»{}\[\]<>~^\\]")
@@ -657,7 +684,7 @@ def _find_title(lines: list[_Ln], name: tuple[_Ln, Field] | None) -> Field | Non
     if name is not None and name[1].value != name[0].text.strip(" ,;|"):
         segs = [x.strip() for x in name[0].text.split(",")[1:]]
         for seg in segs:
-            if has_phrase(seg, wordlist("title_words.txt")) and not re.search(r"\d", seg):
+            if _is_title(seg) and not re.search(r"\d", seg):
                 return Field(cap(seg), round(_words_conf(name[0]) * 0.7, 3), SOURCE_OCR, name[0].text)
     cands: list[tuple[float, _Ln]] = []
     for ln in lines:
@@ -666,16 +693,20 @@ def _find_title(lines: list[_Ln], name: tuple[_Ln, Field] | None) -> Field | Non
         ws = words_of(ln.text)
         if not ws or len(ln.text.split()) > 9 or sum(c.isdigit() for c in ln.text) > 0:
             continue
-        if not has_phrase(ln.text, wordlist("title_words.txt")):
+        if not _is_title(ln.text):
             continue
-        if any(w in _DEPARTMENT_WORDS or w in _OFFICE_WORDS for w in ws) or has_phrase(ln.text, wordlist("company_suffixes.txt")):
+        if any(w in _DEPARTMENT_WORDS for w in ws) or has_phrase(ln.text, wordlist("company_suffixes.txt")):
             continue
+        if ws[0] in _DEPARTMENT_LEADS and not any(w in _ROLE_NOUNS for w in ws):
+            continue  # "Service Commercial", "Área Técnica": a department, not a role
+        if any(w in _OFFICE_WORDS for w in ws) and not (ws[-1] not in _OFFICE_WORDS and _is_title_word(ws[-1])):
+            continue  # "Head Office", "Milan Branch Office:" are places; "Office Manager" is a role
         s = 1.0
         if name is not None:
             d = abs(ln.i - name[0].i)
             s += {1: 2.0, 2: 1.0}.get(d, 0.0)
         if has_phrase(ln.text, wordlist("company_words.txt")) and not (name and abs(ln.i - name[0].i) == 1) and \
-                ws[-1] not in wordlist("title_words.txt"):
+                not _is_title_word(ws[-1]):
             s -= 1.0  # "Global Logistics Provider"; but "Air Freight Sales Manager" ends in its role
         cands.append((s, ln))
     if not cands:

@@ -158,6 +158,25 @@ def test_feminine_title_and_a_firm_named_by_its_trade() -> None:
     assert parse(OcrResult(tuple(lines), "test")).scalar("company") == "ATELIER VERLAINE ARCHITECTURE"
 
 
+@pytest.mark.parametrize(("role", "want"), [
+    ("Steuerberater", True), ("Vertriebsleiterin", True), ("Softwareentwicklerin", True), ("Projektmanager", True),
+    ("Jefa de Proyectos", True), ("Chef de projet", True), ("Office Manager", True),
+    ("Service Commercial", False), ("Head Office", False), ("Milan Branch Office:", False),
+])
+def test_title_forms(role: str, want: bool) -> None:
+    """German compound roles, feminine and French forms; department and office lines are not roles."""
+    c = parse_text(f"Maria Keller\n{role}\nm.keller@example.org")
+    assert c.scalar("name") == "Maria Keller"
+    assert (c.scalar("title") == role.rstrip(":")) is want, c.scalar("title")
+
+
+def test_a_semiconductor_firm_is_not_a_job_title() -> None:
+    from cardscan.parse import _is_title
+
+    assert not _is_title("Halbleiter Technik")
+    assert _is_title("Gruppenleiter Halbleiter")
+
+
 def test_department_line_is_not_the_title_and_not_the_company() -> None:
     c = parse_text("Orla Brennan\nSoftware Engineer\nPlatform Engineering Department\nQuillfeather Systems Inc.")
     assert c.scalar("title") == "Software Engineer"
