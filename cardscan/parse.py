@@ -155,8 +155,8 @@ def _drop_leading_icon(line: Line) -> Line:
     w0, w1 = line.words[0], line.words[1]
     alnum = _ALNUM_RE.findall(w0.text)
     if len(alnum) > 2 or any(c.isdigit() for c in w0.text) or re.fullmatch(r"[A-Z]\.|[&+(]", w0.text) or \
-            fold(w0.text).strip(".:") in _ICON_KEEP:
-        return line
+            fold(w0.text).strip(".:") in _ICON_KEEP or fold(re.sub(r"[^\w]", "", w0.text)) in wordlist("company_suffixes.txt"):
+        return line  # ... or the "Co.," of "Co., Ltd."
     if label_type(w0.text) is not None or fold(w0.text).strip(".:") in _CONTACT_LABELS:
         return line
     gap = w1.box[0] - (w0.box[0] + w0.box[2])
@@ -768,6 +768,25 @@ def _domain_agrees(text: str, labels: Sequence[str]) -> float:
     return best
 
 
+_FIRM_RE = re.compile(r"^([^\W\d_][\w'’-]+)\s*&\s*([^\W\d_][\w'’-]+)\b")
+
+
+def _firm_of_surnames(text: str) -> float:
+    """'Caldwell & Sutherland', 'HOFFMANN & BECKER': two family names joined by '&' name a firm
+    (law, accounting, architecture); a person's name has no '&'."""
+    m = _FIRM_RE.match(text.strip())
+    if not m or _is_title(text):
+        return 0.0
+    a, b = m.group(1), m.group(2)
+    if not (a[:1].isupper() and b[:1].isupper()) or min(len(a), len(b)) < 3:
+        return 0.0
+    generic = wordlist("company_suffixes.txt") | wordlist("company_words.txt") | {"co", "associates", "partners", "sons", "me", "epp", "ek", "e", "k"}
+    if any(w not in generic for w in _bare(text[m.end():])):
+        return 0.0  # more than a legal form after the two names: "Cloud & AI Department"
+    known = sum(fold(x) in _surnames() for x in (a, b))
+    return 2.5 if known == 2 else 0.0
+
+
 def _find_company(lines: list[_Ln], domains: Sequence[str], emails: Sequence[EmailHit]) -> Field | None:
     labels = [l for l in (_org_label(d) for d in domains) if l]
     heights = [l.height for l in lines if l.height > 0]
@@ -790,6 +809,7 @@ def _find_company(lines: list[_Ln], domains: Sequence[str], emails: Sequence[Ema
         if has_phrase(ln.text, wordlist("company_words.txt")):
             s += 1.5
         s += _domain_agrees(ln.text, labels)
+        s += _firm_of_surnames(ln.text)
         if med_h > 0 and ln.height / med_h >= 1.3:
             s += 1.0
         if len(ws) >= 5 and sum(w in _STOPWORDS for w in ws) >= 2 and not _has_legal_suffix(ln.text):
@@ -826,6 +846,8 @@ def _junk_token(tok: str) -> bool:
     Initials ('U.') and joiners ('&', '+') are kept."""
     if tok in ("&", "+") or re.fullmatch(r"[A-Z]\.", tok):
         return False
+    if fold(re.sub(r"[^\w]", "", tok)) in wordlist("company_suffixes.txt"):
+        return False  # "Co.," of "Co., Ltd."
     alnum = _ALNUM_RE.findall(tok)
     return len(alnum) == 0 or (len(alnum) <= 2 and (len(alnum) < len(tok) or len(tok) == 1))
 
@@ -902,6 +924,42 @@ def _company_lines(lines: list[_Ln], ln: _Ln) -> list[_Ln]:
             group.append(nxt)
         else:
             break
+    if len(group) == 1:
+        group = _logo_lines(lines, group)
+    return group
+
+
+def _bare(text: str) -> list[str]:
+    """The words of a company line without its legal form."""
+    t = re.sub(r"(?<=\b[a-z])[./](?=[a-z]\b)", "", fold(text))  # K.K. -> kk, as _has_legal_suffix reads it
+    sfx = wordlist("company_suffixes.txt")
+    return [w for w in words_of(t) if w not in sfx]
+
+
+def _short_caps(ln: _Ln) -> bool:
+    toks = ln.text.split()
+    return 1 <= len(toks) <= 2 and all(t[:1].isupper() for t in toks) and not _is_title(ln.text) and _distinctive(ln.text)
+
+
+def _personal(text: str) -> bool:
+    """Looks like a person's name (a known first name first, or probablepeople says so)."""
+    ws = words_of(text)
+    return bool(ws) and (ws[0] in _first_names() or (len(ws) >= 2 and _pp_kind(text) == "Person"))
+
+
+def _logo_lines(lines: list[_Ln], group: list[_Ln]) -> list[_Ln]:
+    """A company name set as a two-line logo: 'Veloris' over 'Engineering K.K.', 'QUORIVIK' over
+    'ARQUITETURA'. The short distinctive word(s) and the generic rest (trade words, legal form)
+    are one name; a full line of its own on either side is not joined."""
+    ln = group[0]
+    body = _bare(ln.text)
+    prev, nxt = _neighbour(lines, ln, -1), _neighbour(lines, ln, 1)
+    if len(body) <= 2 and prev is not None and _joinable(prev) and _short_caps(prev) and not _personal(prev.text) and \
+            (not _distinctive(ln.text) or _has_legal_suffix(ln.text)):
+        return [prev, ln]  # the generic part (with its legal form) under the logo word
+    if _short_caps(ln) and nxt is not None and _joinable(nxt) and len(nxt.text.split()) <= 3 and \
+            not _distinctive(nxt.text) and not _is_title(nxt.text):
+        return [ln, nxt]  # the logo word over its trade ("ARQUITETURA", "Studio LLP")
     return group
 
 
@@ -913,6 +971,8 @@ def _repair_legal_form(text: str) -> tuple[str, bool]:
 
 
 def _has_legal_suffix(text: str) -> bool:
+    if re.search(r"\S\s+(?:ME|EPP|[eE]\.\s?K\.)$", text.strip()):
+        return True  # Brazilian micro and small firms, German sole traders: only as printed, at the end
     t = fold(text)
     t = re.sub(r"(?<=\b[a-z])[./](?=[a-z]\b)", "", t)  # S.A. -> sa, S/A -> sa
     t = re.sub(r"[.,]", " ", t)

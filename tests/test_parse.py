@@ -177,6 +177,18 @@ def test_a_semiconductor_firm_is_not_a_job_title() -> None:
     assert _is_title("Gruppenleiter Halbleiter")
 
 
+@pytest.mark.parametrize(("text", "company"), [
+    ("Harrington & Mercer\nAbigail Stone\nSolicitor\nabigail@example.com", "Harrington & Mercer"),
+    ("Veloris\nEngineering K.K.\nSakura Ito\nManaging Director\nsakura@veloris.example.net", "Veloris Engineering K.K."),
+    ("Brelovik\nTrading Pty Ltd\nNeha Menon\nSales Manager\nnmenon@example.com", "Brelovik Trading Pty Ltd"),
+    ("QUORIVIK\nARQUITETURA\nGabriela Oliveira\nArquiteta\ng.oliveira@quorivik.com.br", "QUORIVIK ARQUITETURA"),
+    ("Graliium Architects\nCo., Ltd.\nHaruto Kobayashi\nh.k@graliium.example.net", "Graliium Architects Co., Ltd."),
+    ("Jane Doe\nAcme Pty Ltd\njane@acme.example", "Acme Pty Ltd"),  # the name above is not a logo word
+])
+def test_firm_names_and_two_line_logos(text: str, company: str) -> None:
+    assert parse_text(text).scalar("company") == company
+
+
 def test_department_line_is_not_the_title_and_not_the_company() -> None:
     c = parse_text("Orla Brennan\nSoftware Engineer\nPlatform Engineering Department\nQuillfeather Systems Inc.")
     assert c.scalar("title") == "Software Engineer"
