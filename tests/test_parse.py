@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 import re
 import time
 from pathlib import Path
@@ -457,3 +458,28 @@ def test_website_a_letter_away_from_the_email_domain_is_flagged() -> None:
     assert "low_confidence" in w.flags and "morivale.co.jp" in (w.message or "")
     c = parse_text("Aiko Tanabe\naiko@morivale.co.jp\nURL: http://www.morivale.co.jp")
     assert "low_confidence" not in c.websites[0].flags
+
+
+def test_synthetic_card_text_fields() -> None:
+    """The parser alone on the printed lines of 100 synthetic cards (no layout, no OCR): its
+    figures are in the README; run with -s to print them."""
+    from collections import Counter
+
+    from cardscan import synth
+
+    def key(s: str | None) -> str | None:
+        return " ".join(unicodedata.normalize("NFKD", s or "").encode("ascii", "ignore").decode().lower().split()) or None
+
+    n: Counter[str] = Counter()
+    for seed in range(300, 400):
+        card = synth.make_card(seed, qr=None)
+        got = parse_text("\n".join(card.lines))
+        for f in ("name", "title", "company"):
+            g, w = key(got.scalar(f)), key(card.truth.get(f))
+            n[f"{f} printed"] += w is not None
+            n[f"{f} right"] += g is not None and g == w
+            n[f"{f} wrong"] += g is not None and g != w
+    print(dict(sorted(n.items())))
+    for f, floor in (("name", 0.98), ("title", 0.97), ("company", 0.9)):
+        assert n[f"{f} right"] >= floor * n[f"{f} printed"], (f, n)
+        assert n[f"{f} wrong"] <= 1, (f, n)
