@@ -558,6 +558,7 @@ STEP_NOISE_FACTOR = 3.0  # ... and at least this many times the image's typical 
 TEXT_NEAR_MIN_PX = 12  # letter pixels just beyond or just inside a side that make a line quad suspect ...
 TEXT_NEAR_SHARE = 0.02  # ... when also over this share of the letter pixels inside
 TEXT_BEYOND_DEPTH = 0.5  # "just beyond": this share of the quad's depth (a panel at one end of a card)
+TEXT_BEYOND_RATIO = 1.0  # a contour quad with more letter pixels just beyond a side than inside is a panel
 TEXT_MARGIN = 0.06  # "just inside": this share of the quad's depth (~3 mm on a card)
 
 
@@ -701,6 +702,25 @@ def _text_near_sides(quad: Quad, text: np.ndarray) -> bool:
     return False
 
 
+def _text_beyond_side(cand: _Cand, cands: Sequence[_Cand], text: np.ndarray) -> bool:
+    """True when more letters lie just beyond one side of the candidate (a strip half its depth,
+    less the other candidates beside it) than inside it: the quad is a coloured panel or band of
+    a larger printed card, and cropping to it would lose most of the card's text."""
+    h, w = text.shape
+    q = np.asarray(cand.quad, dtype=np.float64)
+    inside = _fill((h, w), [cand.quad])
+    others = [c.quad for c in cands if c is not cand and _overlap(c.quad, cand.quad, (h, w)) < 0.3]
+    free = 1 - cv2.dilate(inside | _fill((h, w), others), np.ones((5, 5), np.uint8))
+    limit = max(TEXT_NEAR_MIN_PX, TEXT_BEYOND_RATIO * int(np.count_nonzero(text[inside > 0])))
+    for i in range(4):
+        p0, p1 = q[i], q[(i + 1) % 4]
+        out = (p0 + p1) / 2 - (q[(i + 2) % 4] + q[(i + 3) % 4]) / 2  # towards this side: outwards
+        beyond = _fill((h, w), [[p0, p1, p1 + TEXT_BEYOND_DEPTH * out, p0 + TEXT_BEYOND_DEPTH * out]]) & free
+        if np.count_nonzero(text[beyond > 0]) > limit:
+            return True
+    return False
+
+
 def _line_candidates(m: _Maps, rejected: list[tuple[str, Quad, str]] | None = None) -> list[_Cand]:
     """Card quads from long straight edges when no contour gave one: a card close to the table's
     colour shows its sides as straight edges that need not join into one closed contour. Each
@@ -770,6 +790,7 @@ def _detect_full(rgb: np.ndarray) -> _Detection:
     small, f = _work_copy(rgb)
     maps = _maps(small)
     cands = _candidates(small, maps=maps)
+    cands = [c for c in cands if not _text_beyond_side(c, cands, maps.text)]
     chosen = _select(cands, small.shape[:2])
     if not chosen and FIND_BY_LINES:
         cands = _line_candidates(maps)

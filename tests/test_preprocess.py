@@ -9,7 +9,7 @@ import pytest
 import pytesseract
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from cardscan.models import CardImage, DecodedImage
 from cardscan.preprocess import (
@@ -25,7 +25,7 @@ from cardscan.preprocess import (
     rotate_bound,
     warp_size,
 )
-from imaging_fixtures import KNOWN_WORD, card_corners, photo_scene, place, render_card, wood_background
+from imaging_fixtures import KNOWN_WORD, card_corners, font, photo_scene, place, render_card, wood_background
 
 
 def decoded(rgb: np.ndarray) -> DecodedImage:
@@ -322,3 +322,45 @@ def test_edge_lines_change_nothing_where_a_contour_found_the_card(monkeypatch: p
 
 def test_edge_lines_off_by_default() -> None:
     assert preprocess_mod.FIND_BY_LINES is False
+
+
+# ---- a strong coloured panel on a card (contour candidates) ----------------------------------------
+
+
+def panel_card_scene(table: tuple[int, int, int] | None, angle: float) -> tuple[np.ndarray, np.ndarray]:
+    """A light card whose right third is a strong coloured panel (a word in it), its other text
+    left of the panel, photographed on a plain sheet of colour ``table`` (wood when None)."""
+    card = render_card(accent=None, paper=(240, 240, 234)).copy()
+    h, w = card.shape[:2]
+    card[:, int(w * 0.68):] = (20, 110, 120)
+    im = Image.fromarray(card)
+    ImageDraw.Draw(im).text((int(w * 0.72), int(h * 0.42)), "Studio", font=font(44, bold=True), fill=(245, 245, 245))
+    W, H = 1600, 1200
+    if table is None:
+        bg = wood_background(W, H, seed=5)
+    else:
+        noise = np.random.default_rng(3).normal(0, 2, (H, W, 3))
+        bg = np.clip(np.full((H, W, 3), table, np.float32) + noise, 0, 255).astype(np.uint8)
+    q = card_corners(W * 0.5, H * 0.5, W * 0.6, 1.75, angle, tilt=0.05)
+    return place(bg, np.asarray(im), q), q
+
+
+@pytest.mark.parametrize(("table", "angle"), [(None, -7.0), ((228, 226, 220), 5.0)])
+def test_card_with_coloured_panel_cropped_whole(table: tuple[int, int, int] | None, angle: float) -> None:
+    img, truth = panel_card_scene(table, angle)
+    card = preprocess(decoded(img))
+    assert card.method == "contour" and card.quad is not None
+    assert card_lost(card.quad, truth, img.shape[:2]) < 0.02
+    assert corner_error(card.quad, truth) < 0.03
+
+
+@pytest.mark.parametrize(("table", "angle"), [((232, 232, 226), -7.0), ((236, 235, 228), 5.0)])
+def test_coloured_panel_of_card_on_paper_is_not_taken_for_the_card(table: tuple[int, int, int], angle: float) -> None:
+    """The card barely stands out from the sheet, its panel does: a crop to the panel would lose
+    two thirds of the card and most of its text. Whole photo or whole card, never the panel."""
+    img, truth = panel_card_scene(table, angle)
+    card = preprocess(decoded(img))
+    if card.quad is not None:
+        assert card_lost(card.quad, truth, img.shape[:2]) < 0.03
+    else:
+        assert card.method == "passthrough"
