@@ -461,11 +461,8 @@ def _maps(rgb: np.ndarray) -> _Maps:
 
 
 def _vet(m: _Maps, name: str, quad: Quad, fill: float,
-         rejected: list[tuple[str, Quad, str]] | None, *, weak: bool = False) -> _Cand | None:
-    """The candidate after refining its sides, or None when a check fails (reason in ``rejected``).
-
-    ``weak``: a side may also be supported by a faint but steady brightness step along it
-    (``_step_support``), for a card close to the table's colour."""
+         rejected: list[tuple[str, Quad, str]] | None) -> _Cand | None:
+    """The candidate after refining its sides, or None when a check fails (reason in ``rejected``)."""
     h, w = m.edges.shape
     area = quad_area(quad)
     quad = refine_quad(quad, m.edges, band=max(4.0, 0.012 * max(w, h)), grad=m.grad)
@@ -473,9 +470,6 @@ def _vet(m: _Maps, name: str, quad: Quad, fill: float,
         return None
     on_border = _border_sides(quad, w, h)
     sides = [1.0 if b else v for b, v in zip(on_border, _side_support(quad, m.edges_dil))]
-    if weak:
-        steps_in = _step_support(quad, m.grad, band=max(3.0, 0.006 * max(w, h)), thr=_step_threshold(m.grad))
-        sides = [max(a, b) for a, b in zip(sides, steps_in)]
     support = float(np.mean(sides))
     if support < MIN_EDGE_SUPPORT or min(sides) < MIN_SIDE_SUPPORT:
         _reject(rejected, name, quad, "edge support " + " ".join(f"{v:.2f}" for v in sides))
@@ -545,161 +539,9 @@ def _candidates(rgb: np.ndarray, rejected: list[tuple[str, Quad, str]] | None = 
     return out
 
 
-# A card close to the table's colour (a light card on light paper): when no contour gave a card,
-# quads from long straight edges (``_line_candidates``). Off by default: on the bundled samples it
-# finds card-05 exactly, but the OCR's first look at that crop stops early and reads fewer fields
-# than the whole photo did (samples micro-F1 0.941 -> 0.940; real eval unchanged at 0.894).
-FIND_BY_LINES = False
-LINE_MAX = 14  # longest straight edge lines combined into quads when no contour gave the card
-LINE_MAX_SEGMENTS = 60  # longest Hough segments merged into those lines
-LINE_MAX_CHECKED = 8  # quads (best side support first) given the full checks
-STEP_MIN_GRAD = 6.0  # Sobel units (3x3 on the blurred gray image): the faintest step that counts
-STEP_NOISE_FACTOR = 3.0  # ... and at least this many times the image's typical gradient
-TEXT_NEAR_MIN_PX = 12  # letter pixels just beyond or just inside a side that make a line quad suspect ...
-TEXT_NEAR_SHARE = 0.02  # ... when also over this share of the letter pixels inside
+TEXT_NEAR_MIN_PX = 12  # letter pixels just beyond a side that make a quad suspect, at the least
 TEXT_BEYOND_DEPTH = 0.5  # "just beyond": this share of the quad's depth (a panel at one end of a card)
 TEXT_BEYOND_RATIO = 1.0  # a contour quad with more letter pixels just beyond a side than inside is a panel
-TEXT_MARGIN = 0.06  # "just inside": this share of the quad's depth (~3 mm on a card)
-
-
-@dataclass(frozen=True)
-class _Line:
-    p: np.ndarray  # a point on the line
-    d: np.ndarray  # unit direction
-    theta: float  # direction angle in [0, pi)
-    length: float  # total length of the edge segments on it
-
-
-def _edge_lines(edges: np.ndarray) -> list[_Line]:
-    """Long straight edge lines, longest first: Hough segments merged when they are collinear
-    (a card side broken by a glare or a faint stretch is one line)."""
-    h, w = edges.shape
-    s = min(h, w)
-    segs = cv2.HoughLinesP(edges, 2, np.pi / 180, threshold=max(20, s // 20), minLineLength=0.08 * s,
-                           maxLineGap=max(4, s // 60))
-    if segs is None:
-        return []
-    segs = segs.reshape(-1, 4).astype(np.float64)
-    lens = np.hypot(segs[:, 2] - segs[:, 0], segs[:, 3] - segs[:, 1])
-    order = np.argsort(-lens)[:LINE_MAX_SEGMENTS]
-    groups: list[list[int]] = []
-    keys: list[tuple[float, float, np.ndarray, np.ndarray]] = []  # theta, rho, point, direction
-    tol_rho = max(3.0, 0.006 * max(h, w))
-    for i in order:
-        x0, y0, x1, y1 = segs[i]
-        d = np.array([x1 - x0, y1 - y0]) / lens[i]
-        th = math.atan2(d[1], d[0]) % math.pi
-        for g, (gth, _grho, gp, gd) in zip(groups, keys):
-            dth = abs(th - gth)
-            if min(dth, math.pi - dth) > math.radians(2.0):
-                continue
-            nrm = np.array([-gd[1], gd[0]])
-            if max(abs(float(np.dot([x0, y0] - gp, nrm))), abs(float(np.dot([x1, y1] - gp, nrm)))) <= tol_rho:
-                g.append(int(i))
-                break
-        else:
-            groups.append([int(i)])
-            keys.append((th, 0.0, np.array([x0, y0]), d))
-    out = []
-    for g, (th, _r, p, d) in zip(groups, keys):
-        total = float(lens[g].sum())
-        if len(g) > 1:
-            pts = segs[g].reshape(-1, 2)
-            vx, vy, px, py = cv2.fitLine(pts.astype(np.float32), cv2.DIST_L2, 0, 0.01, 0.01).ravel()
-            p, d = np.array([px, py], np.float64), np.array([vx, vy], np.float64)
-            th = math.atan2(d[1], d[0]) % math.pi
-        out.append(_Line(p, d, th, total))
-    out.sort(key=lambda ln: -ln.length)
-    return out[:LINE_MAX]
-
-
-def _line_quads(lines: Sequence[_Line], w: int, h: int) -> list[tuple[Quad, float]]:
-    """Card-shaped quads bounded by two pairs of roughly parallel lines (keystone allowed) that
-    meet at roughly right angles, corners inside the image; each with the shortest of its four
-    lines' edge lengths (a quad is as well supported as its weakest side)."""
-    def angle(a: float, b: float) -> float:
-        d = abs(a - b) % math.pi
-        return min(d, math.pi - d)
-
-    pairs = []
-    for i, j in itertools.combinations(range(len(lines)), 2):
-        a, b = lines[i], lines[j]
-        if angle(a.theta, b.theta) > math.radians(15):
-            continue
-        nrm = np.array([-a.d[1], a.d[0]])
-        if abs(float(np.dot(b.p - a.p, nrm))) < 0.12 * min(w, h):
-            continue
-        pairs.append((i, j))
-    out: list[tuple[Quad, float]] = []
-    tol = 0.01 * max(w, h)
-    for (i, j), (k, m) in itertools.combinations(pairs, 2):
-        if len({i, j, k, m}) < 4:
-            continue
-        if angle(lines[i].theta, lines[k].theta) < math.radians(55):
-            continue
-        corners = []
-        for a, b in ((i, k), (k, j), (j, m), (m, i)):
-            c = _intersect((lines[a].p, lines[a].d), (lines[b].p, lines[b].d))
-            if c is None or not (-tol <= c[0] <= w - 1 + tol and -tol <= c[1] <= h - 1 + tol):
-                break
-            corners.append((float(min(max(c[0], 0), w - 1)), float(min(max(c[1], 0), h - 1))))
-        else:
-            q = order_corners(corners)
-            if check_quad(q, (w, h)).ok:
-                out.append((q, min(lines[x].length for x in (i, j, k, m))))
-    return out
-
-
-def _step_threshold(grad: tuple[np.ndarray, np.ndarray]) -> float:
-    """The faintest gradient that counts as a step in ``_step_support``: above the image's noise."""
-    gx, gy = grad
-    noise = float(np.median(np.abs(gx[::4, ::4]))) + float(np.median(np.abs(gy[::4, ::4])))
-    return max(STEP_MIN_GRAD, STEP_NOISE_FACTOR * noise)
-
-
-def _step_support(quad: Quad, grad: tuple[np.ndarray, np.ndarray], *, band: float, thr: float) -> list[float]:
-    """Per side, the share of its points with a brightness step across the side (gradient along
-    its normal, within ``band`` px of it) of the side's prevailing sign and at least ``thr``
-    (``_step_threshold``): a faint edge that Canny breaks up but that runs steadily along the side."""
-    gx, gy = grad
-    h, w = gx.shape
-    offs = np.arange(-band, band + 0.5, 1.0)
-    res = []
-    for pts, nrm in _side_samples(quad):
-        if len(pts) == 0:
-            res.append(0.0)
-            continue
-        probe = pts[:, None, :] + offs[None, :, None] * nrm[None, None, :]
-        xi = np.clip(np.round(probe[..., 0]).astype(int), 0, w - 1)
-        yi = np.clip(np.round(probe[..., 1]).astype(int), 0, h - 1)
-        g = gx[yi, xi] * nrm[0] + gy[yi, xi] * nrm[1]  # (points, offsets): outward derivative
-        best = g[np.arange(len(g)), np.argmax(np.abs(g), axis=1)]
-        sign = 1.0 if np.count_nonzero(best > 0) >= np.count_nonzero(best < 0) else -1.0
-        res.append(float(np.count_nonzero(best * sign >= thr)) / len(best))
-    return res
-
-
-def _text_near_sides(quad: Quad, text: np.ndarray) -> bool:
-    """True when letters lie just beyond a side of the quad (a strip half the quad deep)
-    or run along just inside it (printing keeps a margin from the trim): the quad may be a panel
-    or part of a card bounded by a printed edge, and cropping to it could cut text. "Letters":
-    more letter pixels there than a small share of those inside (the letter mask also marks some
-    texture and noise)."""
-    h, w = text.shape
-    q = np.asarray(quad, dtype=np.float64)
-    inside = _fill((h, w), [quad])
-    grown = cv2.dilate(inside, np.ones((5, 5), np.uint8))
-    limit = max(TEXT_NEAR_MIN_PX, TEXT_NEAR_SHARE * int(np.count_nonzero(text[inside > 0])))
-    for i in range(4):
-        p0, p1 = q[i], q[(i + 1) % 4]
-        opp = (q[(i + 2) % 4] + q[(i + 3) % 4]) / 2
-        out = (p0 + p1) / 2 - opp  # from the opposite side towards this one: outwards
-        beyond = _fill((h, w), [[p0, p1, p1 + TEXT_BEYOND_DEPTH * out, p0 + TEXT_BEYOND_DEPTH * out]]) & (1 - grown)
-        a0, a1 = p0 + 0.1 * (p1 - p0), p0 + 0.9 * (p1 - p0)  # not the corners (rounded, logos)
-        within = _fill((h, w), [[a0, a1, a1 - TEXT_MARGIN * out, a0 - TEXT_MARGIN * out]]) & inside
-        if max(np.count_nonzero(text[beyond > 0]), np.count_nonzero(text[within > 0])) > limit:
-            return True
-    return False
 
 
 def _text_beyond_side(cand: _Cand, cands: Sequence[_Cand], text: np.ndarray) -> bool:
@@ -721,34 +563,6 @@ def _text_beyond_side(cand: _Cand, cands: Sequence[_Cand], text: np.ndarray) -> 
     return False
 
 
-def _line_candidates(m: _Maps, rejected: list[tuple[str, Quad, str]] | None = None) -> list[_Cand]:
-    """Card quads from long straight edges when no contour gave one: a card close to the table's
-    colour shows its sides as straight edges that need not join into one closed contour. Each
-    quad must hold printing and pass the same checks as a contour quad."""
-    h, w = m.edges.shape
-    # letters line up along text lines: their edges would outnumber a faint card side
-    plain = cv2.bitwise_and(m.edges, cv2.bitwise_not(cv2.dilate(m.text, np.ones((7, 7), np.uint8))))
-    quads = _line_quads(_edge_lines(plain), w, h)
-    if not quads:
-        return []
-    band, thr = max(3.0, 0.006 * max(w, h)), _step_threshold(m.grad)
-    longest = [q for q, _ in sorted(quads, key=lambda ql: -ql[1])[:2 * LINE_MAX_CHECKED]]
-    ranked = sorted(longest, key=lambda q: -min(max(a, b) for a, b in zip(
-        _side_support(q, m.edges_dil), _step_support(q, m.grad, band=band, thr=thr))))[:LINE_MAX_CHECKED]
-    out = []
-    for q in ranked:
-        if not _has_letters(q, m.text):
-            _reject(rejected, "lines", q, "no printing inside")
-            continue
-        if _text_near_sides(q, m.text):
-            _reject(rejected, "lines", q, "text just beyond or along a side: part of a card")
-            continue
-        cand = _vet(m, "lines", q, 1.0, rejected, weak=True)
-        if cand is not None:
-            out.append(cand)
-    return out
-
-
 def _overlap(a: Quad, b: Quad, shape: tuple[int, int]) -> float:
     """Intersection over the smaller area."""
     ma = np.zeros(shape, np.uint8)
@@ -759,14 +573,11 @@ def _overlap(a: Quad, b: Quad, shape: tuple[int, int]) -> float:
     return inter / max(1, min(np.count_nonzero(ma), np.count_nonzero(mb)))
 
 
-def _select(cands: list[_Cand], shape: tuple[int, int], *, best_first: bool = False) -> list[_Cand]:
+def _select(cands: list[_Cand], shape: tuple[int, int]) -> list[_Cand]:
     """Non-overlapping candidates, largest first: a quad that contains another is the card and
-    the inner one a printed panel, photo or logo on it. ``best_first``: highest score first (quads
-    from edge lines, where a larger one may take in a strip of the table and panels are already
-    ruled out by the text along their sides)."""
+    the inner one a printed panel, photo or logo on it."""
     chosen: list[_Cand] = []
-    key = (lambda c: (round(c.score, 2), c.area)) if best_first else (lambda c: (c.area, c.score))
-    for c in sorted(cands, key=key, reverse=True):
+    for c in sorted(cands, key=lambda c: (c.area, c.score), reverse=True):
         if all(_overlap(c.quad, k.quad, shape) < 0.3 for k in chosen):
             chosen.append(c)
     return chosen
@@ -792,9 +603,6 @@ def _detect_full(rgb: np.ndarray) -> _Detection:
     cands = _candidates(small, maps=maps)
     cands = [c for c in cands if not _text_beyond_side(c, cands, maps.text)]
     chosen = _select(cands, small.shape[:2])
-    if not chosen and FIND_BY_LINES:
-        cands = _line_candidates(maps)
-        chosen = _select(cands, small.shape[:2], best_first=True)
     return _Detection([_scaled(c, f) for c in chosen], chosen, cands, small, f)
 
 
@@ -1195,8 +1003,7 @@ def preprocess_all(img: DecodedImage, /, *, orient: Callable[[np.ndarray], int] 
                 k = 1.0
     out = []
     for c in cards:
-        big_c = _Cand(tuple((x * k, y * k) for x, y in c.quad), c.score, c.area * k * k, c.source)  # type: ignore[arg-type]
-        card = _finish_card(src, big_c, orient)
+        card = _finish_card(src, _scaled(c, 1.0 / k), orient)  # the quad in ``src`` pixels
         out.append(CardImage(card.pixels, quad=c.quad, rotation=card.rotation, skew=card.skew,
                              inverted=card.inverted, method="several"))
     log.debug("%d cards in the photo", len(out))

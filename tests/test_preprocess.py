@@ -247,58 +247,10 @@ def test_card_image_is_contiguous_rgb() -> None:
         assert c.quad is not None and len(c.quad) == 4
 
 
-# ---- a card close to the table's colour (edge lines, ``FIND_BY_LINES``) -------------------------
-
-from cardscan import preprocess as preprocess_mod  # noqa: E402
-from cardscan import synth  # noqa: E402
-from cardscan.decode import decode  # noqa: E402
-from cardscan.pipeline import DECODE_LONG_SIDE  # noqa: E402
+# ---- no card, only straight edges ---------------------------------------------------------------
 
 
-@pytest.fixture
-def by_lines(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(preprocess_mod, "FIND_BY_LINES", True)
-
-
-def synth_photo(seed: int, background: str | None, **card: str) -> tuple[DecodedImage, np.ndarray]:
-    """A synthetic photo decoded as the pipeline decodes it, and the card's true corners in it."""
-    ph = synth.photograph(synth.make_card(seed, **card), seed, "photo", background=background)
-    img = decode(ph.data, max_side=DECODE_LONG_SIDE)
-    k = img.pixels.shape[1] / ph.image.size[0]
-    return img, np.asarray(ph.quad, dtype=np.float64) * k
-
-
-def card_lost(found: Sequence[Sequence[float]], truth: np.ndarray, shape: tuple[int, int]) -> float:
-    """Share of the true card outside the found quad."""
-    a, b = np.zeros(shape, np.uint8), np.zeros(shape, np.uint8)
-    cv2.fillConvexPoly(a, np.round(truth).astype(np.int32), 1)
-    cv2.fillConvexPoly(b, np.round(np.asarray(found)).astype(np.int32), 1)
-    return 1.0 - np.count_nonzero(a & b) / np.count_nonzero(a)
-
-
-@pytest.mark.parametrize("seed", [7011, 7023, 7057])
-def test_light_card_on_light_paper_found_by_edge_lines(seed: int, by_lines: None) -> None:
-    """A light card on a light sheet: no contour closes around it, its straight sides do."""
-    img, truth = synth_photo(seed, "paper", scheme="light")
-    card = preprocess(img)
-    assert card.method == "contour" and card.quad is not None
-    assert card_lost(card.quad, truth, img.pixels.shape[:2]) < 0.02  # all of the card ...
-    assert corner_error(card.quad, truth) < 0.05  # ... and not much else (a shadow side may come along)
-    h, w = card.pixels.shape[:2]
-    assert max(h, w) == 1500 and 1.5 < max(h, w) / min(h, w) < 2.0
-
-
-@pytest.mark.parametrize(("seed", "background"), [(7123, "paper"), (5079, None), (7053, "paper")])
-def test_panel_on_light_card_is_not_taken_for_the_card(seed: int, background: str | None, by_lines: None) -> None:
-    """A coloured panel on a light card on light paper has the only strong straight edges: a quad
-    on them would cut off the rest of the card. Whole photo or whole card, never part of it."""
-    img, truth = synth_photo(seed, background, **({"scheme": "light"} if background else {}))
-    card = preprocess(img)
-    if card.quad is not None:
-        assert card_lost(card.quad, truth, img.pixels.shape[:2]) < 0.03
-
-
-def test_sheet_of_paper_without_a_card_passes_through(by_lines: None) -> None:
+def test_sheet_of_paper_without_a_card_passes_through() -> None:
     """Straight edges (a sheet on a table, a ruler-like pen) but no card: nothing is cropped."""
     bg = wood_background(1600, 1200, seed=7).astype(np.float32)
     sheet = np.zeros((1200, 1600), np.float32)
@@ -312,16 +264,13 @@ def test_sheet_of_paper_without_a_card_passes_through(by_lines: None) -> None:
     assert np.array_equal(preprocess(decoded(flat)).pixels, flat)
 
 
-def test_edge_lines_change_nothing_where_a_contour_found_the_card(monkeypatch: pytest.MonkeyPatch) -> None:
-    img = decoded(photo_scene(angle=9.0, tilt=0.07).image)
-    before = preprocess(img)
-    monkeypatch.setattr(preprocess_mod, "FIND_BY_LINES", True)
-    after = preprocess(img)
-    assert before.quad == after.quad and np.array_equal(before.pixels, after.pixels)
 
-
-def test_edge_lines_off_by_default() -> None:
-    assert preprocess_mod.FIND_BY_LINES is False
+def card_lost(found: Sequence[Sequence[float]], truth: np.ndarray, shape: tuple[int, int]) -> float:
+    """Share of the true card outside the found quad."""
+    a, b = np.zeros(shape, np.uint8), np.zeros(shape, np.uint8)
+    cv2.fillConvexPoly(a, np.round(truth).astype(np.int32), 1)
+    cv2.fillConvexPoly(b, np.round(np.asarray(found)).astype(np.int32), 1)
+    return 1.0 - np.count_nonzero(a & b) / np.count_nonzero(a)
 
 
 # ---- a strong coloured panel on a card (contour candidates) ----------------------------------------
