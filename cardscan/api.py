@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
-import importlib
 import importlib.util
 import os
 import signal

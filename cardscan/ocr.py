@@ -201,6 +201,15 @@ def _missing_langs(langs: Sequence[str]) -> list[str]:
 # ----------------------------------------------------------------------------- tesserocr
 
 
+def _no_tessdata(lang: str) -> MissingDependencyError:
+    langs = lang.split("+")
+    return MissingDependencyError(f"Tesseract language data for {lang!r} not found",
+                                  hint=install_hint(_missing_langs(langs) or langs))
+
+
+_NO_TESSEROCR = ("tesserocr is not installed", "pip install tesserocr, or use --engine pytesseract")
+
+
 def _gray_or_rgb(rgb: np.ndarray) -> np.ndarray:
     a = np.asarray(rgb)
     if a.dtype != np.uint8:
@@ -235,9 +244,7 @@ class TesserocrEngine:
         langs = _validate_lang(lang)
         d = datapath or find_tessdata(langs)
         if d is None:
-            raise MissingDependencyError(
-                f"Tesseract language data for {lang!r} not found", hint=install_hint(_missing_langs(langs) or langs)
-            )
+            raise _no_tessdata(lang)
         self.lang = lang
         self.datapath = d
         self.timeout = timeout
@@ -720,7 +727,7 @@ def _make(kind: str, lang: str, timeout: float) -> OcrEngine:
         try:
             return TesserocrEngine(lang, timeout=timeout)
         except ImportError as e:
-            raise MissingDependencyError("tesserocr is not installed", hint="pip install tesserocr, or use --engine pytesseract") from e
+            raise MissingDependencyError(_NO_TESSEROCR[0], hint=_NO_TESSEROCR[1]) from e
     if kind == "pytesseract":
         try:
             return PytesseractEngine(lang, timeout=timeout)
@@ -750,13 +757,12 @@ def check_available(options: Options, /) -> None:
     kind, timeout = options.engine, float(options.ocr_timeout)
     if kind == "pytesseract" or importlib.util.find_spec("tesserocr") is None:
         if kind == "tesserocr":
-            raise MissingDependencyError("tesserocr is not installed", hint="pip install tesserocr, or use --engine pytesseract")
+            raise MissingDependencyError(_NO_TESSEROCR[0], hint=_NO_TESSEROCR[1])
         _make("pytesseract", options.lang, timeout)
         return
     if find_tessdata(langs) is not None:
         return
-    no_data = MissingDependencyError(f"Tesseract language data for {options.lang!r} not found",
-                                     hint=install_hint(_missing_langs(langs) or langs))
+    no_data = _no_tessdata(options.lang)
     if kind == "tesserocr":
         raise no_data
     try:  # auto: get_engine falls back to the tesseract command

@@ -155,7 +155,7 @@ def _drop_leading_icon(line: Line) -> Line:
     w0, w1 = line.words[0], line.words[1]
     alnum = _ALNUM_RE.findall(w0.text)
     if len(alnum) > 2 or any(c.isdigit() for c in w0.text) or re.fullmatch(r"[A-Z]\.|[&+(]", w0.text) or \
-            fold(w0.text).strip(".:") in _ICON_KEEP or fold(re.sub(r"[^\w]", "", w0.text)) in wordlist("company_suffixes.txt"):
+            fold(w0.text).strip(".:") in _ICON_KEEP or _legal_form_token(w0.text):
         return line  # ... or the "Co.," of "Co., Ltd."
     if label_type(w0.text) is not None or fold(w0.text).strip(".:") in _CONTACT_LABELS:
         return line
@@ -780,7 +780,7 @@ def _firm_of_surnames(text: str) -> float:
     a, b = m.group(1), m.group(2)
     if not (a[:1].isupper() and b[:1].isupper()) or min(len(a), len(b)) < 3:
         return 0.0
-    generic = wordlist("company_suffixes.txt") | wordlist("company_words.txt") | {"co", "associates", "partners", "sons", "me", "epp", "ek", "e", "k"}
+    generic = wordlist("company_suffixes.txt") | wordlist("company_words.txt") | {"associates", "partners", "sons", "me", "epp", "ek"}
     if any(w not in generic for w in _bare(text[m.end():])):
         return 0.0  # more than a legal form after the two names: "Cloud & AI Department"
     known = sum(fold(x) in _surnames() for x in (a, b))
@@ -846,7 +846,7 @@ def _junk_token(tok: str) -> bool:
     Initials ('U.') and joiners ('&', '+') are kept."""
     if tok in ("&", "+") or re.fullmatch(r"[A-Z]\.", tok):
         return False
-    if fold(re.sub(r"[^\w]", "", tok)) in wordlist("company_suffixes.txt"):
+    if _legal_form_token(tok):
         return False  # "Co.," of "Co., Ltd."
     alnum = _ALNUM_RE.findall(tok)
     return len(alnum) == 0 or (len(alnum) <= 2 and (len(alnum) < len(tok) or len(tok) == 1))
@@ -931,9 +931,8 @@ def _company_lines(lines: list[_Ln], ln: _Ln) -> list[_Ln]:
 
 def _bare(text: str) -> list[str]:
     """The words of a company line without its legal form."""
-    t = re.sub(r"(?<=\b[a-z])[./](?=[a-z]\b)", "", fold(text))  # K.K. -> kk, as _has_legal_suffix reads it
     sfx = wordlist("company_suffixes.txt")
-    return [w for w in words_of(t) if w not in sfx]
+    return [w for w in words_of(" ".join(_legal_tokens(text))) if w not in sfx]
 
 
 def _short_caps(ln: _Ln) -> bool:
@@ -970,13 +969,21 @@ def _repair_legal_form(text: str) -> tuple[str, bool]:
     return fixed, fixed != text
 
 
+def _legal_tokens(text: str) -> list[str]:
+    """Folded words as legal forms are written: 'S.A.', 'S/A' -> sa, 'K.K.' -> kk, 'Itd' -> ltd."""
+    t = re.sub(r"(?<=\b[a-z])[./](?=[a-z]\b)", "", fold(text))
+    return ["ltd" if x == "itd" else x for x in re.sub(r"[.,]", " ", t).split()]
+
+
+def _legal_form_token(tok: str) -> bool:
+    """One printed token that is a legal form on its own ('Co.,', 'GmbH')."""
+    return fold(re.sub(r"[^\w]", "", tok)) in wordlist("company_suffixes.txt")
+
+
 def _has_legal_suffix(text: str) -> bool:
     if re.search(r"\S\s+(?:ME|EPP|[eE]\.\s?K\.)$", text.strip()):
         return True  # Brazilian micro and small firms, German sole traders: only as printed, at the end
-    t = fold(text)
-    t = re.sub(r"(?<=\b[a-z])[./](?=[a-z]\b)", "", t)  # S.A. -> sa, S/A -> sa
-    t = re.sub(r"[.,]", " ", t)
-    toks = ["ltd" if x == "itd" else x for x in t.split()]
+    toks = _legal_tokens(text)
     sfx = wordlist("company_suffixes.txt")
     if len(toks) < 2:
         return False

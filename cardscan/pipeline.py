@@ -136,16 +136,6 @@ def read_upright(card: CardImage, engine: ocr_mod.OcrEngine, /, clock: _Clock | 
     return card, ocr
 
 
-def read_card(card: CardImage, engine: ocr_mod.OcrEngine, options: Options) -> tuple[OcrResult, Contact]:
-    """OCR + QR + parse for one upright card."""
-    ocr = ocr_mod.read_card(card, engine)
-    qrs = qr_mod.decode_qr(card.pixels)
-    if not has_text(ocr) and not qrs:
-        raise NoCardError("no card text found (blank photo, or no business card in it)")
-    contact = parse_mod.parse(ocr, qrs, region=options.region)
-    return ocr, contact
-
-
 def second_opinion(card: CardImage, ocr: OcrResult, contact: Contact, qrs: tuple, options: Options) -> tuple[Contact, OcrResult]:
     """Read the card again with RapidOCR and merge the two readings field by field.
 
