@@ -21,11 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from . import files, ocr as ocr_mod, pipeline
-from .errors import ExitCode, MissingDependencyError, OutputAccessError
-from .options import Options
-from .pipeline import CardOutcome
-from .store import CardRead, Store, field_needs_review, iter_values
+from cardscan.reading import files
+
+from cardscan.reading.ocr import tesseract as ocr_mod
+
+from cardscan.reading import pipeline
+from cardscan.errors import ExitCode, MissingDependencyError, OutputAccessError
+from cardscan.options import Options
+from cardscan.reading.pipeline import CardOutcome
+from cardscan.store import CardRead, Store, field_needs_review, iter_values
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +123,7 @@ def new_pool(options: Options, workers: int | None = None) -> ProcessPoolExecuto
         ctx = multiprocessing.get_context("forkserver")
         # the forkserver imports the pipeline once and forks every worker from it (about 1 s of
         # imports and tables a worker no longer pays); takes effect when the forkserver starts
-        ctx.set_forkserver_preload(["cardscan.workerwarm"])
+        ctx.set_forkserver_preload(["cardscan.reading.workerwarm"])
     else:
         ctx = multiprocessing.get_context("spawn")
     return ProcessPoolExecutor(max_workers=workers or options.workers, mp_context=ctx,
@@ -232,8 +236,7 @@ def scan(paths: Iterable[Path | str], /, *, options: Options = Options(),
                 result.jsonl = jsonl.close()
         result.after = after_batch(store, options)
         if options.report is not None:
-            from . import report as report_mod
-
+            from cardscan.outputs import report as report_mod
             result.report = report_mod.write_report(store, options.report, event=options.event)
     result.seconds = time.perf_counter() - t0
     return result
@@ -254,15 +257,13 @@ def after_batch(store: Store, options: Options) -> AfterBatch:
     """
     merged: list = []
     if options.auto_merge:
-        from . import dedupe
-
+        from cardscan.contacts import dedupe
         merged = dedupe.auto_merge(store, options.auto_merge, event=options.event)
         for m in merged:
             log.info("merged contact #%d into #%d (%s)", m.merged, m.kept, ", ".join(m.reasons))
     if not options.followup_drafts:
         return AfterBatch(merged)
-    from . import followup
-
+    from cardscan.followup import queue as followup
     made = followup.ensure_drafts(store)
     return AfterBatch(merged, len(made.created), len(made.not_queued))
 

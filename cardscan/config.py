@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, ValidationError
+from cardscan.errors import ConfigError, ValidationError
 
 try:  # Python 3.11+
     import tomllib
@@ -181,7 +181,7 @@ def config_from_dict(data: Mapping[str, Any], *, env: Mapping[str, str] | None =
         name=_str(s, "name", where), address=_str(s, "address", where),
         signature=_str(s, "signature", where).strip("\n"), reply_to=_str(s, "reply_to", where))
     if sender.name:
-        from .mailer import check_header_text
+        from cardscan.followup.mailer import check_header_text
 
         try:
             check_header_text(sender.name, what="sender name")
@@ -190,7 +190,7 @@ def config_from_dict(data: Mapping[str, Any], *, env: Mapping[str, str] | None =
     for key in ("address", "reply_to"):
         value = getattr(sender, key)
         if value:
-            from .mailer import check_recipient
+            from cardscan.followup.mailer import check_recipient
 
             try:
                 check_recipient(value)

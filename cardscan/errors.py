@@ -1,6 +1,6 @@
 """One exception root for cardscan; every error carries the process exit code it maps to.
 
-The library raises these; the CLI (``cardscan.cli``) turns them into a one-line message and
+The library raises these; the CLI (``cardscan.cli.main``) turns them into a one-line message and
 ``exit_code``. Per-file problems in a batch are recorded, not raised, and the run goes on.
 """
 from __future__ import annotations

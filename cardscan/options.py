@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .errors import BadArgumentsError
+from cardscan.errors import BadArgumentsError
 
 _LANG_RE = re.compile(r"^[A-Za-z0-9_]+(\+[A-Za-z0-9_]+)*$")
 _REGION_RE = re.compile(r"^[A-Z]{2}$")

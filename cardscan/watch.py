@@ -40,12 +40,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-from . import api, files
-from .errors import (BadArgumentsError, CardscanError, ConfigError, InputImageError, OcrFailedError,
+from cardscan import api
+
+from cardscan.reading import files
+from cardscan.errors import (BadArgumentsError, CardscanError, ConfigError, InputImageError, OcrFailedError,
                      OutputAccessError)
-from .options import Options
-from .pipeline import CardOutcome
-from .store import Store
+from cardscan.options import Options
+from cardscan.reading.pipeline import CardOutcome
+from cardscan.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -543,8 +545,7 @@ class Watcher:
             self._dirty = False
             self._last_report = time.monotonic()
             return
-        from . import report as report_mod
-
+        from cardscan.outputs import report as report_mod
         try:
             report_mod.write_report(self.store, self.cfg.report, event=self.cfg.options.event,
                                     threshold=self.cfg.options.review_threshold)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Regenerate the bundled sample card photos and samples/groundtruth.jsonl from cardscan.synth.
+"""Regenerate the bundled sample card photos and samples/groundtruth.jsonl from cardscan.bench.synth.
 
     python samples/generate.py            # rewrite samples/card-*.jpg and groundtruth.jsonl
     python samples/generate.py --check    # exit 1 if the files on disk differ from a fresh run
@@ -21,7 +21,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from cardscan.synth import make_card, photograph  # noqa: E402
+from cardscan.bench.synth import make_card, photograph  # noqa: E402
 
 # file, card seed, card overrides, photograph kind, photograph options
 SAMPLES: tuple[tuple[str, int, dict[str, Any], str, dict[str, Any]], ...] = (

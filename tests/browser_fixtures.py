@@ -16,7 +16,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from cardscan.models import SOURCE_QR, Contact, Field, Phone
-from cardscan.pipeline import encode_crop
+from cardscan.reading.pipeline import encode_crop
 from cardscan.store import Store
 
 CHROMIUM = Path("/usr/bin/chromium")

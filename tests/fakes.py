@@ -1,6 +1,6 @@
 """Fault-injection OCR engines (the only stand-ins for Tesseract in the tests).
 
-Each follows cardscan.ocr.OcrEngine. Use them to check that callers (read_card, the pipeline)
+Each follows cardscan.reading.ocr.tesseract.OcrEngine. Use them to check that callers (read_card, the pipeline)
 report OCR failures clearly and treat empty or garbled output as data, not as a crash.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ import numpy as np
 
 from cardscan.errors import OcrFailedError
 from cardscan.models import OcrResult
-from cardscan.ocr import build_lines, parse_tsv
+from cardscan.reading.ocr.tesseract import build_lines, parse_tsv
 
 TSV_HEADER = b"level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext\n"
 

@@ -66,7 +66,7 @@ def make_fault_engine(options: object) -> object:
 def make_cmd_engine(options: object) -> object:
     import pytesseract
 
-    from cardscan.ocr import PytesseractEngine
+    from cardscan.reading.ocr.tesseract import PytesseractEngine
 
     pytesseract.pytesseract.tesseract_cmd = os.environ[TESSERACT_ENV]
     return PytesseractEngine("eng", timeout=10, check=False)

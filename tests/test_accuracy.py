@@ -1,6 +1,6 @@
 """Accuracy floors: synthetic cards through the real pipeline, and the real evaluation cards.
 
-The synthetic set (cardscan.synth, seeded) always runs; its floor sits a little under what was
+The synthetic set (cardscan.bench.synth, seeded) always runs; its floor sits a little under what was
 measured when it was set (micro-F1 0.868 on these 12 cards), so a change that makes reading worse
 fails here. The evaluation test runs the bench on ../shared/eval/real when it is present and checks
 the targets of issue 3; it is marked `eval` and `slow` (about 25 s with two workers).
@@ -11,7 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from cardscan import ocr, pipeline, scoring
+from cardscan.reading.ocr import tesseract as ocr
+
+from cardscan.reading import pipeline
+
+from cardscan.bench import scoring
 from cardscan.options import Options
 
 SYNTH_CARDS = 12
@@ -21,7 +25,7 @@ SYNTH_MICRO_F1_FLOOR = 0.80  # measured 0.868
 
 @pytest.fixture(scope="module")
 def synth_score() -> scoring.Score:
-    synth = pytest.importorskip("cardscan.synth")
+    synth = pytest.importorskip("cardscan.bench.synth")
     opts = Options(keep_crops=False)
     eng = ocr.get_engine(opts)
     truths, preds = [], []
@@ -60,7 +64,7 @@ TARGETS = {
 @pytest.mark.eval
 @pytest.mark.slow
 def test_real_cards_meet_the_targets(shared_eval: Path) -> None:
-    from cardscan.bench import run_bench
+    from cardscan.bench.accuracy import run_bench
 
     res = run_bench(shared_eval / "real" / "groundtruth.jsonl", options=Options(jobs=2))
     s = res.score

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageFile
 
-from cardscan.decode import decode, read_image_file, sniff
+from cardscan.reading.decode import decode, read_image_file, sniff
 from cardscan.errors import CardscanError, InputImageError, UnsupportedFormatError
 from imaging_fixtures import asymmetric_rgb, encode, render_card
 
@@ -136,7 +136,7 @@ def test_30000x30000_png_refused_fast_with_bounded_memory(bomb_30k: Path) -> Non
     assert bomb_30k.stat().st_size < 2_000_000
     code = (
         "import resource, sys, time\n"
-        "from cardscan.decode import read_image_file\n"
+        "from cardscan.reading.decode import read_image_file\n"
         "from cardscan.errors import InputImageError\n"
         "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         "t = time.perf_counter()\n"

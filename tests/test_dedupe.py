@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cardscan import dedupe
+from cardscan.contacts import dedupe
 from cardscan.errors import ValidationError
 from cardscan.store import Store
 from conftest import run_cli
@@ -93,7 +93,7 @@ def test_invalid_values_do_not_make_duplicates(store: Store) -> None:
 def test_dismissed_pairs_are_left_out(store: Store) -> None:
     a = add(store, person("Jane Doe"))
     b = add(store, person("Jane Doe"))
-    from cardscan.review import dismiss_duplicate
+    from cardscan.outputs.review import dismiss_duplicate
 
     assert (a, b) in pairs(store)
     dismiss_duplicate(store, a, b)
@@ -227,7 +227,7 @@ def test_cli_duplicates_and_merge(tmp_path: Path) -> None:
 
 
 def test_report_uses_find_duplicates(store: Store) -> None:
-    from cardscan.report import duplicate_pairs
+    from cardscan.outputs.report import duplicate_pairs
 
     a = add(store, person("Jane Doe", emails=(), phones=()))
     b = add(store, person("Jane Doe", emails=(), phones=(), company="ACME Widgets Inc"))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cardscan import edit
+from cardscan.contacts import edit
 from cardscan.errors import ValidationError
 from cardscan.store import Store
 from conftest import run_cli
@@ -114,7 +114,7 @@ def test_phone_type_rules(store: Store, cid: int) -> None:
 
 
 def test_edited_and_merged_contact_ids_follow_the_merge(store: Store, cid: int) -> None:
-    from cardscan.dedupe import merge
+    from cardscan.contacts.dedupe import merge
 
     other = add(store, person("Jane Doe"))
     merge(store, cid, other)

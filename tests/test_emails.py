@@ -1,9 +1,9 @@
-"""E-mail candidates, OCR repair and validation (cardscan.emails)."""
+"""E-mail candidates, OCR repair and validation (cardscan.parsing.emails)."""
 from __future__ import annotations
 
 import pytest
 
-from cardscan.emails import check_email, find_emails, repair_tld
+from cardscan.parsing.emails import check_email, find_emails, repair_tld
 
 
 def values(text: str) -> list[str]:

@@ -17,10 +17,10 @@ import vobject
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cardscan import export as ex
-from cardscan import files as files_mod
+from cardscan.outputs import export as ex
+from cardscan.reading import files as files_mod
 from cardscan.errors import OutputAccessError
-from cardscan.export import ExportItem
+from cardscan.outputs.export import ExportItem
 from cardscan.models import Contact, Field, Phone
 from cardscan.store import Store
 from conftest import run_cli

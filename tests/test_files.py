@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cardscan import files
+from cardscan.reading import files
 from cardscan.errors import InputImageError
 
 JPEG_HEAD = b"\xff\xd8\xff\xe0" + b"\x00" * 20
@@ -78,7 +78,7 @@ def test_reading_never_changes_the_file(tmp_path):
 def test_write_atomic_new_file_gets_the_usual_permissions_and_old_file_keeps_its_own(tmp_path) -> None:
     import stat as stat_mod
 
-    from cardscan.files import write_atomic
+    from cardscan.reading.files import write_atomic
 
     umask = os.umask(0o022)
     try:

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from cardscan import followup as fu
+from cardscan.followup import queue as fu
 from cardscan.config import Config, FollowupConfig
 from cardscan.errors import SendError, ValidationError
-from cardscan.mailer import TokenBucket
+from cardscan.followup.mailer import TokenBucket
 from cardscan.store import Store
 
 from smtp_fixtures import (GOOD_PASSWORD, GOOD_USER, SENDER, SmtpServer, add, person, smtp_auth_server,  # noqa: F401

@@ -11,7 +11,7 @@ import pytest
 
 from cardscan.config import ConfigError, load_config
 from cardscan.errors import SendError, ValidationError
-from cardscan.mailer import (PERMANENT, SENT, TRANSIENT, UNCERTAIN, SmtpTransport, TokenBucket, build_message,
+from cardscan.followup.mailer import (PERMANENT, SENT, TRANSIENT, UNCERTAIN, SmtpTransport, TokenBucket, build_message,
                              check_header_text, check_recipient, header_problem, new_message_id)
 
 from smtp_fixtures import GOOD_PASSWORD, GOOD_USER, SENDER, SmtpServer, free_port, smtp_auth_server, smtp_server  # noqa: F401

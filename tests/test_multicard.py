@@ -1,5 +1,5 @@
 """Several business cards in one photo: each card becomes its own contact, and one card is never
-split into several. Real OpenCV and Tesseract on composed photos of cards from cardscan.synth."""
+split into several. Real OpenCV and Tesseract on composed photos of cards from cardscan.bench.synth."""
 from __future__ import annotations
 
 import json
@@ -10,10 +10,12 @@ import cv2
 import numpy as np
 import pytest
 
-from cardscan import api, synth
+from cardscan import api
+
+from cardscan.bench import synth
 from cardscan.models import DecodedImage
 from cardscan.options import Options
-from cardscan.preprocess import find_several_cards, preprocess, preprocess_all
+from cardscan.reading.preprocess import find_several_cards, preprocess, preprocess_all
 from cardscan.store import Store
 from imaging_fixtures import card_corners, encode, place, render_card, wood_background
 
@@ -51,8 +53,7 @@ def compose(cards: list[synth.SynthCard], layout: tuple[tuple[float, float, floa
 
 
 def decoded(data: bytes) -> DecodedImage:
-    from cardscan import decode
-
+    from cardscan.reading import decode
     return decode.decode(data, max_side=2016)
 
 
@@ -100,8 +101,7 @@ def test_four_cards_found_in_reading_order_and_small_cards_decoded_larger() -> N
 
     def larger(side: int) -> DecodedImage:
         asked.append(side)
-        from cardscan import decode
-
+        from cardscan.reading import decode
         return decode.decode(data, max_side=side)
 
     found = preprocess_all(img, larger=larger)
@@ -221,7 +221,7 @@ def test_report_shows_each_card_of_a_photo_with_its_own_crop(tmp_path) -> None:
     """Two contacts from one photo: each is shown beside its own card, not the photo's first."""
     import re
 
-    from cardscan.report import write_report
+    from cardscan.outputs.report import write_report
 
     cards = [_card(s) for s in (41, 42)]
     res, db = scan(tmp_path, {"pair.jpg": compose(cards, TWO, width=1150, bed=240, seed=7)})

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cardscan import ocr
+from cardscan.reading.ocr import tesseract as ocr
 from cardscan.errors import MissingDependencyError, OcrFailedError
 from cardscan.models import CardImage, Line, OcrResult, Word
-from cardscan.ocr import (
+from cardscan.reading.ocr.tesseract import (
     PytesseractEngine,
     RawWord,
     TesserocrEngine,
@@ -424,8 +424,7 @@ def test_reads_upright_only_for_an_upright_card(tess: ocr.OcrEngine, card: np.nd
 
 @pytest.mark.parametrize("deg", [0, 90, 270])
 def test_pipeline_turns_a_sideways_card_and_skips_orientation_for_an_upright_one(tess: ocr.OcrEngine, card: np.ndarray, deg: int) -> None:
-    from cardscan import pipeline
-
+    from cardscan.reading import pipeline
     clock = pipeline._Clock()
     turned, r = pipeline.read_upright(CardImage(pixels=rotate_cw(card, deg)), tess, clock)
     assert turned.rotation == (360 - deg) % 360

@@ -7,10 +7,12 @@ import sys
 import numpy as np
 import pytest
 
-from cardscan import api, pipeline
+from cardscan import api
+
+from cardscan.reading import pipeline
 from cardscan.errors import MissingDependencyError
 from cardscan.models import Line
-from cardscan.ocr_rapid import _line
+from cardscan.reading.ocr.rapid import _line
 from cardscan.options import Options
 from ocr_fixtures import RIGHT_EMAIL, render_card
 
@@ -19,7 +21,7 @@ rapidocr = pytest.importorskip("rapidocr", reason="the rapidocr extra is not ins
 
 @pytest.fixture(scope="module")
 def rapid():  # type: ignore[no-untyped-def]
-    from cardscan.ocr_rapid import get_rapid_engine
+    from cardscan.reading.ocr.rapid import get_rapid_engine
 
     return get_rapid_engine()
 
@@ -63,7 +65,7 @@ def test_missing_package_fails_the_scan_before_any_photo(monkeypatch: pytest.Mon
     with pytest.raises(MissingDependencyError, match="rapidocr") as ei:
         api.check_ready(Options(second_engine="rapidocr", jobs=1, db=tmp_path / "x.db"))
     assert ei.value.exit_code == 3
-    from cardscan.ocr_rapid import RapidOcrEngine
+    from cardscan.reading.ocr.rapid import RapidOcrEngine
 
     with pytest.raises(MissingDependencyError, match="RapidOCR"):
         RapidOcrEngine()

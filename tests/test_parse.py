@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from cardscan.layout import MAX_FIELD_CHARS, text_to_ocr
+from cardscan.parsing.layout import MAX_FIELD_CHARS, text_to_ocr
 from cardscan.models import Contact, Line, OcrResult, QrPayload, Word
-from cardscan.parse import parse, parse_text
+from cardscan.parsing.contact import parse, parse_text
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
@@ -172,7 +172,7 @@ def test_title_forms(role: str, want: bool) -> None:
 
 
 def test_a_semiconductor_firm_is_not_a_job_title() -> None:
-    from cardscan.parse import _is_title
+    from cardscan.parsing.contact import _is_title
 
     assert not _is_title("Halbleiter Technik")
     assert _is_title("Gruppenleiter Halbleiter")
@@ -411,7 +411,7 @@ def test_bare_link_qr_does_not_replace_the_printed_website() -> None:
 
 
 def test_merge_readings_agreement_raises_and_gaps_fill() -> None:
-    from cardscan.parse import merge_readings
+    from cardscan.parsing.contact import merge_readings
 
     a = parse_text("Ana Ruiz\nSales Manager\nana@example.com")
     b = parse_text("Ana Ruiz\nSales Manager\nana@example.com\nTel: +44 20 7946 0000")
@@ -422,7 +422,7 @@ def test_merge_readings_agreement_raises_and_gaps_fill() -> None:
 
 
 def test_merge_readings_flags_a_disagreement() -> None:
-    from cardscan.parse import merge_readings
+    from cardscan.parsing.contact import merge_readings
 
     a = parse_text("Ana Ruiz\nSales Manager")
     b = parse_text("Ana Ruiz\nSales Director")
@@ -465,8 +465,7 @@ def test_synthetic_card_text_fields() -> None:
     figures are in the README; run with -s to print them."""
     from collections import Counter
 
-    from cardscan import synth
-
+    from cardscan.bench import synth
     def key(s: str | None) -> str | None:
         return " ".join(unicodedata.normalize("NFKD", s or "").encode("ascii", "ignore").decode().lower().split()) or None
 

@@ -1,11 +1,11 @@
-"""Phone finding, label typing and region inference (cardscan.phones). Numbers are fictional ranges."""
+"""Phone finding, label typing and region inference (cardscan.parsing.phones). Numbers are fictional ranges."""
 from __future__ import annotations
 
 import time
 
 import pytest
 
-from cardscan.phones import RegionGuess, find_phones, infer_region, label_type
+from cardscan.parsing.phones import RegionGuess, find_phones, infer_region, label_type
 
 US = RegionGuess("US", "card")
 

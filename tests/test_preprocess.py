@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
 from cardscan.models import CardImage, DecodedImage
-from cardscan.preprocess import (
+from cardscan.reading.preprocess import (
     check_quad,
     detect_cards,
     estimate_skew,

@@ -7,7 +7,7 @@ import pytest
 import zxingcpp
 
 from cardscan.models import QrPayload
-from cardscan.qr import decode_qr, parse_payload, parse_vcard
+from cardscan.reading.qr import decode_qr, parse_payload, parse_vcard
 from ocr_fixtures import render_card
 
 VCARD30 = (
@@ -200,7 +200,7 @@ def test_codes_on_real_photos(shared_eval) -> None:  # type: ignore[no-untyped-d
     with what is printed on the card."""
     import json
 
-    from cardscan.decode import decode
+    from cardscan.reading.decode import decode
 
     recs = [json.loads(l) for l in (shared_eval / "real" / "groundtruth.jsonl").read_text().splitlines() if l.strip()]
     with_qr = [r for r in recs if "qr" in (r.get("notes") or "").lower()]

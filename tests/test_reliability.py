@@ -25,12 +25,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cardscan import api, followup as fu, ocr as ocr_mod, pipeline
-from cardscan import report as report_mod
-from cardscan.decode import decode, read_image_file
+from cardscan import api
+
+from cardscan.followup import queue as fu
+
+from cardscan.reading.ocr import tesseract as ocr_mod
+
+from cardscan.reading import pipeline
+from cardscan.outputs import report as report_mod
+from cardscan.reading.decode import decode, read_image_file
 from cardscan.errors import ExitCode, InputImageError, OcrFailedError, UnsupportedFormatError
 from cardscan.options import Options
-from cardscan.parse import parse_text
+from cardscan.parsing.contact import parse_text
 from cardscan.store import Store
 from imaging_fixtures import CARD_LINES, encode, render_card
 from smtp_fixtures import SmtpServer, add, person, smtp_server  # noqa: F401
@@ -223,7 +229,7 @@ def test_200_megapixel_photo_never_exhausts_memory(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-c", make, str(p)], check=True, timeout=60)
     code = (
         "import re, sys\n"
-        "from cardscan.decode import read_image_file\n"
+        "from cardscan.reading.decode import read_image_file\n"
         "from cardscan.errors import InputImageError\n"
         "try:\n"
         "    d = read_image_file(sys.argv[1], max_side=2016)[1]\n"
@@ -573,8 +579,7 @@ def test_ctrl_c_during_scan_exits_130_and_keeps_committed_cards(tmp_path: Path) 
 
 # RELIABILITY row 16 (a bug, not a Tesseract failure)
 def test_an_unexpected_error_fails_that_photo_with_its_reason_not_the_batch() -> None:
-    from cardscan import pipeline
-
+    from cardscan.reading import pipeline
     class Broken:  # fault injection: a bug somewhere below the pipeline
         name = "broken"
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cardscan import report
+from cardscan.outputs import report
 from cardscan.errors import OutputAccessError
 from cardscan.models import SOURCE_QR, SOURCE_USER, Contact, Field, Phone
-from cardscan.pipeline import encode_crop
-from cardscan.report import CSP, mailto_href, render_report, tel_href, website_href, write_report
+from cardscan.reading.pipeline import encode_crop
+from cardscan.outputs.report import CSP, mailto_href, render_report, tel_href, website_href, write_report
 from cardscan.store import CardRecord, ContactRecord, Failure, Store
 
 XSS_SCRIPT = "<script>alert(1)</script>"

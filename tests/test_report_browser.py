@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from browser_fixtures import XSS, Filled, browser, filled, filled_template, page  # noqa: F401
 
-from cardscan.report import write_report
+from cardscan.outputs.report import write_report
 from cardscan.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,8 +15,8 @@ import pytest
 from browser_fixtures import XSS, Filled, browser, filled, filled_template, page  # noqa: F401
 
 from cardscan.errors import BadArgumentsError, ValidationError
-from cardscan.report import write_report
-from cardscan.review import ReviewServer, ReviewSettings, check_bind, merge_contacts, validate_value
+from cardscan.outputs.report import write_report
+from cardscan.outputs.review import ReviewServer, ReviewSettings, check_bind, merge_contacts, validate_value
 from cardscan.store import Store
 
 
@@ -173,7 +173,7 @@ def test_revert_restores_the_value_read_from_the_card(server: ReviewServer, fill
 
 
 def test_approve_skip_and_edit_a_followup(server: ReviewServer, filled: Filled, page) -> None:  # noqa: F811
-    pytest.importorskip("cardscan.followup", reason="the follow-up queue module is not installed")
+    pytest.importorskip("cardscan.followup.queue", reason="the follow-up queue module is not installed")
     pg, _ = page
     pg.goto(server.url)
     box = pg.locator(f"#followup-{filled.followup}")
@@ -227,7 +227,7 @@ def test_hostile_card_is_inert_in_review(server: ReviewServer, filled: Filled, p
 
 
 # --------------------------------------------------------------------------------------------
-# the store-only fallbacks (used until cardscan.edit / cardscan.dedupe are installed)
+# the store-only fallbacks (used until cardscan.contacts.edit / cardscan.contacts.dedupe are installed)
 
 
 def test_validate_value_gives_the_validators_reason() -> None:

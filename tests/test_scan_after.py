@@ -87,7 +87,7 @@ def test_auto_merge_refuses_unknown_strength(tmp_path, cli, env):
 
 
 def _options(monkeypatch, tmp_path, config: str | None, *argv: str):
-    from cardscan.cli import build_parser, options_from_args
+    from cardscan.cli.main import build_parser, options_from_args
 
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
     monkeypatch.delenv("CARDSCAN_CONFIG", raising=False)

@@ -9,9 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cardscan import scoring
-
-
+from cardscan.bench import scoring
 def _perturb(truth: dict, rng: random.Random) -> dict:
     """A plausible wrong-ish prediction: fields dropped, changed, swapped, extra values."""
     p = {"file": "/somewhere/" + truth["file"]}

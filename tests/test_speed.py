@@ -13,7 +13,7 @@ import pytest
 
 from cardscan import api
 from cardscan.options import Options
-from cardscan.speed import PeakTreeRss, RunStats, SpeedResult, collect_photos, tree_rss_kib
+from cardscan.bench.speed import PeakTreeRss, RunStats, SpeedResult, collect_photos, tree_rss_kib
 from tests.watch_fixtures import ROOT, card_jpeg, cli_env, fake_env
 
 

@@ -1,4 +1,4 @@
-"""The synthetic card generator (cardscan.synth) and the bundled samples it makes."""
+"""The synthetic card generator (cardscan.bench.synth) and the bundled samples it makes."""
 from __future__ import annotations
 
 import io
@@ -15,7 +15,7 @@ import pytest
 from email_validator import validate_email
 from PIL import Image
 
-from cardscan import synth
+from cardscan.bench import synth
 from cardscan.errors import BadArgumentsError
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from cardscan.models import OcrResult
-from cardscan.ocr import build_lines, parse_tsv
+from cardscan.reading.ocr.tesseract import build_lines, parse_tsv
 
 ROOT = Path(__file__).resolve().parents[1]
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")

@@ -1,1 +1,0 @@
-"""Sub-commands of `cardscan`: each module here has `register(subparsers)`."""

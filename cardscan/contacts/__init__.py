@@ -1,0 +1,1 @@
+"""Contacts: what a field is and when it needs review, checks of user edits, duplicates and merges."""

@@ -1,0 +1,1 @@
+"""Follow-ups: the queue of drafts to approve and send, their templates, and the SMTP mailer."""
