@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cardscan.contacts.validate import check_header_text, check_recipient
 from cardscan.errors import ConfigError, ValidationError
 
 try:  # Python 3.11+
@@ -181,8 +182,6 @@ def config_from_dict(data: Mapping[str, Any], *, env: Mapping[str, str] | None =
         name=_str(s, "name", where), address=_str(s, "address", where),
         signature=_str(s, "signature", where).strip("\n"), reply_to=_str(s, "reply_to", where))
     if sender.name:
-        from cardscan.followup.mailer import check_header_text
-
         try:
             check_header_text(sender.name, what="sender name")
         except ValidationError as exc:
@@ -190,8 +189,6 @@ def config_from_dict(data: Mapping[str, Any], *, env: Mapping[str, str] | None =
     for key in ("address", "reply_to"):
         value = getattr(sender, key)
         if value:
-            from cardscan.followup.mailer import check_recipient
-
             try:
                 check_recipient(value)
             except ValidationError as exc:

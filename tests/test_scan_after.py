@@ -1,7 +1,6 @@
 """What `scan` does after the photos are stored: --auto-merge, then follow-up drafts (real OCR)."""
 from __future__ import annotations
 
-import io
 import sqlite3
 from pathlib import Path
 

@@ -24,17 +24,16 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import jinja2
 
+from cardscan.contacts.validate import website_href
 from cardscan.reading.files import write_atomic
 from cardscan.models import SOURCE_QR, SOURCE_USER, Field, Phone
 from cardscan.store import DEFAULT_REVIEW_THRESHOLD, ContactRecord, Failure, field_needs_review
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from cardscan.store import Store
 
 log = logging.getLogger(__name__)
@@ -45,8 +44,6 @@ CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri '
 DEFAULT_TITLE = "cardscan report"
 
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
-_HOST = re.compile(r"^(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+(?:[A-Za-z]{2,63}|xn--[A-Za-z0-9-]{1,59})$")
-_URL_CHARS = re.compile(r"^[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+$")  # RFC 3986, no quotes / spaces / < >
 _SOURCE_LABEL = {"ocr": "OCR", SOURCE_QR: "QR code", SOURCE_USER: "edited"}
 _BAD_FLAGS = frozenset({"invalid"})
 
@@ -89,27 +86,6 @@ def mailto_href(value: str) -> str | None:
 
 def tel_href(number: str) -> str | None:
     return "tel:" + number if _E164.match(number) else None
-
-
-def website_href(value: str) -> str | None:
-    """The http(s) URL for a website value (``www.x.com`` gets ``https://``), else None:
-    other schemes, credentials in the URL, odd characters or a host that is not a domain name."""
-    v = value.strip()
-    if not v or not _URL_CHARS.match(v):
-        return None
-    if "://" not in v:
-        if ":" in v.split("/", 1)[0] or v.lower().startswith(("javascript", "data", "vbscript", "file")):
-            return None
-        v = "https://" + v
-    try:
-        parts = urlsplit(v)
-        host = parts.hostname
-        _ = parts.port  # raises on a bad port
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or "@" in parts.netloc or not host or not _HOST.match(host):
-        return None
-    return v
 
 
 # --------------------------------------------------------------------------------------------
