@@ -29,7 +29,7 @@ from cardscan.reading import pipeline
 from cardscan.errors import ExitCode, MissingDependencyError, OutputAccessError
 from cardscan.options import Options
 from cardscan.reading.pipeline import CardOutcome
-from cardscan.store import CardRead, Store, field_needs_review, iter_values
+from cardscan.store import CardRead, Store
 
 log = logging.getLogger(__name__)
 
@@ -237,7 +237,7 @@ def scan(paths: Iterable[Path | str], /, *, options: Options = Options(),
         result.after = after_batch(store, options)
         if options.report is not None:
             from cardscan.outputs import report as report_mod
-            result.report = report_mod.write_report(store, options.report, event=options.event)
+            result.report = report_mod.write_report(store, options.report, event=options.event, policy=options.review)
     result.seconds = time.perf_counter() - t0
     return result
 
@@ -288,7 +288,7 @@ def store_outcome(store: Store, out: CardOutcome, options: Options) -> list[Scan
     items = []
     for i, (c, cid) in enumerate(zip(cards, ids)):
         assert c.contact is not None
-        flagged = sum(1 for f in iter_values(c.contact) if field_needs_review(f, options.review_threshold))
+        flagged = options.review.count(c.contact)
         items.append(ScanItem(out.path, out.sha256, contact_id=cid, needs_review=flagged, card_index=i,
                               seconds=out.seconds if i == 0 else 0.0, timings=dict(out.timings) if i == 0 else {},
                               warnings=tuple(out.warnings) if i == 0 else (), summary=one_line(c.contact)))

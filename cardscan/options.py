@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from cardscan.contacts.fields import DEFAULT_REVIEW_THRESHOLD, ReviewPolicy
 from cardscan.errors import BadArgumentsError
 
 _LANG_RE = re.compile(r"^[A-Za-z0-9_]+(\+[A-Za-z0-9_]+)*$")
@@ -27,7 +28,7 @@ class Options:
     jobs: int = 0  # worker processes; 0 = number of cores
     max_image_mpixels: float = 250.0  # refuse images larger than this (decompression bombs)
     ocr_timeout: float = 60.0  # seconds per OCR call
-    review_threshold: float = 0.6  # fields below this confidence are flagged "needs review"
+    review_threshold: float = DEFAULT_REVIEW_THRESHOLD  # fields below this confidence are flagged "needs review"
     keep_crops: bool = True
     auto_merge: str | None = None  # "strong" | "possible": merge duplicates after the scan (None: only list them)
     followup_drafts: bool = True  # write a follow-up draft for each new contact with a usable e-mail
@@ -58,9 +59,13 @@ class Options:
             raise BadArgumentsError("--jobs must be 0 (one per core) or more")
         if self.max_image_mpixels <= 0:
             raise BadArgumentsError("--max-image-mpixels must be positive")
-        if not 0.0 <= self.review_threshold <= 1.0:
-            raise BadArgumentsError("review threshold must be between 0 and 1")
+        self.review  # noqa: B018 - checks the threshold (BadArgumentsError), the one place that does
         object.__setattr__(self, "db", Path(self.db))
+
+    @property
+    def review(self) -> ReviewPolicy:
+        """The review rule for this run: report, follow-ups, status and the review app all use it."""
+        return ReviewPolicy(self.review_threshold)
 
     @property
     def workers(self) -> int:

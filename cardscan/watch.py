@@ -548,7 +548,7 @@ class Watcher:
         from cardscan.outputs import report as report_mod
         try:
             report_mod.write_report(self.store, self.cfg.report, event=self.cfg.options.event,
-                                    threshold=self.cfg.options.review_threshold)
+                                    policy=self.cfg.options.review)
         except CardscanError as e:
             log.error("report not written: %s", e)
         self._dirty = False

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 from cardscan import cli as commands
+from cardscan.contacts.fields import DEFAULT_REVIEW_THRESHOLD, ReviewPolicy
 from cardscan.errors import BadArgumentsError, CardscanError, ExitCode
 from cardscan.options import Options
 
@@ -31,6 +32,18 @@ def require_db(db: Path) -> Path:
     if not Path(db).is_file():
         raise BadArgumentsError(f"no database at {db}", hint="give --db, or run cardscan scan / watch first")
     return Path(db)
+
+
+def add_review_threshold(p: argparse.ArgumentParser, *, what: str = "fields below this confidence are flagged for review",
+                         hidden: bool = False) -> None:
+    """The one --review-threshold option; its value reaches the library as ``Options.review``."""
+    p.add_argument("--review-threshold", type=float, default=DEFAULT_REVIEW_THRESHOLD, metavar="X",
+                   help=argparse.SUPPRESS if hidden else f"{what} (default {DEFAULT_REVIEW_THRESHOLD:g})")
+
+
+def review_policy(args: argparse.Namespace) -> ReviewPolicy:
+    """The command's review rule, made and checked by Options as for a scan."""
+    return Options(review_threshold=args.review_threshold).review
 
 
 def add_scan_options(p: argparse.ArgumentParser) -> None:
@@ -50,8 +63,7 @@ def add_scan_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-j", "--jobs", type=int, default=0, metavar="N", help="worker processes (default: one per core)")
     p.add_argument("--max-image-mpixels", type=float, default=250.0, metavar="MP",
                    help="refuse images larger than this many megapixels (default 250)")
-    p.add_argument("--review-threshold", type=float, default=0.6, metavar="X",
-                   help="fields below this confidence are flagged for review (default 0.6)")
+    add_review_threshold(p)
     p.add_argument("--auto-merge", choices=("strong", "possible"), metavar="STRENGTH",
                    help="merge duplicate contacts after the scan: strong (shared e-mail or number) or "
                         "possible (also same name and similar company); default: only list them")
