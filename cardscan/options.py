@@ -13,6 +13,15 @@ _LANG_RE = re.compile(r"^[A-Za-z0-9_]+(\+[A-Za-z0-9_]+)*$")
 _REGION_RE = re.compile(r"^[A-Z]{2}$")
 
 
+def check_region(value: str, /, *, what: str = "--region") -> str:
+    """``value`` as an upper-case ISO 3166 alpha-2 code, else BadArgumentsError: the one region check
+    (the config file's [scan] region goes through it too)."""
+    region = value.upper()
+    if not _REGION_RE.match(region):
+        raise BadArgumentsError(f"{what} must be a two-letter country code such as US or JP, not {value!r}")
+    return region
+
+
 @dataclass(frozen=True)
 class Options:
     region: str | None = None  # default phone region (ISO 3166 alpha-2); inferred from the card first
@@ -35,9 +44,7 @@ class Options:
 
     def __post_init__(self) -> None:
         if self.region is not None:
-            object.__setattr__(self, "region", self.region.upper())
-            if not _REGION_RE.match(self.region):
-                raise BadArgumentsError(f"--region must be a two-letter country code such as US or JP, not {self.region!r}")
+            object.__setattr__(self, "region", check_region(self.region))
         if not _LANG_RE.match(self.lang):
             raise BadArgumentsError(f"--lang must look like 'eng' or 'eng+por', not {self.lang!r}")
         if self.engine not in ("auto", "tesserocr", "pytesseract"):

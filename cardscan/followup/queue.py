@@ -37,7 +37,7 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 from nameparser import HumanName
 
-from cardscan.config import Config, default_template_dir, load_config
+from cardscan.config import Config, default_template_dir
 from cardscan.contacts.fields import DEFAULT_POLICY, ReviewPolicy
 from cardscan.errors import ConfigError, SendError, ValidationError
 from cardscan.followup.mailer import (PERMANENT, SENT, TRANSIENT, UNCERTAIN, Outcome, SmtpTransport, TokenBucket, build_message,
@@ -295,14 +295,11 @@ def _not_queued(rec: ContactRecord, reason: str) -> NotQueued:
 def ensure_drafts(store: Store, *, config: Config | None = None) -> DraftsResult:
     """Write a draft for every contact with a usable e-mail that has no follow-up yet.
     Idempotent: a contact gets at most one entry per event (a skipped one counts), and an address
-    already queued for the event is not queued again.  Never raises for a bad config or template
-    (the scan calls this): the problem is returned in ``error`` and logged."""
+    already queued for the event is not queued again.  Never raises for a bad template (the scan
+    calls this): the problem is returned in ``error`` and logged.  ``config`` is the caller's (the
+    CLI and the watcher read the file); None means the built-in defaults, no file is read here."""
     if config is None:
-        try:
-            config = load_config()
-        except ConfigError as exc:
-            log.warning("follow-up drafts not written: %s", exc)
-            return DraftsResult(error=str(exc))
+        config = Config()
     created: list[int] = []
     skipped: list[NotQueued] = []
     for cid in _without_followup(store.connection):
