@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from cardscan.contacts import dedupe
+from cardscan.store import merge as store_merge
 from cardscan.errors import ValidationError
 from cardscan.store import Store
 from conftest import run_cli
@@ -180,7 +181,7 @@ def test_merge_is_all_or_nothing(store: Store, monkeypatch: pytest.MonkeyPatch) 
     def boom(*args, **kw) -> None:  # noqa: ANN002, ANN003 - fault injection after the field rows
         raise RuntimeError("disk gone")
 
-    monkeypatch.setattr(dedupe, "_move_followups", boom)
+    monkeypatch.setattr(store_merge, "_move_followups", boom)  # the store runs the merge's SQL
     with pytest.raises(RuntimeError):
         dedupe.merge(store, a, b)
     assert store.connection.execute("SELECT count(*) FROM fields").fetchone() == before

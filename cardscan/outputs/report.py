@@ -32,7 +32,7 @@ from cardscan.contacts.validate import website_href
 from cardscan.reading.files import write_atomic
 from cardscan.models import SOURCE_QR, SOURCE_USER, Field, Phone
 from cardscan.contacts.fields import DEFAULT_POLICY, ReviewPolicy
-from cardscan.store import ContactRecord, Failure
+from cardscan.store import ContactRecord, Failure, FollowupRow
 
 if TYPE_CHECKING:
     from cardscan.store import Store
@@ -117,26 +117,6 @@ class ValueView:
     edited: bool = False  # the current value is a person's entry
     original: str = ""  # the value itself (for an edit form; escaped like everything else)
     phone_type: str | None = None
-
-
-@dataclass(frozen=True)
-class FollowupRow:
-    """One entry of the follow-up queue (the ``followups`` table), as the report reads it."""
-
-    id: int
-    contact_id: int
-    state: str
-    to_addr: str
-    subject: str
-    body: str
-    last_error: str | None = None
-    retry_pending: bool = False
-
-    @property
-    def label(self) -> str:
-        if self.state == "failed":
-            return "failed (will retry)" if self.retry_pending else "failed (permanent)"
-        return self.state
 
 
 @dataclass(frozen=True)
@@ -313,37 +293,18 @@ class ReportData:
 
 def load_followups(store: Store) -> dict[int, tuple[FollowupRow, ...]]:
     """Every follow-up entry by contact id (a merged contact's entries go to its survivor)."""
-    conn = store.connection
-    merged = {int(a): int(b) for a, b in conn.execute(
-        "SELECT id, merged_into FROM contacts WHERE merged_into IS NOT NULL")}
-
-    def survivor(cid: int) -> int:
-        seen = set()
-        while cid in merged and cid not in seen:
-            seen.add(cid)
-            cid = merged[cid]
-        return cid
-
-    out: dict[int, list[FollowupRow]] = {}
-    for fid, cid, state, to_addr, subject, body, err, next_at in conn.execute(
-            "SELECT id, contact_id, state, to_addr, subject, body, last_error, next_attempt_at "
-            "FROM followups ORDER BY id"):
-        owner = survivor(int(cid))
-        out.setdefault(owner, []).append(FollowupRow(int(fid), owner, state, to_addr, subject, body, err,
-                                                     state == "failed" and next_at is not None))
-    return {k: tuple(v) for k, v in out.items()}
+    return store.followups_by_contact()
 
 
 def load_report_data(store: Store, *, event: str | None = None,
                      policy: ReviewPolicy = DEFAULT_POLICY) -> ReportData:
     """Everything the report shows, read from the store (contacts of one event when given)."""
-    with store.read() as conn:
+    with store.read():
         records = tuple(store.contacts(event=event))
         stats = store.stats(event=event, policy=policy)
         failures = tuple(store.failures())
         followups = load_followups(store)
-        dismissed = [(int(a), int(b)) for a, b in conn.execute(
-            "SELECT contact_a, contact_b FROM duplicate_dismissals")]
+        dismissed = store.dismissed_duplicates()
         events = tuple(name for name, _ in store.events())
     return ReportData(records, stats, failures, followups, tuple(duplicate_pairs(records, dismissed=dismissed)),
                       events)

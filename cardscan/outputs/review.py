@@ -25,7 +25,6 @@ import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -113,9 +112,7 @@ def dismiss_duplicate(store: Store, a: int, b: int) -> None:
     a, b = store.contact(a).id, store.contact(b).id
     if a == b:
         return
-    with store.write() as conn:
-        conn.execute("INSERT OR IGNORE INTO duplicate_dismissals (contact_a, contact_b, created_at) VALUES (?, ?, ?)",
-                     (min(a, b), max(a, b), datetime.now(timezone.utc).isoformat(timespec="milliseconds")))
+    store.dismiss_duplicate(a, b)
 
 
 # --------------------------------------------------------------------------------------------

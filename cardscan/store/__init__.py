@@ -40,6 +40,8 @@ from cardscan.contacts.fields import (  # noqa: F401 - re-exported: the store's 
     field_needs_review, iter_values)
 from cardscan.errors import OutputAccessError
 from cardscan.store.contacts import ContactQueries
+from cardscan.store.followups import FollowupQueries, FollowupRecord, FollowupRow
+from cardscan.store.merge import MergeQueries
 from cardscan.store.photos import PhotoQueries
 from cardscan.store.rows import CardRead, CardRecord, ContactRecord, Failure, FieldRow, _now
 
@@ -290,7 +292,7 @@ def _access_error(path: Path, exc: BaseException) -> OutputAccessError:
     return OutputAccessError(f"cannot use database {path}: {msg}", hint=_ACCESS_HINT)
 
 
-class Store(PhotoQueries, ContactQueries):
+class Store(PhotoQueries, ContactQueries, FollowupQueries, MergeQueries):
     """A cardscan database.  Use as a context manager; one instance per thread or process.
 
     This module owns the connection, the transactions and the migrations; the queries of each
@@ -479,6 +481,6 @@ def _apply_one(conn: sqlite3.Connection, m: Migration, path: Path) -> int:
 
 
 __all__ = [
-    "CardRead", "CardRecord", "ContactRecord", "Failure", "FieldRow", "MIGRATIONS", "Migration", "SCHEMA_VERSION",
+    "CardRead", "CardRecord", "ContactRecord", "Failure", "FieldRow", "FollowupRecord", "FollowupRow", "MIGRATIONS", "Migration", "SCHEMA_VERSION",
     "Store", "field_needs_review", "iter_values", "migrate", "migration",
 ]
