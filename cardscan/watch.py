@@ -154,17 +154,10 @@ def owner_alive(owner: str, host: str | None = None) -> bool:
 
 def reclaim_dead_claims(store: Store) -> int:
     """Give back claims whose owner process is dead (kill -9, power cut of a client). Returns how many."""
-    rows = store.connection.execute(
-        "SELECT sha256, claimed_by FROM photos WHERE state = 'claimed' AND claimed_by IS NOT NULL").fetchall()
-    dead = [(sha, owner) for sha, owner in rows if not owner_alive(owner)]
+    dead = [(sha, owner) for sha, owner in store.claimed_photos() if not owner_alive(owner)]
     if not dead:
         return 0
-    with store.write() as conn:
-        n = 0
-        for sha, owner in dead:
-            n += conn.execute(
-                "UPDATE photos SET state = 'pending', lease_until = NULL, claimed_by = NULL "
-                "WHERE sha256 = ? AND state = 'claimed' AND claimed_by = ?", (sha, owner)).rowcount
+    n = store.release_claims(dead)
     log.info("gave back %d photo(s) claimed by processes that are gone", n)
     return n
 
@@ -389,7 +382,7 @@ class Watcher:
         sha = tr.sha
         if sha in ready_shas or any(j.sha == sha for j in self._flight.values()):
             return None  # same bytes under another name, being read now: settled after it
-        row = self.store.connection.execute("SELECT state, error FROM photos WHERE sha256 = ?", (sha,)).fetchone()
+        row = self.store.photo_state(sha)
         if row is not None and row[0] in ("done", "failed"):
             self._settled[key] = tr.sig
             if row[0] == "done":

@@ -328,12 +328,12 @@ def create_app(settings: ReviewSettings):  # noqa: ANN201 - flask.Flask (importe
         if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
             abort(404)
         with Store(settings.db) as store:
-            row = store.connection.execute("SELECT path FROM photos WHERE sha256 = ?", (sha256,)).fetchone()
-        if row is None:
+            seen_at = store.photo_path(sha256)
+        if seen_at is None:
             abort(404)
-        path = Path(row[0])
+        path = Path(seen_at)
         if not path.is_file() or sha256_file(path) != sha256:
-            return Response(f"The original photo is no longer at {row[0]} (or it changed).\n", status=404,
+            return Response(f"The original photo is no longer at {seen_at} (or it changed).\n", status=404,
                             mimetype="text/plain")
         from PIL import Image
 

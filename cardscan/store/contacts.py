@@ -170,6 +170,19 @@ class ContactQueries(Queries):
             conn.execute("INSERT INTO events (name, date, created_at) VALUES (?, ?, ?) "
                          "ON CONFLICT (name) DO UPDATE SET date = excluded.date", (name, date, _now()))
 
+    def field_slots(self, contact_id: int, name: str) -> list[tuple[int, bool]]:
+        """(position, deleted) of the current rows of a list field, by position (slots have gaps
+        after deletions and merges)."""
+        return [(int(r[0]), bool(r[1])) for r in self._conn.execute(
+            "SELECT position, deleted FROM fields WHERE contact_id = ? AND name = ? AND is_current = 1 "
+            "ORDER BY position", (contact_id, name)).fetchall()]
+
+    def next_slot(self, contact_id: int, name: str) -> int:
+        """The position after every slot a field ever used (a new value goes there)."""
+        top = self._conn.execute("SELECT ifnull(max(position), -1) FROM fields WHERE contact_id = ? AND name = ?",
+                                 (contact_id, name)).fetchone()[0]
+        return int(top) + 1
+
     # -- internals ------------------------------------------------------------------------
 
     def _event_id(self, name: str, ts: str) -> int:

@@ -187,3 +187,28 @@ class PhotoQueries(Queries):
             """
         ).fetchall()
         return [Failure(r[0], r[1], r[2], int(r[3]), r[4]) for r in rows]
+
+    def photo_path(self, sha256: str) -> str | None:
+        """Where the photo with these bytes was last seen."""
+        row = self._conn.execute("SELECT path FROM photos WHERE sha256 = ?", (sha256,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def photo_state(self, sha256: str) -> tuple[str, str | None] | None:
+        """(state, error) of a photo, None when it was never seen."""
+        row = self._conn.execute("SELECT state, error FROM photos WHERE sha256 = ?", (sha256,)).fetchone()
+        return None if row is None else (str(row[0]), row[1])
+
+    def claimed_photos(self) -> list[tuple[str, str]]:
+        """(sha256, claimed_by) of every photo under a claim."""
+        return [(str(r[0]), str(r[1])) for r in self._conn.execute(
+            "SELECT sha256, claimed_by FROM photos WHERE state = 'claimed' AND claimed_by IS NOT NULL").fetchall()]
+
+    def release_claims(self, claims: Sequence[tuple[str, str]]) -> int:
+        """Make these (sha256, claimed_by) claims pending again, where the same owner still holds them."""
+        n = 0
+        with self.write() as conn:  # type: ignore[attr-defined]
+            for sha, owner in claims:
+                n += conn.execute(
+                    "UPDATE photos SET state = 'pending', lease_until = NULL, claimed_by = NULL "
+                    "WHERE sha256 = ? AND state = 'claimed' AND claimed_by = ?", (sha, owner)).rowcount
+        return n
