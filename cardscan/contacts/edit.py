@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from cardscan.contacts.validate import website_href
 from cardscan.errors import ValidationError
 from cardscan.models import PHONE_TYPES
-from cardscan.store import FIELD_NAMES, LIST_FIELDS, SCALAR_FIELDS, Store
+from cardscan.contacts.fields import FIELD_NAMES, LIST_FIELDS, SCALAR_FIELDS
+from cardscan.store import Store
 
 log = logging.getLogger(__name__)
 
