@@ -18,7 +18,7 @@ import logging
 import unicodedata
 from dataclasses import dataclass
 
-from cardscan.contacts.validate import website_href
+from cardscan.contacts.validate import check_email, website_href
 from cardscan.errors import ValidationError
 from cardscan.models import PHONE_TYPES
 from cardscan.contacts.fields import FIELD_NAMES, LIST_FIELDS, SCALAR_FIELDS
@@ -79,15 +79,10 @@ def validate_phone(value: str, region: str | None) -> str:
 
 
 def validate_email(value: str) -> str:
-    from email_validator import EmailNotValidError
-    from email_validator import validate_email as check
-
-    if any(c.isspace() for c in value):
-        raise ValidationError("not a valid e-mail address: it contains a space")
     try:
-        return check(value, check_deliverability=False).normalized
-    except EmailNotValidError as exc:
-        raise ValidationError(f"not a valid e-mail address: {exc}") from None
+        return check_email(value)
+    except ValidationError as exc:
+        raise ValidationError(f"not a valid e-mail address: {exc.message}") from None
 
 
 def validate_website(value: str) -> str:

@@ -28,7 +28,8 @@ from urllib.parse import quote
 
 import jinja2
 
-from cardscan.contacts.validate import website_href
+from cardscan.contacts.validate import check_email, website_href
+from cardscan.errors import ValidationError
 from cardscan.reading.files import write_atomic
 from cardscan.models import SOURCE_QR, SOURCE_USER, Field, Phone
 from cardscan.contacts.fields import DEFAULT_POLICY, ReviewPolicy
@@ -73,14 +74,10 @@ def _has_hidden(s: str) -> bool:
 
 
 def mailto_href(value: str) -> str | None:
-    """``mailto:`` link for an address that passes email-validator (syntax only), else None."""
-    from email_validator import EmailNotValidError, validate_email
-
-    if _has_hidden(value) or any(c.isspace() for c in value):
-        return None
+    """``mailto:`` link for an address that passes ``contacts.validate.check_email``, else None."""
     try:
-        addr = validate_email(value, check_deliverability=False).normalized
-    except EmailNotValidError:
+        addr = check_email(value)
+    except ValidationError:
         return None
     return "mailto:" + quote(addr, safe="@.+-_")
 
