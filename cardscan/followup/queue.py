@@ -22,10 +22,7 @@ first line of a rendered template is ``Subject: ...``, then a blank line, then t
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -43,6 +40,7 @@ from cardscan.followup.mailer import (PERMANENT, SENT, TRANSIENT, UNCERTAIN, Out
                      check_recipient, header_problem, new_message_id, write_eml)
 from cardscan.models import Contact, Field
 from cardscan.store import ContactRecord, FollowupRecord, Store
+from cardscan.store.claims import owner_alive, worker_id
 
 log = logging.getLogger(__name__)
 
@@ -476,28 +474,11 @@ class SendReport:
         return sum(1 for i in self.items if i.state == state)
 
 
-def _worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _is_stale(claimed_by: str | None, lease_until: float | None, now: float) -> bool:
+    """The lease ran out, or its owner on this host is certainly gone (``store.claims.owner_alive``)."""
     if lease_until is None or lease_until <= now or not claimed_by:
         return True
-    host, _, rest = claimed_by.partition(":")
-    pid_s = rest.partition(":")[0]
-    if host == socket.gethostname() and pid_s.isdigit():
-        return not _pid_alive(int(pid_s))
-    return False
+    return not owner_alive(claimed_by)
 
 
 def recover_stale(store: Store, *, now: float | None = None) -> list[int]:
@@ -571,7 +552,7 @@ def send_queue(store: Store, config: Config, *, dry_run: bool = False, limit: in
     if own:
         transport = SmtpTransport(config.require_smtp())
     bucket = bucket or TokenBucket(config.followup.rate_per_minute)
-    worker = _worker_id()
+    worker = worker_id()
     lease = max(300.0, 4 * config.smtp.timeout)
     stopped = None
     try:
