@@ -246,3 +246,10 @@ def test_name_stays_the_kept_contacts_and_the_other_goes_to_history(store: Store
     assert [(v, cur) for v, cur, _ in _field_rows(store, a, "name")] == [("Jane Doe", 1), ("Jane Doe-Smith", 0)]
     assert [(v, cur) for v, cur, _ in _field_rows(store, a, "address")] == [
         ("1 Old Road, Springfield", 0), ("9 New Street, Shelbyville", 1)]
+
+
+def test_company_key_leaves_out_the_parsers_legal_forms() -> None:
+    """One list of legal forms (parsing/data/company_suffixes.txt): duplicates ignore them all."""
+    assert dedupe.company_key("Nonexistent Widgets Sdn. Bhd.") == dedupe.company_key("Nonexistent Widgets")
+    assert dedupe.company_key("Nonexistent Gadgets GmbH") == "nonexistent gadgets"
+    assert dedupe.company_key("The Holding AB") == "the holding ab"  # nothing but noise: kept whole

@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import logging
 import re
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from cardscan.errors import ValidationError
+from cardscan.contacts.names import parse_name
 from cardscan.models import Contact
+from cardscan.parsing.layout import fold, wordlist
 from cardscan.store import ContactRecord, Store
 
 log = logging.getLogger(__name__)
@@ -39,9 +40,9 @@ NEWER_WINS = frozenset({"title", "company", "address"})  # fields where the more
 COMPANY_SIMILARITY = 85.0
 NAME_SIMILARITY = 85.0
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
-_COMPANY_SUFFIXES = frozenset(
-    "inc incorporated corp corporation co company llc llp lp ltd limited plc gmbh ag kg ug sa sas sarl srl spa "
-    "bv nv oy ab as aps kk pty pvt sl sro zoo group holding holdings the".split())
+# Left out when comparing company names: the parser's legal forms (parsing/data/company_suffixes.txt,
+# the one list of them), and words that are legal forms only in a company name or say nothing.
+_COMPANY_NOISE = frozenset("ab aps as pvt sro zoo group holding holdings the".split())
 
 
 @dataclass(frozen=True)
@@ -62,11 +63,10 @@ class DuplicatePair:
 # normalisation (pure)
 
 
-def fold(text: str, /) -> str:
-    """Case-folded, accents removed, punctuation turned into single spaces."""
-    t = unicodedata.normalize("NFKD", text.casefold())
-    t = "".join(ch for ch in t if not unicodedata.combining(ch))
-    t = t.replace("ß", "ss").replace("ø", "o").replace("đ", "d").replace("ł", "l").replace("æ", "ae")
+def match_key(text: str, /) -> str:
+    """Text made comparable: the parser's ``fold`` (case-folded, accents removed), a few letters
+    with no accent to strip spelled out, punctuation turned into single spaces."""
+    t = fold(text).replace("ø", "o").replace("đ", "d").replace("ł", "l").replace("æ", "ae")
     return " ".join(re.sub(r"[^\w]+", " ", t).split())
 
 
@@ -74,20 +74,15 @@ def name_key(name: str | None, /) -> str:
     """First + last name, folded: ``Dr. José  Pérez-Ruiz, PhD`` -> ``jose perez ruiz``."""
     if not name or not name.strip():
         return ""
-    from nameparser import HumanName
-
-    text = " ".join(name.split())
-    try:
-        h = HumanName(text)
-        key = fold(f"{h.first} {h.last}")
-    except Exception:  # noqa: BLE001 - nameparser on odd text
-        key = ""
-    return key or fold(text)
+    parts = parse_name(name)
+    key = match_key(f"{parts.given} {parts.family}") if parts else ""
+    return key or match_key(name)
 
 
 def company_key(company: str | None, /) -> str:
-    words = fold(company or "").split()
-    kept = [w for w in words if w not in _COMPANY_SUFFIXES]
+    words = match_key(company or "").split()
+    noise = wordlist("company_suffixes.txt") | _COMPANY_NOISE
+    kept = [w for w in words if w not in noise]
     return " ".join(kept or words)
 
 
@@ -106,13 +101,8 @@ def phone_keys(contact: Contact) -> dict[str, str]:
 
 
 def _first_last(name: str) -> tuple[str, str]:
-    from nameparser import HumanName
-
-    try:
-        h = HumanName(" ".join(name.split()))
-        return fold(h.first), fold(h.last)
-    except Exception:  # noqa: BLE001
-        return "", ""
+    parts = parse_name(name)
+    return (match_key(parts.given), match_key(parts.family)) if parts else ("", "")
 
 
 def names_agree(a: str | None, b: str | None) -> bool:
@@ -268,6 +258,6 @@ def auto_merge(store: Store, strength: str = "strong", *, event: str | None = No
 
 __all__ = [
     "DuplicatePair", "MergeResult", "STRENGTHS", "auto_merge", "company_key", "dismissed_pairs", "duplicates",
-    "email_keys", "find_duplicates", "fold", "merge", "merge_contacts", "name_key", "names_agree", "phone_keys",
+    "email_keys", "find_duplicates", "match_key", "merge", "merge_contacts", "name_key", "names_agree", "phone_keys",
     "score_pair",
 ]

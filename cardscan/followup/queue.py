@@ -31,10 +31,10 @@ from typing import Any
 
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
-from nameparser import HumanName
 
 from cardscan.config import Config, default_template_dir
 from cardscan.contacts.fields import DEFAULT_POLICY, ReviewPolicy
+from cardscan.contacts.names import parse_name
 from cardscan.errors import ConfigError, SendError, ValidationError
 from cardscan.followup.mailer import (PERMANENT, SENT, TRANSIENT, UNCERTAIN, Outcome, SmtpTransport, TokenBucket, build_message,
                      check_recipient, header_problem, new_message_id, write_eml)
@@ -77,11 +77,8 @@ class Draft:
 
 
 def first_name(name: str | None) -> str:
-    if not name:
-        return ""
-    h = HumanName(name)
-    h.capitalize()
-    return h.first or ""
+    parts = parse_name(name, capitalize=True)
+    return parts.given if parts else ""
 
 
 def _event_date(store: Store, event: str | None) -> str:
