@@ -1,4 +1,9 @@
-"""SQLite store: photos keyed by the sha256 of their bytes, contacts rebuilt from field rows.
+"""The SQLite store: the connection, transactions and migrations; ``Store`` combines the per-table query modules.
+
+Photos are keyed by the sha256 of their bytes; contacts are rebuilt from field rows.  Only this
+package imports ``sqlite3`` or runs SQL (checked by ruff's banned-api rule and a test): the
+queries of each table family live in their own module (``photos``, ``contacts``, ``followups``,
+``merge``), records and row conversions in ``rows``, claim owners in ``claims``.
 
 One ``Store`` = one connection; open one per thread / process.  The database runs in WAL mode
 with foreign keys on; every transaction that writes starts with ``BEGIN IMMEDIATE`` (see
