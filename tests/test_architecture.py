@@ -32,3 +32,11 @@ def test_only_the_store_runs_sql() -> None:
     offenders = [rel for rel, text in _sources(outside=("store/",)).items()
                  if re.search(r"^\s*(import sqlite3|from sqlite3 import)", text, re.M) or ".execute(" in text]
     assert offenders == []
+
+
+def test_every_module_says_what_it_owns() -> None:
+    """Each module opens with a docstring whose first line says what it owns (ARCHITECTURE.md)."""
+    import ast
+
+    missing = [rel for rel, text in _sources().items() if not (ast.get_docstring(ast.parse(text)) or "").strip()]
+    assert missing == []
