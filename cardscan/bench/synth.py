@@ -830,7 +830,8 @@ def _contact_items(c: CardContent, dz: Design, body: float) -> list[_Item]:
     return items
 
 
-def _render(c: CardContent, dz: Design, loc: Locale, payload: str | None) -> tuple[Image.Image, list[str]]:
+def _render(c: CardContent, dz: Design, loc: Locale, payload: str | None
+            ) -> tuple[Image.Image, list[tuple[str, tuple[float, float, float, float]]]]:
     W = round(loc.card_mm[0] * _PX_PER_MM)
     H = round(loc.card_mm[1] * _PX_PER_MM)
     img = Image.new("RGB", (W * _SS, H * _SS), dz.bg)
@@ -927,7 +928,7 @@ def _render(c: CardContent, dz: Design, loc: Locale, payload: str | None) -> tup
         d.rectangle((qx - qz, qy - qz, qx + q.width + qz, qy + q.height + qz), fill=(255, 255, 255))
         img.paste(q.convert("RGB"), (qx, qy))
     out = img.resize((W, H), Image.LANCZOS)
-    return out, [t for t, _ in printed]
+    return out, printed
 
 
 # ----------------------------------------------------------------------------------------------
@@ -945,6 +946,7 @@ class SynthCard:
     design: Design
     qr_payload: str | None = None
     lines: tuple[str, ...] = ()  # every printed text line, top to bottom per column
+    boxes: tuple[tuple[float, float, float, float], ...] = ()  # each line's (x0, top, x1, bottom) in pixels
 
     @property
     def pixels(self) -> np.ndarray:
@@ -1002,7 +1004,7 @@ def make_card(seed: int, **overrides: Any) -> SynthCard:
                             with_web=with_web)
     design = _make_design(rng, ov)
     payload = qr_payload(content, design.qr) if design.qr else None
-    image, lines = _render(content, design, loc, payload)
+    image, printed = _render(content, design, loc, payload)
     truth: dict[str, Any] = {
         "file": "",
         "name": content.name,
@@ -1017,7 +1019,7 @@ def make_card(seed: int, **overrides: Any) -> SynthCard:
         "source": "cardscan.bench.synth",
     }
     return SynthCard(image=image, truth=truth, seed=seed, content=content, design=design, qr_payload=payload,
-                     lines=tuple(lines))
+                     lines=tuple(t for t, _ in printed), boxes=tuple(b for _, b in printed))
 
 
 # ----------------------------------------------------------------------------------------------
