@@ -163,6 +163,8 @@ def test_feminine_title_and_a_firm_named_by_its_trade() -> None:
     ("Steuerberater", True), ("Vertriebsleiterin", True), ("Softwareentwicklerin", True), ("Projektmanager", True),
     ("Jefa de Proyectos", True), ("Chef de projet", True), ("Office Manager", True),
     ("Service Commercial", False), ("Head Office", False), ("Milan Branch Office:", False),
+    # from the occupation vocabulary (Faker's job lists), not the hand-made title list
+    ("Librarian", True), ("Dispensing Optician", True), ("Quantity Surveyor", True), ("Electricista", True),
 ])
 def test_title_forms(role: str, want: bool) -> None:
     """German compound roles, feminine and French forms; department and office lines are not roles."""
