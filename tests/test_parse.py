@@ -484,3 +484,31 @@ def test_synthetic_card_text_fields() -> None:
     for f, floor in (("name", 0.98), ("title", 0.97), ("company", 0.9)):
         assert n[f"{f} right"] >= floor * n[f"{f} printed"], (f, n)
         assert n[f"{f} wrong"] <= 1, (f, n)
+
+
+@pytest.mark.parametrize(("line", "name", "title"), [
+    ("Ana Lima | Director of Operations", "Ana Lima", "Director of Operations"),
+    ("Ravi Shah (Director)", "Ravi Shah", "Director"),
+    ("Ana Lima - Head of Sales", "Ana Lima", "Head of Sales"),
+    ("Ana Lima Director of Operations", "Ana Lima", "Director of Operations"),
+    ("Nathan K. Pemberton Sales Manager", "Nathan K. Pemberton", "Sales Manager"),
+    ("Lena Bauer Vertriebsleiterin", "Lena Bauer", "Vertriebsleiterin"),
+])
+def test_name_and_title_on_one_line(line: str, name: str, title: str) -> None:
+    """The whole line used to become the title and the name was lost."""
+    mail = name.split()[-1].lower() + "@brelovik.co.uk"
+    c = parse_text(f"Brelovik Trading Ltd\n{line}\nTel 020 7946 0018\n{mail}")
+    assert c.scalar("name") == name
+    assert c.scalar("title") == title
+
+
+def test_logo_word_read_into_the_company_is_dropped() -> None:
+    c = parse_text("NORVEX NORVEX SYSTEMS, INC.\nDaniel Mercer\nSales Manager\ndaniel@norvex.com")
+    assert c.scalar("company") == "NORVEX SYSTEMS, INC."
+
+
+def test_a_name_wrapped_over_two_lines_joins_when_the_domain_spells_it() -> None:
+    c = parse_text("Daniel Mercer\nSales Manager\nOLIVEIRA\nTAILORS\ndaniel@oliveiratailors.com")
+    assert c.scalar("company") == "OLIVEIRA TAILORS"
+    c = parse_text("Daniel Mercer\nSales Manager\nOLIVEIRA\nTAILORS\ndaniel@example.com")
+    assert c.scalar("company") != "OLIVEIRA TAILORS"

@@ -5,7 +5,7 @@ handed to the parser as an OcrResult (words spaced by character count, confidenc
 the QR code. Name, title and company are scored per field: right, empty (missed) or wrong (a
 value that is not the printed one, worse than none):
 
-    python -m cardscan.bench.parselines --seeds 900000:900500 [--show-errors]
+    python -m cardscan.bench.parselines --seeds 900000:900500 [--hard] [--show-errors]
 
 Development used other seeds than the ones reported; pick a range nobody has looked at to check.
 """
@@ -60,13 +60,13 @@ class FieldTally:
         return (self.wrong + self.extra) / self.cards if self.cards else 0.0
 
 
-def run(seeds: range) -> dict[str, FieldTally]:
+def run(seeds: range, *, hard: bool = False) -> dict[str, FieldTally]:
     from cardscan.bench.synth import make_card
     from cardscan.parsing.contact import parse
 
     tally = {f: FieldTally() for f in FIELDS}
     for seed in seeds:
-        card = make_card(seed, qr=None)
+        card = make_card(seed, qr=None, hard=hard)
         contact = parse(printed_ocr(card.lines, card.boxes))
         for f in FIELDS:
             truth = card.truth[f]
@@ -93,10 +93,12 @@ def run(seeds: range) -> dict[str, FieldTally]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m cardscan.bench.parselines")
     ap.add_argument("--seeds", default="900000:900500", help="start:stop")
+    ap.add_argument("--hard", action="store_true", help="cards of synth.HARD_KINDS (name and title on one line, "
+                    "logo word repeated, shop names, company only in the domain)")
     ap.add_argument("--show-errors", action="store_true")
     a = ap.parse_args(argv)
     start, stop = (int(x) for x in a.seeds.split(":"))
-    tally = run(range(start, stop))
+    tally = run(range(start, stop), hard=a.hard)
     print(f"{'field':8} {'cards':>5} {'right':>6} {'missed':>6} {'wrong':>6} {'accuracy':>8} {'wrong%':>7}")
     for f, t in tally.items():
         print(f"{f:8} {t.cards:5d} {t.right + t.empty_ok:6d} {t.missed:6d} {t.wrong + t.extra:6d} "

@@ -70,6 +70,39 @@ def _repair_name_token(tok: str) -> str:
     return tok
 
 
+_INLINE_SEP_RE = re.compile(r"\s*(?:\||\s[-–—]\s|\(|/\s)\s*")
+
+
+def split_name_title(text: str, emails: Sequence[EmailHit] = ()) -> tuple[str, str] | None:
+    """A line holding the name and the title: 'Ana Lima | Director', 'Ravi Shah (Director)',
+    'Ana Lima - Head of Sales', or with no mark between them 'Ana Lima Director of Operations'.
+    Returns (name part, title part) when the part after the name names a role and the part
+    before it does not; without a mark the cut is placed after a known surname (or a word of the
+    e-mail's local part) when there is one, else after the first two words."""
+    m = _INLINE_SEP_RE.search(text)
+    if m and m.start() > 0:
+        left, right = text[:m.start()].strip(), text[m.end():].strip().rstrip(")").strip()
+        if right and _is_title(right) and not re.search(r"\d", right) and not _blocked_for_person(left) and \
+                2 <= len(left.split()) <= 5:
+            return left, right
+        return None
+    toks = text.split()
+    locals_ = [re.sub(r"[^a-z]", "", fold(h.value.split("@")[0])) for h in emails]
+    best: tuple[int, int] | None = None  # (evidence, k)
+    for k in range(2, min(5, len(toks))):
+        left, right = " ".join(toks[:k]), " ".join(toks[k:])
+        if not _is_title(right) or _blocked_for_person(left) or re.search(r"\d", right):
+            continue
+        last = fold(toks[k - 1]).strip(".,'’-")
+        ev = int(last in _surnames() or any(len(last) >= 3 and last in lo for lo in locals_))
+        if best is None or ev > best[0]:
+            best = (ev, k)
+    if best is None:
+        return None
+    k = best[1]
+    return " ".join(toks[:k]), " ".join(toks[k:])
+
+
 def _find_name(lines: list[_Ln], emails: Sequence[EmailHit]) -> tuple[_Ln, Field] | None:
     heights = [l.height for l in lines if l.height > 0]
     med_h = float(np.median(heights)) if heights else 1.0
@@ -82,6 +115,10 @@ def _find_name(lines: list[_Ln], emails: Sequence[EmailHit]) -> tuple[_Ln, Field
         segs = [x.strip() for x in text.split(",")]
         if len(segs) >= 2 and any(_is_title(x) for x in segs[1:]):
             text = segs[0]  # "Jane Doe, Owner": the name before the comma
+        elif _blocked_for_person(text):
+            both = split_name_title(text, emails)
+            if both:
+                text = both[0]  # "Ana Lima | Director", "Ravi Shah (Director)"
         toks = text.split()
         if not 2 <= len(toks) <= 5 or len(ln.text) > 60:
             continue
