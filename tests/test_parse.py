@@ -512,3 +512,15 @@ def test_a_name_wrapped_over_two_lines_joins_when_the_domain_spells_it() -> None
     assert c.scalar("company") == "OLIVEIRA TAILORS"
     c = parse_text("Daniel Mercer\nSales Manager\nOLIVEIRA\nTAILORS\ndaniel@example.com")
     assert c.scalar("company") != "OLIVEIRA TAILORS"
+
+
+def test_the_email_local_part_repairs_or_doubts_the_name() -> None:
+    c = parse_text("Daniel Sutheriand\nSales Manager\ndaniel.sutherland@caldwell.example.com")
+    assert c.scalar("name") == "Daniel Sutherland"
+    assert "repaired" in c.name.flags and "Sutheriand" in c.name.message
+    same = parse_text("Daniel Sutherland\nSales Manager\ndaniel.sutherland@caldwell.example.com")
+    assert c.name.confidence < same.name.confidence and not same.name.flags
+    # a spelling that OCR does not produce is not changed, only doubted
+    c = parse_text("Catarina Lopes\nDirector\nkatarina.lopes@example.com")
+    assert c.scalar("name") == "Catarina Lopes"
+    assert "low_confidence" in c.name.flags and c.name.confidence < 0.6

@@ -172,5 +172,55 @@ def _find_name(lines: list[_Ln], emails: Sequence[EmailHit]) -> tuple[_Ln, Field
     s, ln, text = best
     ln.used = "name"
     conf = _words_conf(ln) * min(0.97, 0.3 + s / 7)
-    flags = ("low_confidence",) if conf < LOW else ()
-    return ln, Field(cap(text.strip(" ,;|")), round(conf, 3), SOURCE_OCR, ln.text, flags)
+    value, factor, flag, msg = _check_against_email(text.strip(" ,;|"), emails)
+    conf *= factor
+    flags = tuple(f for f in (flag, "low_confidence" if conf < LOW else None) if f)
+    return ln, Field(cap(value), round(conf, 3), SOURCE_OCR, ln.text, flags, msg)
+
+
+# OCR look-alikes folded to one shape: 'Sutheriand' and 'sutherland', 'Wiliiams' and 'williams'
+_SHAPES = (("rn", "m"), ("cl", "d"), ("vv", "w"), ("ii", "u"), ("1", "l"), ("i", "l"), ("|", "l"), ("!", "l"),
+           ("0", "o"), ("5", "s"), ("e", "c"))
+
+
+def _shape(word: str) -> str:
+    w = fold(word)
+    for a, b in _SHAPES:
+        w = w.replace(a, b)
+    return w
+
+
+def _check_against_email(name: str, emails: Sequence[EmailHit]) -> tuple[str, float, str | None, str | None]:
+    """The e-mail's local part as evidence about the name read: a word the local part spells with
+    OCR look-alike letters in other places ('Sutheriand' beside daniel.sutherland@) is repaired
+    when the spelling of the e-mail is a known first name or surname; a word one or two letters
+    away from a word of the local part is kept but less sure. Returns (value, confidence factor,
+    flag, message)."""
+    from rapidfuzz.distance import Levenshtein
+
+    toks = name.split()
+    locals_ = [fold(h.value.split("@")[0]) for h in emails]
+    parts = {p for lo in locals_ for p in re.split(r"[._\-+0-9]+", lo) if len(p) >= 4}
+    if not parts:
+        return name, 1.0, None, None
+    out, repaired, doubt = list(toks), [], []
+    for k, tok in enumerate(toks):
+        w = re.sub(r"[^a-z]", "", fold(tok))
+        if len(w) < 4 or any(w in lo for lo in locals_):
+            continue
+        near = sorted((Levenshtein.distance(w, p), p) for p in parts if abs(len(p) - len(w)) <= 2)
+        if not near or near[0][0] > 2:
+            continue
+        p = near[0][1]
+        if _shape(w) == _shape(p) and (p in _surnames() or p in _first_names()):
+            out[k] = p.upper() if tok.isupper() else p.capitalize() if tok[:1].isupper() else p
+            repaired.append((tok, out[k]))
+        else:
+            doubt.append((tok, p))
+    if repaired:
+        was = ", ".join(f"'{a}' as '{b}'" for a, b in repaired)
+        return " ".join(out), 0.85, "repaired", f"read {was}: the e-mail address spells it so"
+    if doubt:
+        a, p = doubt[0]
+        return name, 0.6, "low_confidence", f"'{a}' differs from the e-mail address ({p}): check the spelling"
+    return name, 1.0, None, None
