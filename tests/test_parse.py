@@ -524,3 +524,14 @@ def test_the_email_local_part_repairs_or_doubts_the_name() -> None:
     c = parse_text("Catarina Lopes\nDirector\nkatarina.lopes@example.com")
     assert c.scalar("name") == "Catarina Lopes"
     assert "low_confidence" in c.name.flags and c.name.confidence < 0.6
+
+
+@pytest.mark.parametrize("text", [
+    "山田 太郎\nTaro Yamada\nSales Manager\ntaro.yamada@yamada.co.jp",
+    "Taro Yamada 山田太郎\nSales Manager\ntaro@yamada.co.jp",
+    "山田太郎 Taro Yamada\nSales Manager\ntaro@yamada.co.jp",
+])
+def test_a_card_printing_both_forms_keeps_the_latin_name(text: str) -> None:
+    c = parse_text(text)
+    assert c.scalar("name") == "Taro Yamada"
+    assert c.scalar("company") is None  # the mixed line is not taken for a firm

@@ -70,6 +70,7 @@ def _repair_name_token(tok: str) -> str:
     return tok
 
 
+_CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 _INLINE_SEP_RE = re.compile(r"\s*(?:\||\s[-–—]\s|\(|/\s)\s*")
 
 
@@ -115,6 +116,9 @@ def _find_name(lines: list[_Ln], emails: Sequence[EmailHit]) -> tuple[_Ln, Field
         segs = [x.strip() for x in text.split(",")]
         if len(segs) >= 2 and any(_is_title(x) for x in segs[1:]):
             text = segs[0]  # "Jane Doe, Owner": the name before the comma
+        elif _CJK_RE.search(text) and re.search(r"[A-Za-z]", text):
+            latin = " ".join(t for t in text.split() if not _CJK_RE.search(t))
+            text = latin if len(latin.split()) >= 2 else text  # "Taro Yamada 山田太郎": the Latin form is the name
         elif _blocked_for_person(text):
             both = split_name_title(text, emails)
             if both:
