@@ -9,6 +9,7 @@ import numpy as np
 from cardscan.models import SOURCE_OCR, Field
 from cardscan.parsing.emails import EmailHit
 from cardscan.parsing.layout import cap, fold, has_phrase, wordlist, words_of
+from cardscan.parsing.address import _aligned
 from cardscan.parsing.lines import _JUNK_RE, _URLISH_RE, LOW, _Ln, _neighbour, _strip_junk, _words_conf
 from cardscan.parsing.vocab import (
     _PERSONAL_DOMAINS,
@@ -242,7 +243,8 @@ def _logo_lines(lines: list[_Ln], group: list[_Ln]) -> list[_Ln]:
     ln = group[0]
     body = _bare(ln.text)
     prev, nxt = _neighbour(lines, ln, -1), _neighbour(lines, ln, 1)
-    if len(body) <= 2 and prev is not None and _joinable(prev) and _short_caps(prev) and not _personal(prev.text) and \
+    if len(body) <= 2 and prev is not None and _joinable(prev) and _short_caps(prev) and \
+            (not _personal(prev.text) or _aligned(prev, ln)) and \
             (not _distinctive(ln.text) or _has_legal_suffix(ln.text)):
         return [prev, ln]  # the generic part (with its legal form) under the logo word
     if _short_caps(ln) and nxt is not None and _joinable(nxt) and len(nxt.text.split()) <= 3 and \
