@@ -535,3 +535,13 @@ def test_a_card_printing_both_forms_keeps_the_latin_name(text: str) -> None:
     c = parse_text(text)
     assert c.scalar("name") == "Taro Yamada"
     assert c.scalar("company") is None  # the mixed line is not taken for a firm
+
+
+@pytest.mark.parametrize(("first", "company"), [
+    ("Brelovik Logistics Ltd - Moving you forward", "Brelovik Logistics Ltd"),
+    ("Vantris | Smart Homes", "Vantris"),  # the domain spells the name
+    ("Smith - Jones Ltd", "Smith - Jones Ltd"),  # no tagline: the mark is part of the name
+])
+def test_company_and_tagline_on_one_line(first: str, company: str) -> None:
+    c = parse_text(f"{first}\nAna Lima\nSales Manager\nana@vantris.com")
+    assert c.scalar("company") == company

@@ -45,6 +45,23 @@ def _spelled_by_domain(lines: list[_Ln], group: list[_Ln], labels: Sequence[str]
     return group
 
 
+_TAGLINE_SEP_RE = re.compile(r"\s(?:[-–—|·•]|::)\s")
+
+
+def _drop_tagline(text: str, labels: Sequence[str]) -> str:
+    """Company and tagline on one line ('Acme Logistics Ltd - Moving you forward'): the part
+    before the mark is the name when it carries the legal form or the domain spells it, and the
+    part after is words of its own (two or more, no legal form)."""
+    m = _TAGLINE_SEP_RE.search(text)
+    if not m:
+        return text
+    left, right = text[:m.start()].strip(), text[m.end():].strip()
+    if len(words_of(right)) >= 2 and not _has_legal_suffix(right) and \
+            (_has_legal_suffix(left) or _domain_agrees(left, labels) >= 2.0):
+        return left
+    return text
+
+
 def _drop_repeated_logo(text: str) -> str:
     """The logo word read into the name it stands before: 'NORVEX NORVEX SYSTEMS, INC.',
     'ROVONIX Rovonix Systems' -> the name once."""
@@ -158,7 +175,7 @@ def _find_company(lines: list[_Ln], domains: Sequence[str], emails: Sequence[Ema
         return None
     for g in group:
         g.used = "company"
-    value, repaired = _repair_legal_form(_drop_repeated_logo(raw.strip(" ,;|&")))
+    value, repaired = _repair_legal_form(_drop_tagline(_drop_repeated_logo(raw.strip(" ,;|&")), labels))
     conf = float(np.mean([_words_conf(g) for g in group])) * min(0.95, 0.35 + s / 8) * (0.8 if repaired else 1.0)
     flags = (("repaired",) if repaired else ()) + (("low_confidence",) if conf < LOW else ())
     return Field(cap(value), round(conf, 3), SOURCE_OCR, raw, flags, "OCR 'I' read for 'l' in the legal form" if repaired else None)
