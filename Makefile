@@ -10,7 +10,7 @@ TEST_APT_PACKAGES := chromium
 OUT    ?= out
 JOBS   ?= 2
 
-.PHONY: demo test lint setup setup-test system-deps system-test-deps bench bench-speed samples clean
+.PHONY: vocab demo test lint setup setup-test system-deps system-test-deps bench bench-speed samples clean
 
 demo: setup
 	@mkdir -p $(OUT)
@@ -33,6 +33,11 @@ bench-speed: setup
 
 samples: setup
 	$(BIN)/python samples/generate.py
+
+# the parser's occupation vocabulary, rebuilt from Faker's job lists (MIT): scripts/build_vocab.py
+vocab: setup
+	$(BIN)/python -m pip install -q -e '.[vocab]'
+	$(BIN)/python scripts/build_vocab.py
 
 # ---- set-up: each step only does something when its result is missing
 system-deps:

@@ -163,6 +163,8 @@ def test_feminine_title_and_a_firm_named_by_its_trade() -> None:
     ("Steuerberater", True), ("Vertriebsleiterin", True), ("Softwareentwicklerin", True), ("Projektmanager", True),
     ("Jefa de Proyectos", True), ("Chef de projet", True), ("Office Manager", True),
     ("Service Commercial", False), ("Head Office", False), ("Milan Branch Office:", False),
+    # from the occupation vocabulary (Faker's job lists), not the hand-made title list
+    ("Librarian", True), ("Dispensing Optician", True), ("Quantity Surveyor", True), ("Electricista", True),
 ])
 def test_title_forms(role: str, want: bool) -> None:
     """German compound roles, feminine and French forms; department and office lines are not roles."""
@@ -482,3 +484,64 @@ def test_synthetic_card_text_fields() -> None:
     for f, floor in (("name", 0.98), ("title", 0.97), ("company", 0.9)):
         assert n[f"{f} right"] >= floor * n[f"{f} printed"], (f, n)
         assert n[f"{f} wrong"] <= 1, (f, n)
+
+
+@pytest.mark.parametrize(("line", "name", "title"), [
+    ("Ana Lima | Director of Operations", "Ana Lima", "Director of Operations"),
+    ("Ravi Shah (Director)", "Ravi Shah", "Director"),
+    ("Ana Lima - Head of Sales", "Ana Lima", "Head of Sales"),
+    ("Ana Lima Director of Operations", "Ana Lima", "Director of Operations"),
+    ("Nathan K. Pemberton Sales Manager", "Nathan K. Pemberton", "Sales Manager"),
+    ("Lena Bauer Vertriebsleiterin", "Lena Bauer", "Vertriebsleiterin"),
+])
+def test_name_and_title_on_one_line(line: str, name: str, title: str) -> None:
+    """The whole line used to become the title and the name was lost."""
+    mail = name.split()[-1].lower() + "@brelovik.co.uk"
+    c = parse_text(f"Brelovik Trading Ltd\n{line}\nTel 020 7946 0018\n{mail}")
+    assert c.scalar("name") == name
+    assert c.scalar("title") == title
+
+
+def test_logo_word_read_into_the_company_is_dropped() -> None:
+    c = parse_text("NORVEX NORVEX SYSTEMS, INC.\nDaniel Mercer\nSales Manager\ndaniel@norvex.com")
+    assert c.scalar("company") == "NORVEX SYSTEMS, INC."
+
+
+def test_a_name_wrapped_over_two_lines_joins_when_the_domain_spells_it() -> None:
+    c = parse_text("Daniel Mercer\nSales Manager\nOLIVEIRA\nTAILORS\ndaniel@oliveiratailors.com")
+    assert c.scalar("company") == "OLIVEIRA TAILORS"
+    c = parse_text("Daniel Mercer\nSales Manager\nOLIVEIRA\nTAILORS\ndaniel@example.com")
+    assert c.scalar("company") != "OLIVEIRA TAILORS"
+
+
+def test_the_email_local_part_repairs_or_doubts_the_name() -> None:
+    c = parse_text("Daniel Sutheriand\nSales Manager\ndaniel.sutherland@caldwell.example.com")
+    assert c.scalar("name") == "Daniel Sutherland"
+    assert "repaired" in c.name.flags and "Sutheriand" in c.name.message
+    same = parse_text("Daniel Sutherland\nSales Manager\ndaniel.sutherland@caldwell.example.com")
+    assert c.name.confidence < same.name.confidence and not same.name.flags
+    # a spelling that OCR does not produce is not changed, only doubted
+    c = parse_text("Catarina Lopes\nDirector\nkatarina.lopes@example.com")
+    assert c.scalar("name") == "Catarina Lopes"
+    assert "low_confidence" in c.name.flags and c.name.confidence < 0.6
+
+
+@pytest.mark.parametrize("text", [
+    "山田 太郎\nTaro Yamada\nSales Manager\ntaro.yamada@yamada.co.jp",
+    "Taro Yamada 山田太郎\nSales Manager\ntaro@yamada.co.jp",
+    "山田太郎 Taro Yamada\nSales Manager\ntaro@yamada.co.jp",
+])
+def test_a_card_printing_both_forms_keeps_the_latin_name(text: str) -> None:
+    c = parse_text(text)
+    assert c.scalar("name") == "Taro Yamada"
+    assert c.scalar("company") is None  # the mixed line is not taken for a firm
+
+
+@pytest.mark.parametrize(("first", "company"), [
+    ("Brelovik Logistics Ltd - Moving you forward", "Brelovik Logistics Ltd"),
+    ("Vantris | Smart Homes", "Vantris"),  # the domain spells the name
+    ("Smith - Jones Ltd", "Smith - Jones Ltd"),  # no tagline: the mark is part of the name
+])
+def test_company_and_tagline_on_one_line(first: str, company: str) -> None:
+    c = parse_text(f"{first}\nAna Lima\nSales Manager\nana@vantris.com")
+    assert c.scalar("company") == company

@@ -19,8 +19,9 @@ import json
 import logging
 import math
 import random
+import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -423,6 +424,8 @@ class CardContent:
     web_label: str
     address_lines: tuple[str, ...]
     domain: str
+    printed_name: str | None = None  # the name line as printed when it also holds the title (hard cards)
+    logo_word: str | None = None  # a logo word printed before the company on its line (hard cards)
 
     @property
     def address(self) -> str | None:
@@ -830,7 +833,8 @@ def _contact_items(c: CardContent, dz: Design, body: float) -> list[_Item]:
     return items
 
 
-def _render(c: CardContent, dz: Design, loc: Locale, payload: str | None) -> tuple[Image.Image, list[str]]:
+def _render(c: CardContent, dz: Design, loc: Locale, payload: str | None
+            ) -> tuple[Image.Image, list[tuple[str, tuple[float, float, float, float]]]]:
     W = round(loc.card_mm[0] * _PX_PER_MM)
     H = round(loc.card_mm[1] * _PX_PER_MM)
     img = Image.new("RGB", (W * _SS, H * _SS), dz.bg)
@@ -839,11 +843,13 @@ def _render(c: CardContent, dz: Design, loc: Locale, payload: str | None) -> tup
     name_size, comp_size, title_size, body = dz.sizes
     name_col = dz.accent if dz.name_accent else dz.fg
     company_text = c.company.upper() if (c.company and dz.company_upper) else c.company
+    if company_text and c.logo_word:
+        company_text = f"{c.logo_word} {company_text}"
     logo = None if dz.logo == "none" else f"logo:{dz.logo}"
 
     def ident() -> list[_Item]:
-        g = [_Item(c.name, dz.heading_family, "bold", name_size, name_col, lead=1.25)]
-        if c.title:
+        g = [_Item(c.printed_name or c.name, dz.heading_family, "bold", name_size, name_col, lead=1.25)]
+        if c.title and not c.printed_name:
             g.append(_Item(c.title, dz.body_family, "italic" if dz.title_italic else "regular", title_size, dz.fg))
         if c.department:
             g.append(_Item(c.department, dz.body_family, "regular", body, dz.muted))
@@ -927,7 +933,7 @@ def _render(c: CardContent, dz: Design, loc: Locale, payload: str | None) -> tup
         d.rectangle((qx - qz, qy - qz, qx + q.width + qz, qy + q.height + qz), fill=(255, 255, 255))
         img.paste(q.convert("RGB"), (qx, qy))
     out = img.resize((W, H), Image.LANCZOS)
-    return out, [t for t, _ in printed]
+    return out, printed
 
 
 # ----------------------------------------------------------------------------------------------
@@ -945,6 +951,7 @@ class SynthCard:
     design: Design
     qr_payload: str | None = None
     lines: tuple[str, ...] = ()  # every printed text line, top to bottom per column
+    boxes: tuple[tuple[float, float, float, float], ...] = ()  # each line's (x0, top, x1, bottom) in pixels
 
     @property
     def pixels(self) -> np.ndarray:
@@ -957,7 +964,42 @@ class SynthCard:
 
 
 _CARD_OVERRIDES = ("country", "layout", "scheme", "qr", "icons", "font", "with_address", "fax", "emails",
-                   "website")
+                   "website", "hard")
+
+# Kinds of cards the plain generator does not make (``hard=True``): drawn from their own random
+# stream, so the plain cards of every seed stay as they were.
+HARD_KINDS = ("name_title_line", "logo_repeat", "shop", "domain_only", "plain")
+_INLINE_SEPS = (", ", " | ", " - ", " – ", " (", "  ")
+_SHOP_TRADES = ("Traders", "Bakery", "Opticians", "Hardware", "Motors", "Tailors", "Jewellers", "Cycles",
+                "Flowers", "Sweets", "Furniture", "Pharmacy", "Auto Parts", "Tiles & Sanitary")
+_SHOP_ADJ = ("Green", "Little", "Golden", "Corner", "Old", "Blue", "Bright", "Village")
+_SHOP_NOUN = ("Kitchen", "Bookshop", "Cycle Shop", "Bakehouse", "Pantry", "Workshop", "Garden Centre", "Print Shop")
+
+
+def _hard_content(c: CardContent, seed: int, loc: Locale) -> tuple[CardContent, str]:
+    rng = random.Random(f"cardscan-synth-hard-{seed}")
+    kind = rng.choice(HARD_KINDS)
+    if kind == "name_title_line" and c.title:
+        sep = rng.choice(_INLINE_SEPS)
+        printed = f"{c.name}{sep}{c.title})" if sep == " (" else f"{c.name}{sep}{c.title}"
+        return replace(c, printed_name=printed), kind
+    if kind == "logo_repeat" and c.company:
+        return replace(c, logo_word=c.company.split()[0].upper()), kind
+    if kind == "shop":
+        pool = loc.name_pools[0]
+        if rng.random() < 0.5:
+            shop = f"{rng.choice(_FAMILY[pool]).split()[0]} {rng.choice(_SHOP_TRADES)}"
+        else:
+            shop = f"The {rng.choice(_SHOP_ADJ)} {rng.choice(_SHOP_NOUN)}"
+        if rng.random() < 0.3:
+            shop = shop.upper()
+        domain = re.sub(r"[^a-z]", "", _fold(shop).lower())[:20] + rng.choice(loc.tlds)
+        emails = tuple(e.split("@")[0] + "@" + domain for e in c.emails)
+        sites = tuple(w.replace(c.domain, domain) for w in c.websites)
+        return replace(c, company=shop, domain=domain, emails=emails, websites=sites), kind
+    if kind == "domain_only":
+        return replace(c, company=None), kind
+    return c, "plain"
 
 
 def _describe(c: CardContent, dz: Design, payload_kind: str | None) -> str:
@@ -998,11 +1040,14 @@ def make_card(seed: int, **overrides: Any) -> SynthCard:
     want_fax = ov.pop("fax", want_fax)
     n_emails = ov.pop("emails", n_emails)
     with_web = ov.pop("website", with_web)
+    hard = bool(ov.pop("hard", False))
     content = _make_content(rng, loc, with_address=with_address, want_fax=want_fax, n_emails=n_emails,
                             with_web=with_web)
+    if hard:
+        content, _ = _hard_content(content, seed, loc)
     design = _make_design(rng, ov)
     payload = qr_payload(content, design.qr) if design.qr else None
-    image, lines = _render(content, design, loc, payload)
+    image, printed = _render(content, design, loc, payload)
     truth: dict[str, Any] = {
         "file": "",
         "name": content.name,
@@ -1017,7 +1062,7 @@ def make_card(seed: int, **overrides: Any) -> SynthCard:
         "source": "cardscan.bench.synth",
     }
     return SynthCard(image=image, truth=truth, seed=seed, content=content, design=design, qr_payload=payload,
-                     lines=tuple(lines))
+                     lines=tuple(t for t, _ in printed), boxes=tuple(b for _, b in printed))
 
 
 # ----------------------------------------------------------------------------------------------

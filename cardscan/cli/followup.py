@@ -129,13 +129,16 @@ def _entry_line(store, e, policy: ReviewPolicy) -> str:  # noqa: ANN001
         rec = store.contact(e.contact_id)
         who = ", ".join(x for x in (rec.contact.scalar("name"), rec.contact.scalar("company")) if x) or "(no name)"
         has_note = bool(rec.notes)
+        gaps = fu.identity_gaps(rec.contact, [e.body or ""])
     except KeyError:
-        who, has_note = "(contact gone)", False
+        who, has_note, gaps = "(contact gone)", False, ()
     ev = f"  [{e.event}]" if e.event else ""
     line = f"#{e.id:<4} {e.label:<19} {e.to_addr}  {who}{ev}"
     extra = []
     if not has_note and e.state in ("draft", "approved"):
         extra.append("no note about this person: the draft is not personal yet")
+    if e.state in ("draft", "approved"):
+        extra.extend(gaps)
     if e.state == "draft":
         problem, _ = fu.email_problem(store, e, policy=policy)
         if problem:

@@ -273,6 +273,21 @@ def _insert_draft(store: Store, contact_id: int, addr: str, draft: Draft) -> int
 # review and approval
 
 
+def identity_gaps(contact: Contact, bodies: Iterable[str] = ()) -> tuple[str, ...]:
+    """What the card did not give about the person, said instead of passing silently: a draft
+    that greets nobody or names no firm is the follow-up that does harm. With the drafts' bodies
+    the missing name says how the draft greets ("no name read: the draft says 'Hello there,'")."""
+    out = []
+    if not contact.scalar("name"):
+        greet = next((line.strip() for b in bodies for line in b.splitlines()
+                      if line.strip().lower().startswith(("hello there", "hi there", "dear sir", "dear there"))), None)
+        out.append("no name read" + (f": the draft says '{greet}'" if greet else ""))
+    for f in ("company", "title"):
+        if not contact.scalar(f):
+            out.append(f"no {f} read")
+    return tuple(out)
+
+
 def email_problem(store: Store, entry: FollowupRecord, *,
                   policy: ReviewPolicy = DEFAULT_POLICY) -> tuple[str | None, str | None]:
     """(why the recipient cannot be approved or None, the contact's current address if it changed)."""

@@ -33,6 +33,7 @@ from cardscan.errors import ValidationError
 from cardscan.reading.files import write_atomic
 from cardscan.models import SOURCE_QR, SOURCE_USER, Field, Phone
 from cardscan.contacts.fields import DEFAULT_POLICY, ReviewPolicy
+from cardscan.followup.queue import identity_gaps
 from cardscan.store import ContactRecord, Failure, FollowupRow
 
 if TYPE_CHECKING:
@@ -163,6 +164,7 @@ class ContactView:
     duplicates: tuple[DuplicateView, ...] = ()
     followup_state: str = "none"  # state of the live entry, "skipped" or "none": the filters use it
     filter_keys: tuple[str, ...] = ()  # CSS classes the filter rules match
+    gaps: tuple[str, ...] = ()  # "no name read: the draft says 'Hello there,'", "no company read"
 
 
 def _value_view(label: str, v: Field | Phone, *, policy: ReviewPolicy, href: str | None,
@@ -257,6 +259,7 @@ def contact_view(rec: ContactRecord, *, policy: ReviewPolicy = DEFAULT_POLICY,
         followups=tuple(followup_view(f) for f in followups),
         duplicates=tuple(duplicates),
         followup_state=_followup_state(followups),
+        gaps=identity_gaps(c, [f.body for f in followups if f.body]),
     )
 
 

@@ -9,6 +9,7 @@ import numpy as np
 from cardscan.models import SOURCE_OCR, Field
 from cardscan.parsing.emails import EmailHit
 from cardscan.parsing.layout import cap, fold, has_phrase, wordlist, words_of
+from cardscan.parsing.address import _aligned
 from cardscan.parsing.lines import _JUNK_RE, _URLISH_RE, LOW, _Ln, _neighbour, _strip_junk, _words_conf
 from cardscan.parsing.vocab import (
     _PERSONAL_DOMAINS,
@@ -22,6 +23,53 @@ from cardscan.parsing.vocab import (
     _repair_legal_form,
     _surnames,
 )
+
+def _letters(text: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", fold(text))
+
+
+def _spelled_by_domain(lines: list[_Ln], group: list[_Ln], labels: Sequence[str]) -> list[_Ln]:
+    """A name wrapped over two lines ('OLIVEIRA' / 'TAILORS') that the e-mail or website domain
+    spells whole (oliveiratailors): the next line (or the one before) joins it."""
+    if len(group) >= 3:
+        return group
+    for step in (1, -1):
+        nb = _neighbour(lines, group[-1] if step == 1 else group[0], step)
+        if nb is None or not _joinable(nb) or len(nb.text.split()) > 3:
+            continue
+        parts = [g.text for g in group]
+        joined = _letters(" ".join(parts + [nb.text] if step == 1 else [nb.text] + parts))
+        if len(_letters(nb.text)) >= 3 and any(joined in lab for lab in labels if len(lab) >= 6) \
+                and not any(_letters(" ".join(parts)) == lab for lab in labels):
+            return group + [nb] if step == 1 else [nb] + group
+    return group
+
+
+_TAGLINE_SEP_RE = re.compile(r"\s(?:[-–—|·•]|::)\s")
+
+
+def _drop_tagline(text: str, labels: Sequence[str]) -> str:
+    """Company and tagline on one line ('Acme Logistics Ltd - Moving you forward'): the part
+    before the mark is the name when it carries the legal form or the domain spells it, and the
+    part after is words of its own (two or more, no legal form)."""
+    m = _TAGLINE_SEP_RE.search(text)
+    if not m:
+        return text
+    left, right = text[:m.start()].strip(), text[m.end():].strip()
+    if len(words_of(right)) >= 2 and not _has_legal_suffix(right) and \
+            (_has_legal_suffix(left) or _domain_agrees(left, labels) >= 2.0):
+        return left
+    return text
+
+
+def _drop_repeated_logo(text: str) -> str:
+    """The logo word read into the name it stands before: 'NORVEX NORVEX SYSTEMS, INC.',
+    'ROVONIX Rovonix Systems' -> the name once."""
+    toks = text.split()
+    if len(toks) >= 2 and len(toks[0]) >= 2 and fold(toks[0]).strip(".,") == fold(toks[1]).strip(".,"):
+        return " ".join(toks[1:])
+    return text
+
 
 _SECOND_LEVEL = frozenset("co com net org ac gov edu ne or go ltd plc".split())
 
@@ -116,7 +164,7 @@ def _find_company(lines: list[_Ln], domains: Sequence[str], emails: Sequence[Ema
     if best is None or best[0] < 2.5:
         return None
     s, ln = best
-    group = _company_lines(lines, ln)
+    group = _spelled_by_domain(lines, _company_lines(lines, ln), labels)
     raw = " ".join(_strip_junk(g.text) for g in group)
     prefix = _logo_prefix(lines, group[0], raw, labels)
     if prefix:
@@ -127,7 +175,7 @@ def _find_company(lines: list[_Ln], domains: Sequence[str], emails: Sequence[Ema
         return None
     for g in group:
         g.used = "company"
-    value, repaired = _repair_legal_form(raw.strip(" ,;|&"))
+    value, repaired = _repair_legal_form(_drop_tagline(_drop_repeated_logo(raw.strip(" ,;|&")), labels))
     conf = float(np.mean([_words_conf(g) for g in group])) * min(0.95, 0.35 + s / 8) * (0.8 if repaired else 1.0)
     flags = (("repaired",) if repaired else ()) + (("low_confidence",) if conf < LOW else ())
     return Field(cap(value), round(conf, 3), SOURCE_OCR, raw, flags, "OCR 'I' read for 'l' in the legal form" if repaired else None)
@@ -212,7 +260,8 @@ def _logo_lines(lines: list[_Ln], group: list[_Ln]) -> list[_Ln]:
     ln = group[0]
     body = _bare(ln.text)
     prev, nxt = _neighbour(lines, ln, -1), _neighbour(lines, ln, 1)
-    if len(body) <= 2 and prev is not None and _joinable(prev) and _short_caps(prev) and not _personal(prev.text) and \
+    if len(body) <= 2 and prev is not None and _joinable(prev) and _short_caps(prev) and \
+            (not _personal(prev.text) or _aligned(prev, ln)) and \
             (not _distinctive(ln.text) or _has_legal_suffix(ln.text)):
         return [prev, ln]  # the generic part (with its legal form) under the logo word
     if _short_caps(ln) and nxt is not None and _joinable(nxt) and len(nxt.text.split()) <= 3 and \

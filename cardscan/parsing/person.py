@@ -70,6 +70,40 @@ def _repair_name_token(tok: str) -> str:
     return tok
 
 
+_CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+_INLINE_SEP_RE = re.compile(r"\s*(?:\||\s[-–—]\s|\(|/\s)\s*")
+
+
+def split_name_title(text: str, emails: Sequence[EmailHit] = ()) -> tuple[str, str] | None:
+    """A line holding the name and the title: 'Ana Lima | Director', 'Ravi Shah (Director)',
+    'Ana Lima - Head of Sales', or with no mark between them 'Ana Lima Director of Operations'.
+    Returns (name part, title part) when the part after the name names a role and the part
+    before it does not; without a mark the cut is placed after a known surname (or a word of the
+    e-mail's local part) when there is one, else after the first two words."""
+    m = _INLINE_SEP_RE.search(text)
+    if m and m.start() > 0:
+        left, right = text[:m.start()].strip(), text[m.end():].strip().rstrip(")").strip()
+        if right and _is_title(right) and not re.search(r"\d", right) and not _blocked_for_person(left) and \
+                2 <= len(left.split()) <= 5:
+            return left, right
+        return None
+    toks = text.split()
+    locals_ = [re.sub(r"[^a-z]", "", fold(h.value.split("@")[0])) for h in emails]
+    best: tuple[int, int] | None = None  # (evidence, k)
+    for k in range(2, min(5, len(toks))):
+        left, right = " ".join(toks[:k]), " ".join(toks[k:])
+        if not _is_title(right) or _blocked_for_person(left) or re.search(r"\d", right):
+            continue
+        last = fold(toks[k - 1]).strip(".,'’-")
+        ev = int(last in _surnames() or any(len(last) >= 3 and last in lo for lo in locals_))
+        if best is None or ev > best[0]:
+            best = (ev, k)
+    if best is None:
+        return None
+    k = best[1]
+    return " ".join(toks[:k]), " ".join(toks[k:])
+
+
 def _find_name(lines: list[_Ln], emails: Sequence[EmailHit]) -> tuple[_Ln, Field] | None:
     heights = [l.height for l in lines if l.height > 0]
     med_h = float(np.median(heights)) if heights else 1.0
@@ -82,6 +116,13 @@ def _find_name(lines: list[_Ln], emails: Sequence[EmailHit]) -> tuple[_Ln, Field
         segs = [x.strip() for x in text.split(",")]
         if len(segs) >= 2 and any(_is_title(x) for x in segs[1:]):
             text = segs[0]  # "Jane Doe, Owner": the name before the comma
+        elif _CJK_RE.search(text) and re.search(r"[A-Za-z]", text):
+            latin = " ".join(t for t in text.split() if not _CJK_RE.search(t))
+            text = latin if len(latin.split()) >= 2 else text  # "Taro Yamada 山田太郎": the Latin form is the name
+        elif _blocked_for_person(text):
+            both = split_name_title(text, emails)
+            if both:
+                text = both[0]  # "Ana Lima | Director", "Ravi Shah (Director)"
         toks = text.split()
         if not 2 <= len(toks) <= 5 or len(ln.text) > 60:
             continue
@@ -135,5 +176,55 @@ def _find_name(lines: list[_Ln], emails: Sequence[EmailHit]) -> tuple[_Ln, Field
     s, ln, text = best
     ln.used = "name"
     conf = _words_conf(ln) * min(0.97, 0.3 + s / 7)
-    flags = ("low_confidence",) if conf < LOW else ()
-    return ln, Field(cap(text.strip(" ,;|")), round(conf, 3), SOURCE_OCR, ln.text, flags)
+    value, factor, flag, msg = _check_against_email(text.strip(" ,;|"), emails)
+    conf *= factor
+    flags = tuple(f for f in (flag, "low_confidence" if conf < LOW else None) if f)
+    return ln, Field(cap(value), round(conf, 3), SOURCE_OCR, ln.text, flags, msg)
+
+
+# OCR look-alikes folded to one shape: 'Sutheriand' and 'sutherland', 'Wiliiams' and 'williams'
+_SHAPES = (("rn", "m"), ("cl", "d"), ("vv", "w"), ("ii", "u"), ("1", "l"), ("i", "l"), ("|", "l"), ("!", "l"),
+           ("0", "o"), ("5", "s"), ("e", "c"))
+
+
+def _shape(word: str) -> str:
+    w = fold(word)
+    for a, b in _SHAPES:
+        w = w.replace(a, b)
+    return w
+
+
+def _check_against_email(name: str, emails: Sequence[EmailHit]) -> tuple[str, float, str | None, str | None]:
+    """The e-mail's local part as evidence about the name read: a word the local part spells with
+    OCR look-alike letters in other places ('Sutheriand' beside daniel.sutherland@) is repaired
+    when the spelling of the e-mail is a known first name or surname; a word one or two letters
+    away from a word of the local part is kept but less sure. Returns (value, confidence factor,
+    flag, message)."""
+    from rapidfuzz.distance import Levenshtein
+
+    toks = name.split()
+    locals_ = [fold(h.value.split("@")[0]) for h in emails]
+    parts = {p for lo in locals_ for p in re.split(r"[._\-+0-9]+", lo) if len(p) >= 4}
+    if not parts:
+        return name, 1.0, None, None
+    out, repaired, doubt = list(toks), [], []
+    for k, tok in enumerate(toks):
+        w = re.sub(r"[^a-z]", "", fold(tok))
+        if len(w) < 4 or any(w in lo for lo in locals_):
+            continue
+        near = sorted((Levenshtein.distance(w, p), p) for p in parts if abs(len(p) - len(w)) <= 2)
+        if not near or near[0][0] > 2:
+            continue
+        p = near[0][1]
+        if _shape(w) == _shape(p) and (p in _surnames() or p in _first_names()):
+            out[k] = p.upper() if tok.isupper() else p.capitalize() if tok[:1].isupper() else p
+            repaired.append((tok, out[k]))
+        else:
+            doubt.append((tok, p))
+    if repaired:
+        was = ", ".join(f"'{a}' as '{b}'" for a, b in repaired)
+        return " ".join(out), 0.85, "repaired", f"read {was}: the e-mail address spells it so"
+    if doubt:
+        a, p = doubt[0]
+        return name, 0.6, "low_confidence", f"'{a}' differs from the e-mail address ({p}): check the spelling"
+    return name, 1.0, None, None

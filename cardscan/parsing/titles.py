@@ -28,6 +28,11 @@ def _find_title(lines: list[_Ln], name: tuple[_Ln, Field] | None) -> Field | Non
         for seg in segs:
             if _is_title(seg) and not re.search(r"\d", seg):
                 return Field(cap(seg), round(_words_conf(name[0]) * 0.7, 3), SOURCE_OCR, name[0].text)
+        toks, ntoks = name[0].text.split(), name[1].value.split()
+        if toks[:len(ntoks)] == ntoks:  # the name was cut from the front of its line: the rest is the role
+            rest = re.sub(r"^[\s|,/(–—-]+", "", " ".join(toks[len(ntoks):])).rstrip(" )")
+            if rest and _is_title(rest) and not re.search(r"\d", rest):
+                return Field(cap(rest), round(_words_conf(name[0]) * 0.7, 3), SOURCE_OCR, name[0].text)
     cands: list[tuple[float, _Ln]] = []
     for ln in lines:
         if ln.used or ln.contact or "@" in ln.text or len(ln.text) > 80 or _JUNK_RE.search(ln.text):

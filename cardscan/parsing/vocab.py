@@ -47,8 +47,9 @@ _NOT_TITLES = frozenset({"halbleiter"})  # semiconductor
 
 
 def _is_title_word(w: str) -> bool:
-    """A folded word that names a role: in the title list, or a German compound ending in one."""
-    if w in wordlist("title_words.txt"):
+    """A folded word that names a role: in the title list or the occupation vocabulary (Faker's
+    job lists, see scripts/build_vocab.py), or a German compound ending in a role."""
+    if w in wordlist("title_words.txt") or w in wordlist("occupation_words.txt"):
         return True
     return len(w) >= 8 and w not in _NOT_TITLES and any(w.endswith(t) and len(w) - len(t) >= 3 for t in _TITLE_STEMS)
 
