@@ -40,14 +40,19 @@ class BenchResult:
                      f"({self.seconds_total / max(1, self.score.cards):.2f} s/card); "
                      f"median pipeline time {med:.2f} s/card per worker")
         c = self.calibration
-        lines.append(f"confidence: {c['confident']} fields at or above {c['threshold']:.2f}, "
-                     f"{c['confident_right_share']:.1%} right; {c['flagged']} flagged for review, "
-                     f"{c['flagged_right_share']:.1%} right")
+        lines.append(f"among fields not flagged, share right: {c['confident_right_share']:.1%} "
+                     f"({c['confident_right']} of {c['confident']}, confidence >= {c['threshold']:.2f}); "
+                     f"{c['flagged']} flagged for review, {c['flagged_right_share']:.1%} right")
         if show_errors:
             lines.append("errors:")
             for err in self.score.errors:
                 lines.append(f"  {err.file}  {err.field:<10} got {err.got!r}  want {err.want!r}")
         return "\n".join(lines)
+
+
+# flags that send a field to review whatever its confidence ("disagree": the two line recognisers
+# read its text differently)
+REVIEW_FLAGS = frozenset({"invalid", "low_confidence", "repaired", "disagree"})
 
 
 def _value_right(kind: str, value: Any, truth: dict[str, Any]) -> bool:
@@ -80,7 +85,7 @@ def calibration(preds: list[dict[str, Any]], truths: list[dict[str, Any]], thres
         items += [(k, v) for k in ("emails", "phones", "websites") for v in d.get(k, [])]
         for kind, f in items:
             right = _value_right(kind, f["value"], t)
-            flagged = f["confidence"] < threshold or bool({"invalid", "low_confidence", "repaired"} & set(f["flags"]))
+            flagged = f["confidence"] < threshold or bool(REVIEW_FLAGS & set(f["flags"]))
             if flagged:
                 flag_all += 1
                 flag_right += right

@@ -2,8 +2,9 @@
 
 Everything a worker needs on its first card is loaded here, so each worker forks with it already
 in memory instead of paying for it again: the pipeline's imports (numpy, OpenCV, zxing-cpp,
-tesserocr, phonenumbers' metadata) and the country-name table the phone stage builds on first
-use. No OCR engine is loaded here: each worker opens its own after the fork.
+tesserocr, onnxruntime, phonenumbers' metadata), the country-name table the phone stage builds on
+first use, and the line reader's character table. No OCR engine or ONNX session is loaded here:
+each worker opens its own after the fork (one session per model per worker, one thread each).
 
 Only the forkserver should import this module: it ignores SIGINT first, as the forkserver itself
 does once its preloading is done, so a Ctrl-C during these imports cannot kill the forkserver
@@ -15,11 +16,16 @@ import signal
 
 signal.signal(signal.SIGINT, signal.SIG_IGN)
 
-from cardscan import phones, pipeline  # noqa: E402,F401 - imported for their side effect of loading
+from cardscan.parsing import phones  # noqa: E402 - imported for its side effect of loading
+from cardscan.reading import pipeline  # noqa: E402,F401
 
 try:  # optional: the pytesseract fallback works without it
     import tesserocr  # noqa: F401
 except ImportError:  # pragma: no cover - depends on the install
+    pass
+try:
+    import onnxruntime  # noqa: F401
+except ImportError:  # pragma: no cover
     pass
 try:
     import zxingcpp  # noqa: F401
@@ -27,3 +33,14 @@ except ImportError:  # pragma: no cover
     pass
 
 phones._country_names()
+
+# The line reader's ONNX sessions (detector, recogniser, direction classifier): loaded once here
+# and shared copy-on-write by every forked worker. Each runs with one thread and no thread pool
+# of its own, so the fork copies no running threads.
+try:
+    from cardscan.reading.ocr import recognise, sessions
+
+    sessions.preload()
+    recognise.charset()
+except Exception:  # noqa: BLE001 - pragma: no cover - a worker loads them itself, and says why it cannot
+    pass
