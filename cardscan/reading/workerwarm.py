@@ -3,8 +3,8 @@
 Everything a worker needs on its first card is loaded here, so each worker forks with it already
 in memory instead of paying for it again: the pipeline's imports (numpy, OpenCV, zxing-cpp,
 tesserocr, onnxruntime, phonenumbers' metadata), the country-name table the phone stage builds on
-first use, and the line reader's character table. No OCR engine or ONNX session is loaded here:
-each worker opens its own after the fork (one session per model per worker, one thread each).
+first use, and the line reader's three ONNX sessions with its character table (one session per
+model, shared by the forked workers). No Tesseract engine is loaded here: each worker opens its own.
 
 Only the forkserver should import this module: it ignores SIGINT first, as the forkserver itself
 does once its preloading is done, so a Ctrl-C during these imports cannot kill the forkserver
@@ -16,8 +16,8 @@ import signal
 
 signal.signal(signal.SIGINT, signal.SIG_IGN)
 
-from cardscan.parsing import phones  # noqa: E402 - imported for its side effect of loading
-from cardscan.reading import pipeline  # noqa: E402,F401
+from cardscan.parsing import phones  # noqa: E402 - after the SIGINT line above
+from cardscan.reading import pipeline  # noqa: E402,F401 - imported for its side effect of loading
 
 try:  # optional: the pytesseract fallback works without it
     import tesserocr  # noqa: F401
