@@ -173,8 +173,9 @@ def line_reader(engine: ocr_mod.OcrEngine) -> LineReader:
 
 
 def uses_line_reader(engine: ocr_mod.OcrEngine, options: Options) -> bool:
-    """The line reader runs for real Tesseract engines (a test's stand-in engine keeps the looks)."""
-    return options.reader in ("lines", "careful") and isinstance(engine, (ocr_mod.TesserocrEngine, ocr_mod.PytesseractEngine))
+    """The line reader runs for real Tesseract engines (a test's stand-in engine keeps the looks).
+    `--second-engine rapidocr` keeps its own pairing: Tesseract's looks, then RapidOCR."""
+    return options.reader in ("lines", "careful") and options.second_engine == "off" and isinstance(engine, (ocr_mod.TesserocrEngine, ocr_mod.PytesseractEngine))
 
 
 def _read_one(card: CardImage, engine: ocr_mod.OcrEngine, options: Options, clock: _Clock
