@@ -51,6 +51,9 @@ class Word:
 @dataclass(frozen=True)
 class Line:
     words: tuple[Word, ...]
+    # other recognisers' readings of the same line when they differ from `words` (the line reader
+    # reads each line twice): a field built from a line with an alternative is worth a review
+    alternatives: tuple[str, ...] = ()
 
     @property
     def text(self) -> str:

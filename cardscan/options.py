@@ -10,6 +10,7 @@ from cardscan.contacts.fields import DEFAULT_REVIEW_THRESHOLD, ReviewPolicy
 from cardscan.errors import BadArgumentsError
 
 _LANG_RE = re.compile(r"^[A-Za-z0-9_]+(\+[A-Za-z0-9_]+)*$")
+READERS = ("lines", "tesseract", "careful")
 _REGION_RE = re.compile(r"^[A-Z]{2}$")
 
 
@@ -34,6 +35,9 @@ class Options:
     jsonl: Path | None = None  # one JSON object per card
     engine: str = "auto"  # OCR engine: auto | tesserocr | pytesseract
     second_engine: str = "off"  # off | rapidocr: a second opinion for poorly read cards
+    # lines: text-line detector + PP-OCR/Tesseract line recognisers; tesseract: Tesseract's looks
+    # (page layout on the whole card); careful: both readers, their contacts merged
+    reader: str = "lines"
     jobs: int = 0  # worker processes; 0 = number of cores
     max_image_mpixels: float = 250.0  # refuse images larger than this (decompression bombs)
     ocr_timeout: float = 60.0  # seconds per OCR call
@@ -51,6 +55,8 @@ class Options:
             raise BadArgumentsError(f"--engine must be auto, tesserocr or pytesseract, not {self.engine!r}")
         if self.second_engine not in ("off", "rapidocr"):
             raise BadArgumentsError(f"--second-engine must be off or rapidocr, not {self.second_engine!r}")
+        if self.reader not in READERS:
+            raise BadArgumentsError(f"--reader must be one of {', '.join(READERS)}, not {self.reader!r}")
         if self.event_date is not None:
             import datetime
 

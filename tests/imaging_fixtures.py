@@ -114,3 +114,44 @@ def asymmetric_rgb(w: int = 120, h: int = 80) -> np.ndarray:
     a[h // 2 :, w // 2 :] = (240, 240, 240)
     a[:10, :10] = (0, 0, 0)
     return a
+
+
+# ---- photo variants for the line reader's tests (tests/test_ocr_lines.py)
+
+PANEL_LINES = ("Orla Vantongeren", "+44 20 7946 0321")
+
+
+def panel_card(size: tuple[int, int] = (1050, 600)) -> np.ndarray:
+    """A light card whose name and phone are printed light on a dark panel (a band on the right)."""
+    card = render_card(CARD_LINES[1:4], size=size)
+    im = Image.fromarray(card)
+    d = ImageDraw.Draw(im)
+    w, h = size
+    d.rectangle([int(w * 0.48), int(h * 0.55), w - w // 20, int(h * 0.88)], fill=(45, 50, 60))
+    d.text((int(w * 0.51), int(h * 0.59)), PANEL_LINES[0], fill=(240, 240, 235), font=font(h // 16, bold=True))
+    d.text((int(w * 0.51), int(h * 0.72)), PANEL_LINES[1], fill=(240, 240, 235), font=font(h // 17))
+    return np.asarray(im)
+
+
+def same_colour_table(size: tuple[int, int] = (1600, 1200), *, seed: int = 3) -> np.ndarray:
+    """A white card on white paper: no edge a contour finder can use, only a faint shadow."""
+    W, H = size
+    rng = np.random.default_rng(seed)
+    bg = np.clip(rng.normal(246, 3, (H, W, 3)), 0, 255).astype(np.uint8)
+    q = card_corners(W * 0.5, H * 0.5, W * 0.6, 1.75, 4.0)
+    return place(bg, render_card(paper=(247, 247, 245), accent=None), q)
+
+
+def small_photo(long_side: int = 700, *, seed: int = 1) -> np.ndarray:
+    """A card photo whose long side is `long_side` px: the card's small print is ~10 px high."""
+    img = photo_scene(seed=seed).image
+    h, w = img.shape[:2]
+    s = long_side / max(h, w)
+    return cv2.resize(img, (int(w * s), int(h * s)), interpolation=cv2.INTER_AREA)
+
+
+def turned_photo(degrees_cw: int, *, seed: int = 1) -> np.ndarray:
+    """A card photo turned by a right angle (a phone held sideways or upside down)."""
+    img = photo_scene(seed=seed, angle=3.0).image
+    k = {0: 0, 90: 3, 180: 2, 270: 1}[degrees_cw]
+    return np.ascontiguousarray(np.rot90(img, k))

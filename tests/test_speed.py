@@ -60,11 +60,12 @@ def test_collect_photos_and_render(tmp_path):
     assert collect_photos([tmp_path, tmp_path / "missing"]) == [tmp_path / "a.jpg"]
     r = SpeedResult(photos=10, cores=2, workers=2,
                     baseline=RunStats("baseline", 10, 20.0, 0, 60_000, 50_000, 120_000),
-                    cardscan=RunStats("cardscan", 10, 5.0, 1, 130_000, 300_000, 700_000, cards=12))
+                    cardscan=RunStats("cardscan", 10, 5.0, 1, 130_000, 300_000, 700_000, cards=12, cpu_seconds=6.0))
     assert r.ratio == pytest.approx(4.0)
     text = r.render()
     assert "2 cores" in text and "0.50 photos/s" in text and "2.00 photos/s, 2.40 cards/s" in text and "4.00x" in text
     assert text.count("cards/s") == 1  # the baseline reads whole photos, not cards
+    assert "CPU 6.0 s, 0.60 s per photo" in text
     assert json.loads(json.dumps(r.as_dict()))["ratio"] == pytest.approx(4.0)
 
 
@@ -102,6 +103,7 @@ def test_bench_speed_times_both_runs_on_the_same_photos(tmp_path):
     assert d["cardscan"]["failures"] == 0 and d["baseline"]["failures"] == 0
     assert d["cardscan"]["cards"] == 2 and d["baseline"]["cards"] is None  # one card a photo here
     assert d["baseline"]["seconds"] > 0 and d["cardscan"]["seconds"] > 0
+    assert d["cardscan"]["cpu_seconds"] > 0 and d["baseline"]["cpu_seconds"] > 0  # workers and tesseract counted
     assert d["cardscan"]["tree_peak_kib"] > d["cardscan"]["maxrss_self_kib"]  # the workers are counted
     assert d["ratio"] == pytest.approx(d["cardscan"]["per_second"] / d["baseline"]["per_second"])
 

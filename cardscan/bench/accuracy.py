@@ -41,9 +41,9 @@ class BenchResult:
                      f"({self.seconds_total / max(1, self.score.cards):.2f} s/card); "
                      f"median pipeline time {med:.2f} s/card per worker")
         c = self.calibration
-        lines.append(f"confidence: {c['confident']} fields at or above {c['threshold']:.2f}, "
-                     f"{c['confident_right_share']:.1%} right; {c['flagged']} flagged for review, "
-                     f"{c['flagged_right_share']:.1%} right")
+        lines.append(f"among fields not flagged, share right: {c['confident_right_share']:.1%} "
+                     f"({c['confident_right']} of {c['confident']}, confidence >= {c['threshold']:.2f}); "
+                     f"{c['flagged']} flagged for review, {c['flagged_right_share']:.1%} right")
         if show_errors:
             lines.append("errors:")
             for err in self.score.errors:

@@ -45,6 +45,11 @@ class RunStats:
     maxrss_children_kib: int  # getrusage(RUSAGE_CHILDREN).ru_maxrss: largest reaped descendant
     tree_peak_kib: int = 0  # sampled peak of the sum of RSS over the run's process tree
     cards: int | None = None  # cards read (several per photo when a photo shows several); baseline: None
+    cpu_seconds: float = 0.0  # user+system CPU of the run's process and all its reaped descendants
+
+    @property
+    def cpu_per_photo(self) -> float:
+        return self.cpu_seconds / self.photos if self.photos else 0.0
 
     @property
     def per_second(self) -> float:
@@ -79,6 +84,7 @@ class SpeedResult:
             lines.append(f"  {r.label:<{width}}  {r.per_second:6.2f} photos/s{cards}  ({r.seconds:.1f} s, {r.failures} failed)  "
                          f"peak memory: process tree {mb(r.tree_peak_kib)}, main process {mb(r.maxrss_self_kib)}, "
                          f"largest child {mb(r.maxrss_children_kib)}")
+            lines.append(f"  {'':<{width}}  CPU {r.cpu_seconds:.1f} s, {r.cpu_per_photo:.2f} s per photo (all processes)")
         lines.append(f"  cardscan / baseline: {self.ratio:.2f}x the photos per second")
         return "\n".join(lines)
 
@@ -212,7 +218,8 @@ def _part(kind: str, photos: list[Path], options: Options) -> RunStats:
     """One timed run in a fresh child process, its memory sampled from here."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
         json.dump({"kind": kind, "photos": [str(p) for p in photos], "lang": options.lang, "jobs": options.jobs,
-                   "engine": options.engine, "region": options.region}, fh)
+                   "engine": options.engine, "region": options.region,
+                   "reader": options.reader}, fh)
         spec = fh.name
     env = dict(os.environ)
     if kind == "baseline":
@@ -261,13 +268,16 @@ def _child(spec_path: str) -> int:
         n, failures = run_baseline(photos, spec["lang"])
         cards = None
     else:
-        options = Options(lang=spec["lang"], jobs=spec["jobs"], engine=spec["engine"], region=spec["region"])
-        label = f"cardscan scan ({options.workers} workers)"
+        options = Options(lang=spec["lang"], jobs=spec["jobs"], engine=spec["engine"], region=spec["region"],
+                          reader=spec.get("reader", Options.reader))
+        label = f"cardscan scan ({options.workers} workers, --reader {options.reader})"
         n, cards, failures = run_cardscan(photos, options)
     seconds = time.perf_counter() - t0
     rself, rchild = _rusage()
+    cpu = sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
+                                                 resource.getrusage(resource.RUSAGE_CHILDREN)))
     print(json.dumps({"label": label, "photos": n, "cards": cards, "seconds": seconds, "failures": failures,
-                      "maxrss_self_kib": rself, "maxrss_children_kib": rchild}))
+                      "maxrss_self_kib": rself, "maxrss_children_kib": rchild, "cpu_seconds": round(cpu, 2)}))
     return 0
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Sequence
 from cardscan import cli as commands
 from cardscan.contacts.fields import DEFAULT_REVIEW_THRESHOLD, ReviewPolicy
 from cardscan.errors import BadArgumentsError, CardscanError, ConfigError, ExitCode
-from cardscan.options import Options
+from cardscan.options import READERS, Options
 
 if TYPE_CHECKING:
     from cardscan.config import Config
@@ -61,6 +61,9 @@ def add_scan_options(p: argparse.ArgumentParser) -> None:
                    "(default: [scan] lang in the config file, else eng)")
     p.add_argument("--engine", default="auto", choices=("auto", "tesserocr", "pytesseract"),
                    help="OCR engine (default auto: in-process tesserocr, else the tesseract program)")
+    p.add_argument("--reader", default=None, choices=READERS,
+                   help="lines: find text lines, read each with PP-OCR and Tesseract (default); tesseract: "
+                        "Tesseract's page layout alone (faster, weaker on phone photos); careful: both, merged")
     p.add_argument("--second-engine", default="off", choices=("off", "rapidocr"),
                    help="second OCR opinion for poorly read cards (needs the rapidocr extra)")
     p.add_argument("-j", "--jobs", type=int, default=0, metavar="N", help="worker processes (default: one per core)")
@@ -100,6 +103,8 @@ def options_from_args(args: argparse.Namespace, *, config: Config | None = None,
         kw["lang"] = kw["lang"] or (scan.lang if scan is not None else None) or "eng"
         if config is None:
             kw["followup_drafts"] = False
+    if getattr(args, "reader", None):
+        kw["reader"] = args.reader
     kw.update(extra)
     return Options(**kw)  # type: ignore[arg-type]
 

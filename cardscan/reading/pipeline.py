@@ -17,6 +17,7 @@ import numpy as np
 from cardscan.reading import decode as decode_mod
 from cardscan.reading import files
 from cardscan.reading.ocr import tesseract as ocr_mod
+from cardscan.reading.ocr.lines import LineReader
 from cardscan.parsing import contact as parse_mod
 from cardscan.reading import preprocess as preprocess_mod
 from cardscan.reading import qr as qr_mod
@@ -105,7 +106,7 @@ def _orient_fn(engine: ocr_mod.OcrEngine, thorough: bool):  # type: ignore[no-un
         return engine.orientation
 
     def orient(rgb: np.ndarray) -> int:
-        small = ocr_mod._shrink(ocr_mod.to_gray(rgb), ORIENT_LONG_SIDE)
+        small = ocr_mod.shrink(ocr_mod.to_gray(rgb), ORIENT_LONG_SIDE)
         return ocr_mod.detect_orientation(engine, small, when_silent=thorough)
 
     return orient
@@ -124,7 +125,7 @@ def read_upright(card: CardImage, engine: ocr_mod.OcrEngine, /, clock: _Clock | 
     first = engine.read(ocr_mod.first_image(card), psm=3)
     clock.lap("ocr_first")
     if not ocr_mod.reads_upright(first):
-        rot = preprocess_mod._safe_orient(_orient_fn(engine, thorough), card.pixels)
+        rot = preprocess_mod.safe_orient(_orient_fn(engine, thorough), card.pixels)
         clock.lap("orientation")
         if rot:
             card = replace(card, pixels=preprocess_mod.rotate_right_angle(card.pixels, rot), rotation=rot)
@@ -153,13 +154,51 @@ def second_opinion(card: CardImage, ocr: OcrResult, contact: Contact, qrs: tuple
     return merged, both
 
 
+_LINE_READERS: dict[int, LineReader] = {}
+
+
+def line_reader(engine: ocr_mod.OcrEngine) -> LineReader:
+    """The line reader of this process around `engine` (its sessions load once per process).
+
+    Tesseract reads each line in process (tesserocr); with the tesseract command a call per line
+    would cost more than the rest of the card, so PP-OCR then reads the lines alone."""
+    r = _LINE_READERS.get(id(engine))
+    if r is None or r.tesseract_engine is not engine:
+        tess = engine if isinstance(engine, ocr_mod.TesserocrEngine) else None
+        r = LineReader(tess)
+        r.tesseract_engine = engine
+        _LINE_READERS.clear()
+        _LINE_READERS[id(engine)] = r
+    return r
+
+
+def uses_line_reader(engine: ocr_mod.OcrEngine, options: Options) -> bool:
+    """The line reader runs for real Tesseract engines (a test's stand-in engine keeps the looks).
+    `--second-engine rapidocr` keeps its own pairing: Tesseract's looks, then RapidOCR."""
+    return options.reader in ("lines", "careful") and options.second_engine == "off" and isinstance(engine, (ocr_mod.TesserocrEngine, ocr_mod.PytesseractEngine))
+
+
 def _read_one(card: CardImage, engine: ocr_mod.OcrEngine, options: Options, clock: _Clock
               ) -> tuple[CardImage, OcrResult, Contact]:
     """Upright + OCR + QR + parse (+ the second engine) for one card of a photo."""
-    thorough = options.second_engine != "off"  # the slower, more careful mode
-    card, ocr = read_upright(card, engine, clock, thorough=thorough)
+    thorough = options.second_engine != "off" or options.reader == "careful"  # the slower, more careful mode
+    lines = uses_line_reader(engine, options)
+    if lines:
+        card, ocr = line_reader(engine).read_card(card)
+        clock.lap("ocr_lines")
+    else:
+        card, ocr = read_upright(card, engine, clock, thorough=thorough)
     qrs = qr_mod.decode_qr(card.pixels, thorough=thorough)
     clock.lap("qr")
+    if lines and options.reader == "careful":
+        _, looks = read_upright(card, engine, clock, thorough=True)
+        if has_text(looks):
+            first = parse_mod.parse(looks, qrs, region=options.region)
+            second = parse_mod.parse(ocr, qrs, region=options.region)
+            contact = parse_mod.merge_readings(second, first)
+            ocr = OcrResult(lines=ocr.lines + looks.lines, engine=f"{ocr.engine} + {looks.engine}", image_size=ocr.image_size)
+            clock.lap("parse")
+            return card, ocr, contact
     if not has_text(ocr) and not qrs:
         raise NoCardError("no card text found (blank photo, or no business card in it)")
     contact = parse_mod.parse(ocr, qrs, region=options.region)

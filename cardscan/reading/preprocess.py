@@ -734,7 +734,7 @@ def ocr_variants(card: CardImage, /) -> list[np.ndarray]:
     return [cv2.cvtColor(g, cv2.COLOR_GRAY2RGB) for g in (clahe, otsu, adapt)]
 
 
-def _safe_orient(orient: Callable[[np.ndarray], int], rgb: np.ndarray) -> int:
+def safe_orient(orient: Callable[[np.ndarray], int], rgb: np.ndarray) -> int:
     try:
         deg = int(orient(rgb)) % 360
     except Exception as e:  # orientation is a hint; a failing detector must not lose the card
@@ -766,7 +766,7 @@ def _finish_card(rgb: np.ndarray, best: _Cand | None, orient: Callable[[np.ndarr
         card = rotate_bound(card, skew)
     rotation = 0
     if orient is not None:
-        rotation = _safe_orient(orient, card)
+        rotation = safe_orient(orient, card)
         card = rotate_right_angle(card, rotation)
     inverted = is_dark_background(card)
     return CardImage(

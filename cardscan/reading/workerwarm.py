@@ -2,8 +2,9 @@
 
 Everything a worker needs on its first card is loaded here, so each worker forks with it already
 in memory instead of paying for it again: the pipeline's imports (numpy, OpenCV, zxing-cpp,
-tesserocr, phonenumbers' metadata) and the country-name table the phone stage builds on first
-use. No OCR engine is loaded here: each worker opens its own after the fork.
+tesserocr, onnxruntime, phonenumbers' metadata), the country-name table the phone stage builds on
+first use, and the line reader's three ONNX sessions with its character table (one session per
+model, shared by the forked workers). No Tesseract engine is loaded here: each worker opens its own.
 
 Only the forkserver should import this module: it ignores SIGINT first, as the forkserver itself
 does once its preloading is done, so a Ctrl-C during these imports cannot kill the forkserver
@@ -23,8 +24,23 @@ try:  # optional: the pytesseract fallback works without it
 except ImportError:  # pragma: no cover - depends on the install
     pass
 try:
+    import onnxruntime  # noqa: F401
+except ImportError:  # pragma: no cover
+    pass
+try:
     import zxingcpp  # noqa: F401
 except ImportError:  # pragma: no cover
     pass
 
 phones._country_names()
+
+# The line reader's ONNX sessions (detector, recogniser, direction classifier): loaded once here
+# and shared copy-on-write by every forked worker. Each runs with one thread and no thread pool
+# of its own, so the fork copies no running threads.
+try:
+    from cardscan.reading.ocr import recognise, sessions
+
+    sessions.preload()
+    recognise.charset()
+except Exception:  # noqa: BLE001 - pragma: no cover - a worker loads them itself, and says why it cannot
+    pass

@@ -80,7 +80,7 @@ class RawWord:
     line: int = 0
 
 
-def _split_at_gaps(words: Sequence[Word], gap: float = COLUMN_GAP) -> list[list[Word]]:
+def split_at_gaps(words: Sequence[Word], gap: float = COLUMN_GAP) -> list[list[Word]]:
     ws = sorted(words, key=lambda w: w.box[0])
     if not ws:
         return []
@@ -119,7 +119,7 @@ def build_lines(words: Iterable[RawWord], /, *, gap: float = COLUMN_GAP) -> tupl
         by_line.setdefault((rw.block, rw.par, rw.line), []).append(
             Word(text=text, conf=float(min(max(rw.conf, 0.0), 100.0)), box=rw.box)
         )
-    lines = [Line(words=tuple(g)) for ws in by_line.values() for g in _split_at_gaps(ws, gap)]
+    lines = [Line(words=tuple(g)) for ws in by_line.values() for g in split_at_gaps(ws, gap)]
     return order_lines(lines)
 
 
@@ -471,7 +471,7 @@ def _rot_cw(a: np.ndarray, degrees: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(a, k=-((degrees // 90) % 4)))
 
 
-def _shrink(a: np.ndarray, long_side: int) -> np.ndarray:
+def shrink(a: np.ndarray, long_side: int) -> np.ndarray:
     h, w = a.shape[:2]
     f = long_side / max(h, w)
     if f >= 1:
@@ -508,7 +508,7 @@ def detect_orientation(engine: OcrEngine, rgb: np.ndarray, /, *, osd_sure: float
     h, w = a.shape[:2]
     if h > w:  # a card held sideways is taller than wide
         cands |= {90, 270}
-    small = _shrink(a, 1400)
+    small = shrink(a, 1400)
     # psm 11 (sparse text), not 3: in psm 3 Tesseract reads vertical lines itself, so a card
     # lying on its side scores as well as the upright one.
     scores = {d: score(engine.read(_rot_cw(small, d), psm=11)) for d in sorted(cands)}

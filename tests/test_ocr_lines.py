@@ -1,0 +1,128 @@
+"""The line reader with its real models (PP-OCR ONNX from the rapidocr wheel, Tesseract): no mocks.
+
+Synthetic photos rendered in code (tests/imaging_fixtures.py): upright, turned 90/180/270, light
+text on a dark panel, a 700 px photo, a white card on white paper."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cardscan.models import CardImage, Line, OcrResult, Word
+from cardscan.options import Options
+from cardscan.reading import pipeline
+from cardscan.reading.ocr import detect, lines as lines_mod, recognise
+from cardscan.reading.ocr import tesseract as ocr_mod
+from tests.imaging_fixtures import (CARD_LINES, PANEL_LINES, encode, panel_card, photo_scene, render_card,
+                                    same_colour_table, small_photo, turned_photo)
+
+OPTS = Options(reader="lines", jobs=1, keep_crops=False, followup_drafts=False)
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return ocr_mod.get_engine(Options())
+
+
+def squashed(text: str) -> str:
+    return "".join(text.split()).lower()
+
+
+def outcome(rgb: np.ndarray, engine, options: Options = OPTS) -> pipeline.CardOutcome:
+    out = pipeline.process_data("card.png", encode(rgb, "PNG"), engine, options)
+    assert out.ok, out.error
+    return out
+
+
+def test_detector_finds_every_printed_line():
+    boxes = detect.detect_lines(render_card())
+    assert len(boxes) >= len(CARD_LINES)
+    tops = sorted(b.bounds[1] for b in boxes)
+    assert tops[0] < 100 and tops[-1] > 350  # the first and the last printed line
+
+
+def test_recogniser_reads_a_line_and_places_its_words():
+    card = render_card()
+    boxes = sorted(detect.detect_lines(card), key=lambda b: b.bounds[1])
+    crop = recognise.crop_line(card, boxes[0].quad)
+    r = recognise.pp_recognise([crop])[0]
+    assert squashed(r.text) == squashed(CARD_LINES[0])
+    assert all(0 <= w.box[0] < crop.shape[1] for w in r.words)
+
+
+def test_photo_reads_every_line_and_the_contact(engine):
+    out = outcome(photo_scene().image, engine)
+    assert out.ocr_engine.startswith("lines")
+    text = squashed(out.raw_text)
+    for line in CARD_LINES:
+        assert squashed(line) in text, line
+    assert out.contact.name.value == "Quentin Harrowgate"
+    assert "+14155550199" in [p.number for p in out.contact.phones]
+
+
+@pytest.mark.parametrize("degrees", [90, 180, 270])
+def test_turned_photos_are_read_upright(engine, degrees):
+    out = outcome(turned_photo(degrees), engine)
+    assert squashed(CARD_LINES[0]) in squashed(out.raw_text)
+    assert "+14155550199" in [p.number for p in out.contact.phones]
+
+
+def test_light_text_on_a_dark_panel(engine):
+    out = outcome(panel_card(), engine)
+    text = squashed(out.raw_text)
+    assert squashed(PANEL_LINES[0]) in text
+    assert squashed(PANEL_LINES[1]) in text
+
+
+def test_700px_photo(engine):
+    out = outcome(small_photo(700), engine)
+    text = squashed(out.raw_text)
+    assert squashed(CARD_LINES[0]) in text
+    assert "+14155550199" in [p.number for p in out.contact.phones]
+
+
+def test_white_card_on_white_paper(engine):
+    out = outcome(same_colour_table(), engine)
+    text = squashed(out.raw_text)
+    for line in CARD_LINES:
+        assert squashed(line) in text, line
+
+
+def test_tesseract_reader_is_still_there(engine):
+    out = outcome(photo_scene().image, engine, OPTS.with_(reader="tesseract"))
+    assert out.ocr_engine.startswith("tesserocr")
+    assert squashed(CARD_LINES[0]) in squashed(out.raw_text)
+
+
+def test_spaces_from_the_other_reading_are_added():
+    gs = [recognise.Glyph(c, 0.99, i * 10 + (8 if i >= 3 else 0), i * 10 + 9 + (8 if i >= 3 else 0))
+          for i, c in enumerate("TEL+81-852-32")]  # a wider step between L and +
+    pp = recognise.LineReading(recognise.words_from_glyphs(gs, 30), "pp-ocr", tuple(gs))
+    tess = recognise.LineReading((Word("TEL", 90, (0, 0, 30, 30)), Word("+81-852-32", 90, (40, 0, 90, 30))), "tesseract")
+    merged = recognise.with_spaces_of(pp, tess, 30)
+    assert [w.text for w in merged.words] == ["TEL", "+81-852-32"]
+    assert merged.words[1].box[0] == 38  # the second word starts at its first glyph
+    tess_split = recognise.LineReading((Word("TEL+8", 90, (0, 0, 50, 30)), Word("1-852-32", 90, (50, 0, 80, 30))), "tesseract")
+    assert [w.text for w in recognise.with_spaces_of(pp, tess_split, 30).words] == ["TEL+81-852-32"]  # no gap there
+
+
+def test_a_disagreement_on_an_email_lowers_the_line_below_review():
+    assert lines_mod.disagree("E-mail jo@ee.example.com", "E-mail jo@ce.example.com")
+    assert not lines_mod.disagree("E-mail jo@ee.example.com", "E-mailjo@ee.example.com")
+    assert not lines_mod.disagree("Jo Bloggs", "J0 Bloggs")  # no e-mail, web or number on the line
+    assert lines_mod.disagree("Tel 0171 555 0100", "Tel 0171 555 0180")
+
+
+def test_alternative_reading_is_kept_on_the_line():
+    from cardscan.reading.ocr import build
+
+    box = detect.TextBox(np.array([[0, 0], [100, 0], [100, 20], [0, 20]], np.float32), 0.9)
+    a = recognise.LineReading((Word("jo@ee.example", 99, (0, 0, 100, 20)),), "pp-ocr")
+    b = recognise.LineReading((Word("jo@ce.example", 90, (0, 0, 100, 20)),), "tesseract")
+    ocr = build.build([(box, 100, a, b)], engine="lines", size=(100, 20))
+    assert ocr.lines[0].alternatives == ("jo@ce.example",)
+    assert isinstance(ocr, OcrResult) and isinstance(ocr.lines[0], Line)
+    # a card without any text line: nothing read, no crash
+    blank = CardImage(pixels=np.full((300, 500, 3), 250, np.uint8))
+    reader = lines_mod.LineReader(None)
+    _, empty = reader.read_card(blank)
+    assert empty.lines == ()
