@@ -42,11 +42,12 @@ from imaging_fixtures import CARD_LINES, encode, render_card
 from smtp_fixtures import SmtpServer, add, person, smtp_server  # noqa: F401
 from tests.reliability_fixtures import CMD_FACTORY, FACTORY, FAULT_ENV, TESSERACT_ENV
 
+from tests.watch_fixtures import (ROOT, card_jpeg, cli_env, count_done, fake_env, output, query, start_watch, stop,
+                                  wait_for)
+
 # The tesseract command's failures matter to the reader that calls it on the whole card: the line
 # reader with the command (not tesserocr) reads the lines with PP-OCR alone and never calls it.
 TESS_READER = "tesseract"
-from tests.watch_fixtures import (ROOT, card_jpeg, cli_env, count_done, fake_env, output, query, start_watch, stop,
-                                  wait_for)
 
 EMAIL = CARD_LINES[-1]  # the invented card's address
 
