@@ -28,6 +28,7 @@ from cardscan.reading.ocr import tesseract as ocr_mod
 from cardscan.reading import pipeline
 from cardscan.errors import ExitCode, MissingDependencyError, OutputAccessError
 from cardscan.options import Options
+from cardscan.safety import check_output_path
 from cardscan.reading.pipeline import CardOutcome
 from cardscan.store import CardRead, Store, field_needs_review, iter_values
 
@@ -196,6 +197,8 @@ def scan(paths: Iterable[Path | str], /, *, options: Options = Options(),
          progress: Callable[[ScanItem], None] | None = None) -> ScanResult:
     """Scan photos and folders into the store; write the JSONL and report when asked."""
     t0 = time.perf_counter()
+    check_output_path(options.report, options.db, what="report")
+    check_output_path(options.jsonl, options.db, what="JSON lines file")
     check_ready(options)
     result = ScanResult()
     with Store(options.db) as store:

@@ -46,6 +46,7 @@ from cardscan.reading import files
 from cardscan.errors import (BadArgumentsError, CardscanError, ConfigError, InputImageError, OcrFailedError,
                      OutputAccessError)
 from cardscan.options import Options
+from cardscan.safety import check_output_path
 from cardscan.reading.pipeline import CardOutcome
 from cardscan.store import Store
 
@@ -102,6 +103,7 @@ def check_config(cfg: WatchConfig) -> None:
     """Refuse set-ups that would feed the watcher its own output (exit 9), or a missing folder."""
     if not cfg.folder.is_dir():
         raise BadArgumentsError(f"{cfg.folder} is not a folder; give the folder to watch")
+    check_output_path(cfg.report, cfg.options.db, what="report")
     outputs = [("database", cfg.options.db), ("report", cfg.report), ("--move-done folder", cfg.move_done)]
     for what, p in outputs:
         if p is not None and _inside(Path(p), cfg.folder):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from cardscan.cli.main import add_db_option, require_db
 from cardscan.errors import BadArgumentsError
+from cardscan.safety import check_output_path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
     if not 0.0 <= args.review_threshold <= 1.0:
         raise BadArgumentsError("--review-threshold must be between 0 and 1")
     out = args.output or default_report(args.db)
+    check_output_path(out, args.db, what="report")
     with Store(args.db) as store:
         if args.event is not None and args.event not in {name for name, _ in store.events()}:
             known = ", ".join(name for name, _ in store.events()) or "none"

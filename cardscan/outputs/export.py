@@ -51,6 +51,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cardscan.safety import check_output_path
 from cardscan.errors import BadArgumentsError
 from cardscan.reading.files import write_atomic
 from cardscan.models import Contact, Field, Phone
@@ -600,6 +601,7 @@ def export(store: Store, fmt: str, *, layout: str = "google", event: str | None 
         raise BadArgumentsError(f"unknown export format {fmt!r}", hint="use vcf, csv or jsonl")
     if fmt == "csv" and layout not in CSV_LAYOUTS:
         raise BadArgumentsError(f"unknown CSV layout {layout!r}", hint="use google, outlook or plain")
+    check_output_path(output, store.path, what="export file")
     items = load_items(store, event=event, since=since)
     data = render(items, fmt, layout=layout)
     if output is None:

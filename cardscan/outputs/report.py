@@ -28,6 +28,7 @@ from urllib.parse import quote, urlsplit
 
 import jinja2
 
+from cardscan.safety import check_output_path
 from cardscan.reading.files import write_atomic
 from cardscan.models import SOURCE_QR, SOURCE_USER, Field, Phone
 from cardscan.store import DEFAULT_REVIEW_THRESHOLD, ContactRecord, Failure, field_needs_review
@@ -512,6 +513,7 @@ def write_report(
 ) -> Path:
     """Render the store's contacts (of one event, when given) and replace ``path`` atomically."""
     path = Path(path)
+    check_output_path(path, store.path, what="report")
     data = load_report_data(store, event=event, threshold=threshold)
     html = render_report(
         data.records,

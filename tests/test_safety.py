@@ -1,0 +1,67 @@
+"""Issue 14: the faults an attacker and a careless user found (docs/reliability.md rows S1-S11).
+
+Real processes, real files, real SQLite; the only stand-in is the fake OCR engine of
+tests/watch_fixtures.py (loaded through the CARDSCAN_TEST_ENGINE_FACTORY hook) where Tesseract's
+reading is not what is tested.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from cardscan.errors import ExitCode
+from tests.watch_fixtures import ROOT, card_jpeg, cli_env, fake_env, query, wait_for
+
+
+def run(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cardscan", *args], cwd=ROOT, env=cli_env(env), capture_output=True,
+                          text=True, timeout=timeout, errors="surrogateescape")
+
+
+def scanned_db(tmp_path: Path, n: int = 1) -> Path:
+    photos = tmp_path / "photos"
+    photos.mkdir(exist_ok=True)
+    for i in range(n):
+        (photos / f"c{i}.jpg").write_bytes(card_jpeg(30 + i, scale=0.4))
+    db = tmp_path / "e.db"
+    r = run("scan", str(photos), "--db", str(db), "--no-report", "-j", "1", env=fake_env())
+    assert r.returncode == 0, r.stderr
+    return db
+
+
+def contacts(db: Path) -> int:
+    return query(db, "SELECT count(*) FROM contacts")[0][0]
+
+
+# ------------------------------------------------------------------ S1: outputs over the database
+
+
+@pytest.mark.parametrize("target", ["db", "wal", "shm", "link"])
+def test_outputs_pointed_at_the_database_are_refused_before_writing(tmp_path: Path, target: str) -> None:
+    db = scanned_db(tmp_path)
+    n = contacts(db)
+    link = tmp_path / "innocent.csv"
+    link.symlink_to(db)
+    out = {"db": db, "wal": Path(f"{db}-wal"), "shm": Path(f"{db}-shm"), "link": link}[target]
+    before = {p: p.read_bytes() for p in (db, Path(f"{db}-wal"), Path(f"{db}-shm")) if p.exists()}
+    photo = tmp_path / "photos" / "c0.jpg"
+    for args in (["export", "--format", "csv", "-o", str(out)],
+                 ["export", "--format", "jsonl", "-o", str(out)],
+                 ["report", "-o", str(out)],
+                 ["scan", str(photo), "--report", str(out)],
+                 ["scan", str(photo), "--no-report", "--jsonl", str(out)],
+                 ["watch", str(tmp_path / "photos"), "--once", "--report", str(out)]):
+        r = run(*args, "--db", str(db), env=fake_env())
+        assert r.returncode == ExitCode.bad_args, (args, r.stderr)
+        assert "would overwrite the database" in r.stderr and "Traceback" not in r.stderr, r.stderr
+        for p, data in before.items():
+            if p.name.endswith(".db"):
+                assert p.read_bytes()[:16] == b"SQLite format 3\x00", args
+    assert link.is_symlink() and contacts(db) == n
