@@ -101,8 +101,12 @@ def load_engine(options: Options) -> ocr_mod.OcrEngine:
     return ocr_mod.get_engine(options)
 
 
-def _worker_init(options: Options) -> None:
+def _worker_init(options: Options, parent: int | None = None) -> None:
     global _engine, _options
+    if parent is not None:  # end with the scanning process, also when it is killed with SIGKILL
+        from cardscan.reading import lifeline
+
+        lifeline.exit_with(parent)
     os.environ["OMP_THREAD_LIMIT"] = "1"  # Tesseract's own threads fight each other across workers
     # Ctrl-C reaches the whole process group: the parent stops the run and ends its workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -124,11 +128,27 @@ def new_pool(options: Options, workers: int | None = None) -> ProcessPoolExecuto
         ctx = multiprocessing.get_context("forkserver")
         # the forkserver imports the pipeline once and forks every worker from it (about 1 s of
         # imports and tables a worker no longer pays); takes effect when the forkserver starts
-        ctx.set_forkserver_preload(["cardscan.reading.workerwarm"])
+        # lifeline: the forkserver ends with this process (kill -9 included), not for ever after it
+        ctx.set_forkserver_preload(["cardscan.reading.lifeline", "cardscan.reading.workerwarm"])
     else:
         ctx = multiprocessing.get_context("spawn")
     return ProcessPoolExecutor(max_workers=workers or options.workers, mp_context=ctx,
-                               initializer=_worker_init, initargs=(options,))
+                               initializer=_worker_init, initargs=(options, os.getpid()))
+
+
+def stop_pool(pool: ProcessPoolExecutor) -> None:
+    """End a pool now: queued work cancelled, workers (busy or idle) terminated, never waited on."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        try:
+            p.terminate()
+        except Exception:  # noqa: BLE001 - already gone
+            pass
+    for p in procs:
+        p.join(timeout=5)
+        if p.is_alive():
+            p.kill()
 
 
 def _worker_run(path: str) -> CardOutcome:
@@ -147,7 +167,9 @@ def iter_outcomes(paths: list[str], options: Options) -> Iterator[CardOutcome]:
         for p in paths:
             yield _worker_run(p)
         return
-    with new_pool(options) as pool:
+    pool = new_pool(options)
+    stopped = False
+    try:
         pending: set[Future[CardOutcome]] = set()
         it = iter(paths)
         window = options.workers * 2
@@ -164,9 +186,12 @@ def iter_outcomes(paths: list[str], options: Options) -> Iterator[CardOutcome]:
                 for f in done:
                     yield f.result()
         except BaseException:
-            for f in pending:
-                f.cancel()
+            stopped = True
+            stop_pool(pool)  # Ctrl-C, SIGTERM, a closed generator: never wait on the workers
             raise
+    finally:
+        if not stopped:
+            pool.shutdown(wait=True)
 
 
 # ---------------------------------------------------------------- scan

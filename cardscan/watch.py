@@ -43,6 +43,7 @@ from typing import Callable
 from cardscan import api
 
 from cardscan.reading import files
+from cardscan.errors import Terminated
 from cardscan.errors import (BadArgumentsError, CardscanError, ConfigError, InputImageError, OcrFailedError,
                      OutputAccessError)
 from cardscan.options import Options
@@ -607,5 +608,5 @@ def watch(cfg: WatchConfig, *, on_result: Callable[[api.ScanItem], None] | None 
             for s, h in old.items():
                 signal.signal(s, h)
         if signals:
-            raise KeyboardInterrupt
+            raise Terminated() if signals[0] == signal.SIGTERM else KeyboardInterrupt()
         return stats

@@ -65,3 +65,77 @@ def test_outputs_pointed_at_the_database_are_refused_before_writing(tmp_path: Pa
             if p.name.endswith(".db"):
                 assert p.read_bytes()[:16] == b"SQLite format 3\x00", args
     assert link.is_symlink() and contacts(db) == n
+
+
+# ------------------------------------------------------------------ S3: workers die with their parent
+
+
+def _descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(d.name))
+    out, todo = set(), [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.add(c)
+            todo.append(c)
+    return out
+
+
+def _alive(pids: set[int]) -> set[int]:
+    alive = set()
+    for p in pids:
+        try:
+            state = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            alive.add(p)
+    return alive
+
+
+def _start_scan(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen, Path]:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(6):
+        (photos / f"c{i}.jpg").write_bytes(card_jpeg(60 + i, scale=0.4))
+    db = tmp_path / "k.db"
+    p = subprocess.Popen([sys.executable, "-m", "cardscan", "scan", str(photos), "--db", str(db), "--no-report",
+                          "-j", "2", *extra], cwd=ROOT, env=cli_env(fake_env(delay=2.0)), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, start_new_session=True,
+                         preexec_fn=lambda: [signal.signal(s, signal.SIG_DFL) for s in (signal.SIGINT, signal.SIGTERM)])
+    return p, db
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_killed_scan_leaves_no_forkserver_or_worker_running(tmp_path: Path, sig: int) -> None:
+    p, db = _start_scan(tmp_path)
+    family: set[int] = set()
+    try:
+        def workers_up() -> bool:
+            family.update(_descendants(p.pid))
+            return len(family) >= 4  # resource tracker, forkserver, two workers
+        wait_for(workers_up, 60, "the forkserver and two workers")
+        time.sleep(0.5)
+        family.update(_descendants(p.pid))
+        p.send_signal(sig)
+        out, err = p.communicate(timeout=30)
+        deadline = time.monotonic() + 15
+        while _alive(family) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        left = _alive(family)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        for q in _alive(family):
+            os.kill(q, signal.SIGKILL)
+    assert not left, f"still running after the scan was killed: {left}"
+    if sig == signal.SIGTERM:
+        assert p.returncode == ExitCode.terminated, err
+        assert "Traceback" not in err and "terminated" in err, err

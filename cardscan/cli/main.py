@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import signal
 import pkgutil
 import sys
 import traceback
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Sequence
 
 from cardscan import cli as commands
-from cardscan.errors import BadArgumentsError, CardscanError, ExitCode
+from cardscan.errors import BadArgumentsError, CardscanError, ExitCode, Terminated
 from cardscan.options import Options
 
 log = logging.getLogger("cardscan")
@@ -105,8 +106,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = logging.ERROR if args.quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
     logging.basicConfig(level=level, format="cardscan: %(message)s", stream=sys.stderr)
+    old_term = _terminate_as_interrupt()
     try:
         return int(args.func(args) or 0)
+    except Terminated:
+        print("cardscan: terminated; everything finished so far is saved", file=sys.stderr)
+        return int(ExitCode.terminated)
     except KeyboardInterrupt:
         print("cardscan: interrupted; everything finished so far is saved", file=sys.stderr)
         return int(ExitCode.ctrl_c)
@@ -119,3 +124,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         traceback.print_exc()
         print("cardscan: internal error (a bug: please report it with the traceback above)", file=sys.stderr)
         return int(ExitCode.other_error)
+    finally:
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
+
+
+def _terminate_as_interrupt():  # noqa: ANN202 - the previous handler, or None off the main thread
+    """SIGTERM raises Terminated (a KeyboardInterrupt): the same clean stop as Ctrl-C, exit 143."""
+    def on_term(signum: int, frame: object) -> None:
+        raise Terminated()
+
+    try:
+        return signal.signal(signal.SIGTERM, on_term)
+    except ValueError:  # not the main thread (main() called from a thread): leave signals alone
+        return None
