@@ -356,7 +356,9 @@ class _JsonlWriter:
         self.path = Path(path)
         self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
-            self.fh = open(self.tmp, "w", encoding="utf-8")
+            # a non-UTF-8 file name (surrogate escapes) is written as the JSON escape \udcXX, which
+            # json.loads gives back unchanged
+            self.fh = open(self.tmp, "w", encoding="utf-8", errors="backslashreplace")
         except OSError as e:
             raise OutputAccessError(f"cannot write {self.path}: {e.strerror or e}") from None
 

@@ -139,3 +139,53 @@ def test_killed_scan_leaves_no_forkserver_or_worker_running(tmp_path: Path, sig:
     if sig == signal.SIGTERM:
         assert p.returncode == ExitCode.terminated, err
         assert "Traceback" not in err and "terminated" in err, err
+
+
+# ------------------------------------------------------------------ S2: file names that are not UTF-8
+
+
+def test_a_latin1_file_name_survives_database_jsonl_report_and_terminal(tmp_path: Path) -> None:
+    import json
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    raw = os.fsencode(str(photos)) + b"/caf\xe9.jpg"
+    with open(raw, "wb") as fh:
+        fh.write(card_jpeg(31, scale=0.4))
+    name = os.fsdecode(raw)
+    db, jsonl, report = tmp_path / "u.db", tmp_path / "u.jsonl", tmp_path / "u.html"
+    r = run("scan", str(photos), "--db", str(db), "--jsonl", str(jsonl), "--report", str(report), "-j", "1",
+            env=fake_env())
+    assert r.returncode == 0, r.stderr
+    assert "caf\\xe9.jpg" in r.stdout and "Traceback" not in r.stderr
+    assert report.is_file() and contacts(db) == 1
+    rec = json.loads(jsonl.read_text(encoding="utf-8").splitlines()[0])
+    assert os.fsencode(rec["file"]) == raw  # the exact bytes come back
+    from cardscan.store import Store
+    with Store(db) as store:
+        assert [c.path for c in store.contact(1).cards] == [name]
+    # watch reads the same folder without crashing (and reads nothing twice)
+    w = run("watch", str(photos), "--db", str(db), "--once", "--no-report", env=fake_env())
+    assert w.returncode == 0 and "Traceback" not in w.stderr, w.stderr
+    assert contacts(db) == 1
+
+
+# ------------------------------------------------------------------ S4: terminal injection
+
+
+def test_control_characters_in_file_names_cannot_forge_output_lines(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    evil = "x\x1b[31mred\n#99  Fake Person | CEO | fake@evil.example\r.jpg"
+    (photos / evil).write_bytes(card_jpeg(32, scale=0.4))
+    (photos / "bad\n#98  Forged failure.jpg").write_bytes(b"not an image at all")
+    db = tmp_path / "t.db"
+    for args in (["scan", str(photos), "--no-report", "-j", "1"],
+                 ["watch", str(photos), "--once", "--no-report"]):
+        r = run(*args, "--db", str(db), env=fake_env())
+        for text in (r.stdout, r.stderr):
+            assert "\x1b" not in text and "\r" not in text, args
+            assert not any(line.startswith(("#99", "#98")) for line in text.splitlines()), (args, text)
+        assert "Traceback" not in r.stderr, r.stderr
+    r = run("status", "--db", str(db))
+    assert "\x1b" not in r.stdout + r.stderr

@@ -395,6 +395,22 @@ def field_needs_review(f: Field | Phone, threshold: float = DEFAULT_REVIEW_THRES
 # The store
 
 
+def _path_param(path: "str | Path") -> "str | bytes":
+    """A file path as stored: text, or, for a name that is not UTF-8 (surrogate escapes), its raw
+    bytes as a BLOB, so that it comes back unchanged (:func:`_path_value`)."""
+    text = os.fspath(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(text)
+    return text
+
+
+def _path_value(value: "str | bytes | None") -> "str | None":
+    """A stored path back as the str the file system gave (surrogate escapes for non-UTF-8 bytes)."""
+    return os.fsdecode(value) if isinstance(value, bytes) else value
+
+
 _ACCESS_HINT = "check the --db path: its folder must exist and be writable"
 
 
@@ -516,7 +532,7 @@ class Store:
                    OR (photos.state = 'claimed' AND (photos.claimed_by = :worker
                                                      OR ifnull(photos.lease_until, 0) <= :now))
                 """,
-                {"sha": sha256, "path": str(path), "until": t + lease_seconds, "worker": worker,
+                {"sha": sha256, "path": _path_param(path), "until": t + lease_seconds, "worker": worker,
                  "ts": ts, "max": max_attempts, "now": t},
             )
             return cur.rowcount == 1
@@ -589,7 +605,7 @@ class Store:
                     attempts = photos.attempts + (photos.state <> 'claimed'),
                     updated_at = :ts
                 """,
-                {"sha": sha256, "path": str(path), "size": size, "fmt": fmt, "w": w, "h": h, "ts": ts},
+                {"sha": sha256, "path": _path_param(path), "size": size, "fmt": fmt, "w": w, "h": h, "ts": ts},
             )
             event_id = self._event_id(event, ts) if event else None
             ids: list[int] = []
@@ -610,7 +626,7 @@ class Store:
                     conn.execute("INSERT INTO notes (contact_id, text, created_at) VALUES (?, ?, ?)",
                                  (contact_id, note.strip(), ts))
                 ids.append(int(contact_id))
-            conn.execute("DELETE FROM unread_files WHERE path = ?", (str(path),))
+            conn.execute("DELETE FROM unread_files WHERE path = ?", (_path_param(path),))
         log.debug("stored %s as contact(s) %s", path, ids)
         return ids
 
@@ -626,7 +642,7 @@ class Store:
                     ON CONFLICT (path) DO UPDATE SET error = excluded.error,
                         attempts = unread_files.attempts + 1, updated_at = excluded.updated_at
                     """,
-                    (str(path), reason, ts, ts),
+                    (_path_param(path), reason, ts, ts),
                 )
                 return
             conn.execute(
@@ -639,9 +655,9 @@ class Store:
                     updated_at = :ts
                 WHERE photos.state <> 'done'
                 """,
-                {"sha": sha256, "path": str(path), "reason": reason, "ts": ts},
+                {"sha": sha256, "path": _path_param(path), "reason": reason, "ts": ts},
             )
-            conn.execute("DELETE FROM unread_files WHERE path = ?", (str(path),))
+            conn.execute("DELETE FROM unread_files WHERE path = ?", (_path_param(path),))
 
     def failures(self) -> list[Failure]:
         rows = self._conn.execute(
@@ -653,7 +669,7 @@ class Store:
             ORDER BY 2
             """
         ).fetchall()
-        return [Failure(r[0], r[1], r[2], int(r[3]), r[4]) for r in rows]
+        return [Failure(r[0], _path_value(r[1]), r[2], int(r[3]), r[4]) for r in rows]
 
     # -- contacts ------------------------------------------------------------------------
 
@@ -866,7 +882,7 @@ class Store:
                 f"FROM cards k JOIN photos p ON p.sha256 = k.photo_sha256 WHERE k.contact_id IN ({marks}) "
                 f"ORDER BY k.id", chunk):
                 size = (int(r[6]), int(r[7])) if r[6] is not None and r[7] is not None else None
-                cards[r[0]].append(CardRecord(r[1], r[2], r[3], r[4], r[5], size, r[8], r[9] or "",
+                cards[r[0]].append(CardRecord(r[1], r[2], _path_value(r[3]), r[4], r[5], size, r[8], r[9] or "",
                                               r[10], r[11], r[12]))
             for r in conn.execute(
                 f"SELECT contact_id, text FROM notes WHERE contact_id IN ({marks}) ORDER BY id", chunk):
