@@ -189,3 +189,48 @@ def test_control_characters_in_file_names_cannot_forge_output_lines(tmp_path: Pa
         assert "Traceback" not in r.stderr, r.stderr
     r = run("status", "--db", str(db))
     assert "\x1b" not in r.stdout + r.stderr
+
+
+# ------------------------------------------------------------------ S6: read-only and damaged databases
+
+
+def _chattr(flag: str, path: Path) -> bool:
+    r = subprocess.run(["chattr", flag, str(path)], capture_output=True)
+    return r.returncode == 0
+
+
+def test_read_only_database_is_one_line_and_reading_commands_still_work(tmp_path: Path) -> None:
+    db = scanned_db(tmp_path)
+    before = db.read_bytes()
+    if not _chattr("+i", db):
+        pytest.skip("chattr +i is not permitted here")
+    try:
+        for args in (["edit", "1", "--name", "Someone Else"], ["followup", "approve", "1"], ["note", "1", "hello"]):
+            r = run(*args, "--db", str(db))
+            assert r.returncode == ExitCode.output_access, (args, r.stdout, r.stderr)
+            assert "Traceback" not in r.stderr and "read-only" in r.stderr, r.stderr
+            assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+        for args in (["status"], ["report", "-o", str(tmp_path / "r.html")], ["export", "-f", "csv"], ["duplicates"]):
+            r = run(*args, "--db", str(db))
+            assert r.returncode == 0, (args, r.stderr)
+    finally:
+        _chattr("-i", db)
+    assert db.read_bytes() == before
+
+
+def test_damaged_database_is_one_line_for_every_command(tmp_path: Path) -> None:
+    db = scanned_db(tmp_path, n=3)
+    size = db.stat().st_size
+    with open(db, "r+b") as fh:  # real damage: data pages overwritten, the header left intact
+        for off in range(size // 2 // 4096 * 4096, size, 4096):
+            fh.seek(off)  # page headers and overflow-chain pointers
+            fh.write(os.urandom(64))
+    failed: list[str] = []
+    for args in (["status"], ["report"], ["export", "-f", "csv"], ["followup", "list"], ["duplicates"],
+                 ["scan", str(tmp_path / "photos"), "--no-report", "-j", "1"]):
+        r = run(*args, "--db", str(db), env=fake_env())
+        assert "Traceback" not in r.stderr, (args, r.stderr)
+        if r.returncode != 0:  # a command that touches no damaged page may still succeed
+            assert r.returncode == ExitCode.output_access and "is damaged (" in r.stderr, (args, r.stderr)
+            failed.append(args[0])
+    assert {"report", "export"} <= set(failed), failed

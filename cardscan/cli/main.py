@@ -18,6 +18,7 @@ from typing import Sequence
 from cardscan import cli as commands
 from cardscan.errors import BadArgumentsError, CardscanError, ExitCode, Terminated
 from cardscan.options import Options
+from cardscan.safety import safe_text
 
 log = logging.getLogger("cardscan")
 
@@ -116,11 +117,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("cardscan: interrupted; everything finished so far is saved", file=sys.stderr)
         return int(ExitCode.ctrl_c)
     except CardscanError as e:
-        print(f"cardscan: error: {e}", file=sys.stderr)
+        print(f"cardscan: error: {safe_text(e)}", file=sys.stderr)
         return int(e.exit_code)
     except BrokenPipeError:
         return int(ExitCode.ok)
-    except Exception:  # noqa: BLE001 - the last line of defence prints the bug, with its traceback
+    except Exception as exc:  # noqa: BLE001 - the last line of defence prints the bug, with its traceback
+        from cardscan.store import database_error
+
+        mapped = database_error(exc, getattr(args, "db", None))
+        if mapped is not None:  # a read-only, damaged, full or busy database: one line, its exit code
+            print(f"cardscan: error: {safe_text(mapped)}", file=sys.stderr)
+            return int(mapped.exit_code)
         traceback.print_exc()
         print("cardscan: internal error (a bug: please report it with the traceback above)", file=sys.stderr)
         return int(ExitCode.other_error)
