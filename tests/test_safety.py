@@ -234,3 +234,32 @@ def test_damaged_database_is_one_line_for_every_command(tmp_path: Path) -> None:
             assert r.returncode == ExitCode.output_access and "is damaged (" in r.stderr, (args, r.stderr)
             failed.append(args[0])
     assert {"report", "export"} <= set(failed), failed
+
+
+# ------------------------------------------------------------------ issue 13: no process-wide Pillow state
+
+
+def test_decoding_leaves_pillow_max_image_pixels_as_the_host_set_it(tmp_path: Path) -> None:
+    """In a fresh process (no other test ran first): decoding must not raise PIL's global limit."""
+    from tests.watch_fixtures import card_jpeg as jpeg
+    photo = tmp_path / "c.jpg"
+    photo.write_bytes(jpeg(33, scale=0.4))
+    code = ("import sys\nfrom PIL import Image\nfrom cardscan.reading.decode import read_image_file, decode\n"
+            "before = Image.MAX_IMAGE_PIXELS\nread_image_file(sys.argv[1], max_mpixels=1000)\n"
+            "print(before, Image.MAX_IMAGE_PIXELS)\n")
+    r = subprocess.run([sys.executable, "-c", code, str(photo)], cwd=ROOT, env=cli_env(), capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    before, after = r.stdout.split()
+    assert before == after
+
+
+def test_decode_tests_pass_alone_and_in_reverse_order() -> None:
+    base = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly"]
+    ids = subprocess.run([*base, "--collect-only", "tests/test_decode.py"], cwd=ROOT, env=cli_env(),
+                         capture_output=True, text=True, timeout=120).stdout.split()
+    ids = list(dict.fromkeys(i.split("[")[0] for i in ids if i.startswith("tests/test_decode.py::")))
+    assert len(ids) > 10
+    for order in (ids[::-1], [i for i in ids if "global_limit" in i]):
+        r = subprocess.run([*base, *order], cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stdout[-2000:]

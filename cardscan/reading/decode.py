@@ -17,10 +17,11 @@ import math
 import os
 import re
 import stat
+import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import cv2
 import numpy as np
@@ -171,12 +172,11 @@ def decode(data: bytes, /, *, max_mpixels: float = 250.0, max_side: int | None =
         raise UnsupportedFormatError("the file is an AVIF image, which this Pillow build cannot read; convert it to JPEG or PNG")
 
     warns: list[str] = []
-    _let_pillow_open(max_mpixels)
     try:
         with warnings.catch_warnings():
             # Our own limit is checked below; PIL's warning between its two limits is noise here.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data), formats=list(sn.pil_formats))
+            im = _open_unlimited(data, sn.pil_formats)
             with im:
                 return _decode_opened(im, sn.label, max_mpixels, max_side, warns)
     except Image.DecompressionBombError as e:
@@ -202,16 +202,28 @@ def decode(data: bytes, /, *, max_mpixels: float = 250.0, max_side: int | None =
         raise InputImageError("image too large to decode in the memory available; lower --max-image-mpixels") from e
 
 
-def _let_pillow_open(max_mpixels: float) -> None:
-    """Raise Pillow's process-wide decompression-bomb limit (it refuses at 2x MAX_IMAGE_PIXELS,
-    about 179 MP by default) to ``max_mpixels`` when it is lower, never lower it.
-
-    Safe because ``_decode_opened`` checks the declared size against ``max_mpixels`` before a
-    single pixel is decoded, and JPEGs are then decoded reduced (draft) to the size needed."""
-    need = int(max_mpixels * 1e6 / 2) + 1
-    cur = Image.MAX_IMAGE_PIXELS
-    if cur is not None and cur < need:
-        Image.MAX_IMAGE_PIXELS = need
+def _open_unlimited(data: bytes, formats: Sequence[str]) -> Image.Image:
+    """Open (header only) as ``Image.open(..., formats=...)`` does, without its check of the
+    process-wide ``PIL.Image.MAX_IMAGE_PIXELS``: ``_decode_opened`` applies this call's own
+    ``max_mpixels`` and byte budget before a single pixel is decoded. Library code leaves that
+    global as the host application set it (it used to be raised here for the whole process)."""
+    Image.init()
+    prefix = data[:16]
+    fp = io.BytesIO(data)
+    for fmt in formats:
+        entry = Image.OPEN.get(fmt.upper())
+        if entry is None:
+            continue
+        factory, accept = entry
+        ok = accept(prefix) if accept else True
+        if not ok or isinstance(ok, str):  # a str is Pillow's reason for not accepting
+            continue
+        fp.seek(0)
+        try:
+            return factory(fp, "")
+        except (SyntaxError, IndexError, TypeError, struct.error):
+            continue  # as Image.open: this plugin does not take it; try the next
+    raise Image.UnidentifiedImageError("cannot identify image file")
 
 
 def _pil_has(fmt: str) -> bool:
