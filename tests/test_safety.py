@@ -263,3 +263,21 @@ def test_decode_tests_pass_alone_and_in_reverse_order() -> None:
     for order in (ids[::-1], [i for i in ids if "global_limit" in i]):
         r = subprocess.run([*base, *order], cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, r.stdout[-2000:]
+
+
+# ------------------------------------------------------------------ S5: memory of a decode
+
+
+def test_a_225_megapixel_1bit_png_decodes_within_a_memory_budget(tmp_path: Path) -> None:
+    from tests.test_decode import bomb_png
+    p = tmp_path / "big.png"
+    p.write_bytes(bomb_png(15000, 15000))  # 225 MP, under the 250 MP limit; a few KB on disk
+    code = ("import resource, sys\nfrom cardscan.reading.decode import read_image_file\n"
+            "_, d = read_image_file(sys.argv[1])\n"
+            "print(max(d.pixels.shape), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n")
+    r = subprocess.run([sys.executable, "-c", code, str(p)], cwd=ROOT, env=cli_env(), capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    side, peak_mb = map(int, r.stdout.split())
+    assert side <= 2200
+    assert peak_mb < 800, f"peak {peak_mb} MB"  # was 2.6 GB: three RGB copies of the full image
