@@ -281,3 +281,16 @@ def test_a_225_megapixel_1bit_png_decodes_within_a_memory_budget(tmp_path: Path)
     side, peak_mb = map(int, r.stdout.split())
     assert side <= 2200
     assert peak_mb < 800, f"peak {peak_mb} MB"  # was 2.6 GB: three RGB copies of the full image
+
+
+# ------------------------------------------------------------------ S7: huge ids
+
+
+def test_ids_beyond_sqlite_integers_are_a_clear_argument_error(tmp_path: Path) -> None:
+    db = scanned_db(tmp_path)
+    huge = "99999999999999999999"
+    for args in (["edit", huge, "--name", "X"], ["note", huge, "hi"], ["followup", "show", huge],
+                 ["followup", "approve", huge]):
+        r = run(*args, "--db", str(db))
+        assert r.returncode == 2 and "Traceback" not in r.stderr and "no such number" in r.stderr, (args, r.stderr)
+    assert contacts(db) == 1

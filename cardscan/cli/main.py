@@ -23,6 +23,21 @@ from cardscan.safety import safe_text
 log = logging.getLogger("cardscan")
 
 
+MAX_ID = 2**63 - 1  # SQLite's largest INTEGER
+
+
+def record_id(text: str) -> int:
+    """argparse type of a contact or follow-up number: a whole number SQLite can hold."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {safe_text(text)!s}") from None
+    if not -MAX_ID - 1 <= n <= MAX_ID:
+        raise argparse.ArgumentTypeError(f"no such number {n if len(text) < 40 else safe_text(text[:40]) + '...'}: "
+                                         f"numbers go from 1 to {MAX_ID}")
+    return n
+
+
 def add_db_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", type=Path, default=Path("cardscan.db"), metavar="FILE",
                    help="SQLite database (default: cardscan.db)")
