@@ -294,3 +294,16 @@ def test_ids_beyond_sqlite_integers_are_a_clear_argument_error(tmp_path: Path) -
         r = run(*args, "--db", str(db))
         assert r.returncode == 2 and "Traceback" not in r.stderr and "no such number" in r.stderr, (args, r.stderr)
     assert contacts(db) == 1
+
+
+# ------------------------------------------------------------------ S11: the suite started with SIGINT ignored
+
+
+def test_ctrl_c_tests_pass_when_the_suite_is_started_with_sigint_ignored() -> None:
+    """As under `nohup make test &`: the child pytest (and so every process it starts) begins with SIGINT ignored."""
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                        "tests/test_reliability.py::test_ctrl_c_during_scan_exits_130_and_keeps_committed_cards",
+                        "tests/test_review.py::test_cli_serves_on_loopback_and_stops_on_ctrl_c"],
+                       cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=300,
+                       preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    assert r.returncode == 0, r.stdout[-3000:]
