@@ -232,7 +232,13 @@ def scan(paths: Iterable[Path | str], /, *, options: Options = Options(),
         todo: list[str] = []
         seen: dict[str, str] = {}  # sha256 -> first path this run
         early: list[ScanItem] = []
-        for f in files.discover(paths):
+        paths = list(paths)
+        missing: list[ScanItem] = []
+        for p in paths:  # a path named on the command line that is not there is a typo: exit 2, not "skipped"
+            if not os.path.lexists(p):
+                missing.append(ScanItem(str(p), None, error="no such file or folder",
+                                      exit_code=int(ExitCode.input_file)))
+        for f in files.discover([p for p in paths if os.path.lexists(p)]):
             if isinstance(f, files.Skipped):
                 log.warning("%s: skipped: %s", f.path, f.reason)
                 result.skipped.append(f)
@@ -246,6 +252,8 @@ def scan(paths: Iterable[Path | str], /, *, options: Options = Options(),
             todo.append(str(f.path))
         jsonl = _JsonlWriter(options.jsonl) if options.jsonl else None
         try:
+            for item in missing:
+                _emit(result, item, store, jsonl, progress)
             for item in early:
                 if item.contact_id is None:  # same bytes earlier in this run: resolved below
                     continue

@@ -307,3 +307,30 @@ def test_ctrl_c_tests_pass_when_the_suite_is_started_with_sigint_ignored() -> No
                        cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=300,
                        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     assert r.returncode == 0, r.stdout[-3000:]
+
+
+# ------------------------------------------------------------------ S10: small ones
+
+
+def test_a_missing_path_on_the_command_line_is_exit_2_not_skipped(tmp_path: Path) -> None:
+    r = run("scan", str(tmp_path / "typo.jpg"), "--db", str(tmp_path / "m.db"), "--no-report", env=fake_env())
+    assert r.returncode == ExitCode.input_file, r.stdout + r.stderr
+    assert "no such file or folder" in r.stderr and "1 failed" in r.stdout and "0 skipped" in r.stdout
+
+
+def test_event_and_note_with_a_line_break_are_refused(tmp_path: Path) -> None:
+    photo = tmp_path / "c.jpg"
+    photo.write_bytes(card_jpeg(34, scale=0.4))
+    for opt in ("--event", "--note"):
+        r = run("scan", str(photo), "--db", str(tmp_path / "e.db"), "--no-report", opt, "Expo\nBcc: x@evil.example",
+                env=fake_env())
+        assert r.returncode == ExitCode.bad_args and "control characters" in r.stderr, r.stderr
+    assert not (tmp_path / "e.db").exists() or contacts(tmp_path / "e.db") == 0
+
+
+def test_a_formula_behind_a_byte_order_mark_is_neutralised_in_csv() -> None:
+    """`edit` refuses such a value; a QR vCard or the OCR can still bring one in."""
+    from cardscan.outputs.export import neutralise
+    for lead in ("\ufeff", "\u200b", "\ufeff \u2060"):
+        assert neutralise(lead + "=HYPERLINK(1)") == "'" + lead + "=HYPERLINK(1)"
+    assert neutralise("\ufeffPlain Company") == "\ufeffPlain Company"

@@ -351,7 +351,8 @@ PLAIN_HEADERS = (
 # first characters that make Excel, LibreOffice or Sheets evaluate a cell (OWASP "CSV
 # injection"), with their full-width forms, which some spreadsheets normalise
 FORMULA_TRIGGERS = frozenset("=+-@\t\r\uff1d\uff0b\uff0d\uff20")
-_BLANKS = " \u00a0\u3000\n"
+# also the invisible ones a spreadsheet skips before "=": byte-order mark, zero-width space and joiners
+_BLANKS = " \u00a0\u3000\n\ufeff\u200b\u200c\u200d\u2060"
 _SAFE_PHONE = re.compile(r"^\+[0-9][0-9 \-]*(?: ext\. [0-9]+)?$")
 
 
