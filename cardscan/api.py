@@ -29,6 +29,7 @@ from cardscan.reading import pipeline
 from cardscan.config import Config
 from cardscan.errors import ExitCode, MissingDependencyError, OutputAccessError
 from cardscan.options import Options
+from cardscan.safety import check_output_path
 from cardscan.reading.pipeline import CardOutcome
 from cardscan.store import CardRead, Store
 
@@ -101,8 +102,12 @@ def load_engine(options: Options) -> ocr_mod.OcrEngine:
     return ocr_mod.get_engine(options)
 
 
-def _worker_init(options: Options) -> None:
+def _worker_init(options: Options, parent: int | None = None) -> None:
     global _engine, _options
+    if parent is not None:  # end with the scanning process, also when it is killed with SIGKILL
+        from cardscan.reading import lifeline
+
+        lifeline.exit_with(parent)
     os.environ["OMP_THREAD_LIMIT"] = "1"  # Tesseract's own threads fight each other across workers
     # Ctrl-C reaches the whole process group: the parent stops the run and ends its workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -124,11 +129,27 @@ def new_pool(options: Options, workers: int | None = None) -> ProcessPoolExecuto
         ctx = multiprocessing.get_context("forkserver")
         # the forkserver imports the pipeline once and forks every worker from it (about 1 s of
         # imports and tables a worker no longer pays); takes effect when the forkserver starts
-        ctx.set_forkserver_preload(["cardscan.reading.workerwarm"])
+        # lifeline: the forkserver ends with this process (kill -9 included), not for ever after it
+        ctx.set_forkserver_preload(["cardscan.reading.lifeline", "cardscan.reading.workerwarm"])
     else:
         ctx = multiprocessing.get_context("spawn")
     return ProcessPoolExecutor(max_workers=workers or options.workers, mp_context=ctx,
-                               initializer=_worker_init, initargs=(options,))
+                               initializer=_worker_init, initargs=(options, os.getpid()))
+
+
+def stop_pool(pool: ProcessPoolExecutor) -> None:
+    """End a pool now: queued work cancelled, workers (busy or idle) terminated, never waited on."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        try:
+            p.terminate()
+        except Exception:  # noqa: BLE001 - already gone
+            pass
+    for p in procs:
+        p.join(timeout=5)
+        if p.is_alive():
+            p.kill()
 
 
 def _worker_run(path: str) -> CardOutcome:
@@ -147,7 +168,9 @@ def iter_outcomes(paths: list[str], options: Options) -> Iterator[CardOutcome]:
         for p in paths:
             yield _worker_run(p)
         return
-    with new_pool(options) as pool:
+    pool = new_pool(options)
+    stopped = False
+    try:
         pending: set[Future[CardOutcome]] = set()
         it = iter(paths)
         window = options.workers * 2
@@ -164,9 +187,12 @@ def iter_outcomes(paths: list[str], options: Options) -> Iterator[CardOutcome]:
                 for f in done:
                     yield f.result()
         except BaseException:
-            for f in pending:
-                f.cancel()
+            stopped = True
+            stop_pool(pool)  # Ctrl-C, SIGTERM, a closed generator: never wait on the workers
             raise
+    finally:
+        if not stopped:
+            pool.shutdown(wait=True)
 
 
 # ---------------------------------------------------------------- scan
@@ -200,6 +226,8 @@ def scan(paths: Iterable[Path | str], /, *, options: Options = Options(), config
     ``config`` (sender, templates) is used for the follow-up drafts; this function reads no config
     file: the CLI does (None: the built-in defaults)."""
     t0 = time.perf_counter()
+    check_output_path(options.report, options.db, what="report")
+    check_output_path(options.jsonl, options.db, what="JSON lines file")
     check_ready(options)
     result = ScanResult()
     with Store(options.db) as store:
@@ -208,7 +236,13 @@ def scan(paths: Iterable[Path | str], /, *, options: Options = Options(), config
         todo: list[str] = []
         seen: dict[str, str] = {}  # sha256 -> first path this run
         early: list[ScanItem] = []
-        for f in files.discover(paths):
+        paths = list(paths)
+        missing: list[ScanItem] = []
+        for p in paths:  # a path named on the command line that is not there is a typo: exit 2, not "skipped"
+            if not os.path.lexists(p):
+                missing.append(ScanItem(str(p), None, error="no such file or folder",
+                                      exit_code=int(ExitCode.input_file)))
+        for f in files.discover([p for p in paths if os.path.lexists(p)]):
             if isinstance(f, files.Skipped):
                 log.warning("%s: skipped: %s", f.path, f.reason)
                 result.skipped.append(f)
@@ -222,6 +256,8 @@ def scan(paths: Iterable[Path | str], /, *, options: Options = Options(), config
             todo.append(str(f.path))
         jsonl = _JsonlWriter(options.jsonl) if options.jsonl else None
         try:
+            for item in missing:
+                _emit(result, item, store, jsonl, progress)
             for item in early:
                 if item.contact_id is None:  # same bytes earlier in this run: resolved below
                     continue
@@ -332,7 +368,9 @@ class _JsonlWriter:
         self.path = Path(path)
         self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
-            self.fh = open(self.tmp, "w", encoding="utf-8")
+            # a non-UTF-8 file name (surrogate escapes) is written as the JSON escape \udcXX, which
+            # json.loads gives back unchanged
+            self.fh = open(self.tmp, "w", encoding="utf-8", errors="backslashreplace")
         except OSError as e:
             raise OutputAccessError(f"cannot write {self.path}: {e.strerror or e}") from None
 

@@ -19,6 +19,11 @@ class ExitCode(IntEnum):
     send_failed = 10
     other_error = 15
     ctrl_c = 130
+    terminated = 143  # SIGTERM: stopped as cleanly as by Ctrl-C
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an interrupt by the CLI so that it stops the same clean way as Ctrl-C."""
 
 
 class CardscanError(Exception):

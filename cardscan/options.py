@@ -47,6 +47,10 @@ class Options:
     followup_drafts: bool = True  # write a follow-up draft for each new contact with a usable e-mail
 
     def __post_init__(self) -> None:
+        for name, value in (("--event", self.event), ("--note", self.note)):
+            # these reach e-mail subjects and headers: a line break would cut a header and start another
+            if value is not None and any(not ch.isprintable() for ch in value):
+                raise BadArgumentsError(f"{name} must be one line of text without control characters")
         if self.region is not None:
             object.__setattr__(self, "region", check_region(self.region))
         if not _LANG_RE.match(self.lang):

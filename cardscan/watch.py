@@ -43,9 +43,11 @@ from cardscan import api
 
 from cardscan.config import Config
 from cardscan.reading import files
+from cardscan.errors import Terminated
 from cardscan.errors import (BadArgumentsError, CardscanError, ConfigError, InputImageError, OcrFailedError,
                      OutputAccessError)
 from cardscan.options import Options
+from cardscan.safety import check_output_path
 from cardscan.reading.pipeline import CardOutcome
 from cardscan.store import Store
 from cardscan.store.claims import owner_alive, worker_id  # noqa: F401 - worker_id: part of this module's interface
@@ -104,6 +106,7 @@ def check_config(cfg: WatchConfig) -> None:
     """Refuse set-ups that would feed the watcher its own output (exit 9), or a missing folder."""
     if not cfg.folder.is_dir():
         raise BadArgumentsError(f"{cfg.folder} is not a folder; give the folder to watch")
+    check_output_path(cfg.report, cfg.options.db, what="report")
     outputs = [("database", cfg.options.db), ("report", cfg.report), ("--move-done folder", cfg.move_done)]
     for what, p in outputs:
         if p is not None and _inside(Path(p), cfg.folder):
@@ -571,5 +574,5 @@ def watch(cfg: WatchConfig, *, on_result: Callable[[api.ScanItem], None] | None 
             for s, h in old.items():
                 signal.signal(s, h)
         if signals:
-            raise KeyboardInterrupt
+            raise Terminated() if signals[0] == signal.SIGTERM else KeyboardInterrupt()
         return stats

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,13 @@ SHARED = ROOT.parent / "shared"
 SAMPLES = ROOT / "samples"
 
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+
+# Started from a shell where SIGINT is ignored (`nohup make test &`, a background job, some CI
+# runners), every child would inherit "ignore" and the Ctrl-C tests could not interrupt it. A
+# handled signal is reset to the default in a child at exec: handle it here, so children start
+# with the default, whatever way the suite was started.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")

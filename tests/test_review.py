@@ -108,7 +108,12 @@ def test_cli_serves_on_loopback_and_stops_on_ctrl_c(filled: Filled) -> None:  # 
         assert http(url.rsplit("/", 2)[0] + "/")[0] == 403
     finally:
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=10)
+        try:
+            out, err = proc.communicate(timeout=10)
+        finally:
+            if proc.poll() is None:  # never leave the server running, also when the test fails
+                proc.kill()
+                proc.wait()
     assert proc.returncode in (0, 130), err
     assert "Traceback" not in err
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from cardscan.cli.main import add_db_option, require_db
+from cardscan.cli.main import add_db_option, require_db, record_id
 from cardscan.errors import BadArgumentsError
 
 
@@ -24,8 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Fold contact B into contact A: B's card images, notes and follow-ups move to A; for a field "
                     "both have, your own edit wins, else the more recently scanned card's value becomes current "
                     "and the other is kept in the field's history. B is marked as merged into A, not deleted.")
-    m.add_argument("keep", type=int, metavar="A", help="contact to keep")
-    m.add_argument("other", type=int, metavar="B", help="contact to fold into A")
+    m.add_argument("keep", type=record_id, metavar="A", help="contact to keep")
+    m.add_argument("other", type=record_id, metavar="B", help="contact to fold into A")
     add_db_option(m)
     m.set_defaults(func=run_merge)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from cardscan.cli.main import add_db_option, require_db
+from cardscan.cli.main import add_db_option, require_db, record_id
 from cardscan.errors import BadArgumentsError
 
 FIELDS = ("name", "title", "company", "address", "email", "phone", "website")
@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "when no +country code is given), e-mails with email-validator (no DNS lookup); a refused "
                     "value changes nothing and prints the reason. The value read from the card is kept: "
                     "--revert FIELD brings it back. An empty value (\"\") deletes the field.")
-    p.add_argument("contact", type=int, metavar="CONTACT", help="contact number (as shown by scan and the report)")
+    p.add_argument("contact", type=record_id, metavar="CONTACT", help="contact number (as shown by scan and the report)")
     for f in FIELDS:
         p.add_argument(f"--{f}", metavar="TEXT", help=f"new {f}")
     p.add_argument("--phone-type", choices=("work", "mobile", "fax", "other"), help="type of the --phone number")

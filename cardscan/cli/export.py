@@ -7,6 +7,7 @@ from pathlib import Path
 
 from cardscan.cli.main import add_db_option, require_db
 from cardscan.errors import BadArgumentsError
+from cardscan.safety import check_output_path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from cardscan.store import Store
 
     require_db(args.db)
+    check_output_path(args.output, args.db, what="export file")
     if args.format != "csv" and args.csv_layout is not None:
         raise BadArgumentsError("--csv-layout goes with --format csv")
     with Store(args.db) as store:

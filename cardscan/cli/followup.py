@@ -10,7 +10,7 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from cardscan.cli.main import add_db_option, add_review_threshold, require_db, review_policy
+from cardscan.cli.main import add_db_option, add_review_threshold, record_id, require_db, review_policy
 from cardscan.contacts.fields import ReviewPolicy
 from cardscan.errors import BadArgumentsError, ExitCode, ValidationError
 
@@ -39,22 +39,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_review_threshold(a, hidden=True)
 
     a = action("show", "one entry: headers, state, the message", run_show)
-    a.add_argument("id", type=int, metavar="ID")
+    a.add_argument("id", type=record_id, metavar="ID")
 
     a = action("edit", "edit a draft's subject and text in $EDITOR (an approved one goes back to draft)", run_edit)
-    a.add_argument("id", type=int, metavar="ID")
+    a.add_argument("id", type=record_id, metavar="ID")
 
     a = action("approve", "approve drafts for sending", run_approve,
                "Approve drafts. A draft whose e-mail address is flagged for review is refused until the "
                "address is corrected or confirmed by you.")
-    a.add_argument("ids", type=int, nargs="*", metavar="ID")
+    a.add_argument("ids", type=record_id, nargs="*", metavar="ID")
     a.add_argument("--all-reviewed", action="store_true",
                    help="approve every draft whose contact has nothing left to review")
     a.add_argument("--event", metavar="NAME", help="with --all-reviewed: only this event")
     add_review_threshold(a, what="values below this confidence need review")
 
     a = action("skip", "do not send this entry (follow up another way)", run_skip)
-    a.add_argument("ids", type=int, nargs="+", metavar="ID")
+    a.add_argument("ids", type=record_id, nargs="+", metavar="ID")
     a.add_argument("--reason", default="", metavar="TEXT", help="why (shown in the list)")
 
     a = action("send", "send the approved entries (each at most once)", run_send,
@@ -69,10 +69,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--days", type=int, default=3, metavar="N", help="days since meeting (default 3)")
 
     a = action("retry", "send a failed or uncertain entry again (you checked it was not delivered)", run_retry)
-    a.add_argument("ids", type=int, nargs="+", metavar="ID")
+    a.add_argument("ids", type=record_id, nargs="+", metavar="ID")
 
     a = action("mark-sent", "record that an uncertain entry was in fact delivered", run_mark_sent)
-    a.add_argument("ids", type=int, nargs="+", metavar="ID")
+    a.add_argument("ids", type=record_id, nargs="+", metavar="ID")
 
 
 # --------------------------------------------------------------------------------------------

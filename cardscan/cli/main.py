@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import signal
 import pkgutil
 import sys
 import traceback
@@ -16,13 +17,29 @@ from typing import TYPE_CHECKING, Sequence
 
 from cardscan import cli as commands
 from cardscan.contacts.fields import DEFAULT_REVIEW_THRESHOLD, ReviewPolicy
-from cardscan.errors import BadArgumentsError, CardscanError, ConfigError, ExitCode
+from cardscan.errors import BadArgumentsError, CardscanError, ConfigError, ExitCode, Terminated
 from cardscan.options import READERS, Options
+from cardscan.safety import safe_text
 
 if TYPE_CHECKING:
     from cardscan.config import Config
 
 log = logging.getLogger("cardscan")
+
+
+MAX_ID = 2**63 - 1  # SQLite's largest INTEGER
+
+
+def record_id(text: str) -> int:
+    """argparse type of a contact or follow-up number: a whole number SQLite can hold."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {safe_text(text)!s}") from None
+    if not -MAX_ID - 1 <= n <= MAX_ID:
+        raise argparse.ArgumentTypeError(f"no such number {n if len(text) < 40 else safe_text(text[:40]) + '...'}: "
+                                         f"numbers go from 1 to {MAX_ID}")
+    return n
 
 
 def add_db_option(p: argparse.ArgumentParser) -> None:
@@ -127,17 +144,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = logging.ERROR if args.quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
     logging.basicConfig(level=level, format="cardscan: %(message)s", stream=sys.stderr)
+    old_term = _terminate_as_interrupt()
     try:
         return int(args.func(args) or 0)
+    except Terminated:
+        print("cardscan: terminated; everything finished so far is saved", file=sys.stderr)
+        return int(ExitCode.terminated)
     except KeyboardInterrupt:
         print("cardscan: interrupted; everything finished so far is saved", file=sys.stderr)
         return int(ExitCode.ctrl_c)
     except CardscanError as e:
-        print(f"cardscan: error: {e}", file=sys.stderr)
+        print(f"cardscan: error: {safe_text(e)}", file=sys.stderr)
         return int(e.exit_code)
     except BrokenPipeError:
         return int(ExitCode.ok)
-    except Exception:  # noqa: BLE001 - the last line of defence prints the bug, with its traceback
+    except Exception as exc:  # noqa: BLE001 - the last line of defence prints the bug, with its traceback
+        from cardscan.store import database_error
+
+        mapped = database_error(exc, getattr(args, "db", None))
+        if mapped is not None:  # a read-only, damaged, full or busy database: one line, its exit code
+            print(f"cardscan: error: {safe_text(mapped)}", file=sys.stderr)
+            return int(mapped.exit_code)
         traceback.print_exc()
         print("cardscan: internal error (a bug: please report it with the traceback above)", file=sys.stderr)
         return int(ExitCode.other_error)
+    finally:
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
+
+
+def _terminate_as_interrupt():  # noqa: ANN202 - the previous handler, or None off the main thread
+    """SIGTERM raises Terminated (a KeyboardInterrupt): the same clean stop as Ctrl-C, exit 143."""
+    def on_term(signum: int, frame: object) -> None:
+        raise Terminated()
+
+    try:
+        return signal.signal(signal.SIGTERM, on_term)
+    except ValueError:  # not the main thread (main() called from a thread): leave signals alone
+        return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cardscan.cli.main import add_db_option, require_db
+from cardscan.cli.main import add_db_option, require_db, record_id
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -12,7 +12,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Add a note about a contact, e.g. cardscan note 12 \"asked about the Berlin "
                                    "office\". Without TEXT, list the contact's notes. A follow-up draft that you "
                                    "have not edited by hand is rewritten to include the note.")
-    p.add_argument("contact", type=int, metavar="CONTACT", help="contact number (as shown by scan and the report)")
+    p.add_argument("contact", type=record_id, metavar="CONTACT", help="contact number (as shown by scan and the report)")
     p.add_argument("text", nargs="?", metavar="TEXT", help="the note")
     add_db_option(p)
     p.add_argument("--config", type=Path, metavar="FILE",

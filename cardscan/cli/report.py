@@ -6,6 +6,7 @@ from pathlib import Path
 
 from cardscan.cli.main import add_db_option, add_review_threshold, require_db, review_policy
 from cardscan.errors import BadArgumentsError
+from cardscan.safety import check_output_path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
     require_db(args.db)
     policy = review_policy(args)
     out = args.output or default_report(args.db)
+    check_output_path(out, args.db, what="report")
     with Store(args.db) as store:
         if args.event is not None and args.event not in {name for name, _ in store.events()}:
             known = ", ".join(name for name, _ in store.events()) or "none"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from cardscan.api import ScanItem, ScanResult, scan
 from cardscan.cli.main import add_scan_options, options_from_args, scan_config
+from cardscan.safety import safe_text
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -51,7 +52,7 @@ def _progress_bar():  # noqa: ANN202 - a tqdm bar on a terminal, else None
 
 def _on_item(item: ScanItem, bar) -> None:  # noqa: ANN001
     if item.error:
-        msg = f"cardscan: {item.path}: {item.error}"
+        msg = f"cardscan: {safe_text(item.path)}: {safe_text(item.error)}"
         (bar.write(msg, file=sys.stderr) if bar is not None else print(msg, file=sys.stderr))
     if bar is not None:
         bar.update(1)
@@ -63,8 +64,8 @@ def print_summary(result: ScanResult) -> None:
             continue
         tag = " (already scanned)" if item.duplicate else ""
         review = f"  [{item.needs_review} to review]" if item.needs_review else ""
-        where = f"{item.path} (card {item.card_index + 1})" if item.card_index else item.path
-        print(f"#{item.contact_id}  {item.summary}{tag}{review}\n      {where}")
+        where = safe_text(item.path) + (f" (card {item.card_index + 1})" if item.card_index else "")
+        print(f"#{item.contact_id}  {safe_text(item.summary)}{tag}{review}\n      {where}")
     n = result.photos
     cards = sum(1 for i in result.items if i.contact_id is not None)
     rate = n / result.seconds if result.seconds else 0.0
@@ -81,6 +82,6 @@ def print_summary(result: ScanResult) -> None:
             print(f"follow-up: {after.drafts} new draft(s) to approve; {after.not_queued} contact(s) without a "
                   f"draft, to follow up another way (cardscan followup list)")
     if result.jsonl:
-        print(f"JSON lines: {result.jsonl}")
+        print(f"JSON lines: {safe_text(result.jsonl)}")
     if result.report:
-        print(f"report: {result.report.resolve()}")
+        print(f"report: {safe_text(result.report.resolve())}")

@@ -8,6 +8,7 @@ from pathlib import Path
 from cardscan.api import ScanItem
 from cardscan.cli.main import add_scan_options, options_from_args, scan_config
 from cardscan.cli.scan import default_report
+from cardscan.safety import safe_text
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = WatchConfig(folder=args.folder, options=options, poll=args.poll, settle=args.settle,
                       give_up=args.give_up, lease=args.lease, move_done=args.move_done, report=report,
                       once=args.once, config=config)
-    print(f"cardscan: watching {args.folder} (Ctrl-C stops)", file=sys.stderr, flush=True)
+    print(f"cardscan: watching {safe_text(args.folder)} (Ctrl-C stops)", file=sys.stderr, flush=True)
     stats = watch(cfg, on_result=_print_item)
     print(f"{stats.done} read, {stats.failed} failed, {stats.duplicates} already read, "
           f"{stats.needs_review} fields need review", flush=True)
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _print_item(item: ScanItem) -> None:
     if item.error:
-        print(f"cardscan: {item.path}: {item.error}", file=sys.stderr, flush=True)
+        print(f"cardscan: {safe_text(item.path)}: {safe_text(item.error)}", file=sys.stderr, flush=True)
     else:
         review = f"  [{item.needs_review} to review]" if item.needs_review else ""
-        print(f"#{item.contact_id}  {item.summary}{review}\n      {item.path}", flush=True)
+        print(f"#{item.contact_id}  {safe_text(item.summary)}{review}\n      {safe_text(item.path)}", flush=True)

@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cardscan.contacts.names import NameParts, parse_name
+from cardscan.safety import check_output_path
 from cardscan.errors import BadArgumentsError
 from cardscan.reading.files import write_atomic
 from cardscan.models import Contact, Field, Phone
@@ -332,7 +333,8 @@ PLAIN_HEADERS = (
 # first characters that make Excel, LibreOffice or Sheets evaluate a cell (OWASP "CSV
 # injection"), with their full-width forms, which some spreadsheets normalise
 FORMULA_TRIGGERS = frozenset("=+-@\t\r\uff1d\uff0b\uff0d\uff20")
-_BLANKS = " \u00a0\u3000\n"
+# also the invisible ones a spreadsheet skips before "=": byte-order mark, zero-width space and joiners
+_BLANKS = " \u00a0\u3000\n\ufeff\u200b\u200c\u200d\u2060"
 _SAFE_PHONE = re.compile(r"^\+[0-9][0-9 \-]*(?: ext\. [0-9]+)?$")
 
 
@@ -582,6 +584,7 @@ def export(store: Store, fmt: str, *, layout: str = "google", event: str | None 
         raise BadArgumentsError(f"unknown export format {fmt!r}", hint="use vcf, csv or jsonl")
     if fmt == "csv" and layout not in CSV_LAYOUTS:
         raise BadArgumentsError(f"unknown CSV layout {layout!r}", hint="use google, outlook or plain")
+    check_output_path(output, store.path, what="export file")
     items = load_items(store, event=event, since=since)
     data = render(items, fmt, layout=layout)
     if output is None:

@@ -30,6 +30,7 @@ import jinja2
 
 from cardscan.contacts.validate import check_email, website_href
 from cardscan.errors import ValidationError
+from cardscan.safety import check_output_path
 from cardscan.reading.files import write_atomic
 from cardscan.models import SOURCE_QR, SOURCE_USER, Field, Phone
 from cardscan.contacts.fields import DEFAULT_POLICY, ReviewPolicy
@@ -450,6 +451,7 @@ def write_report(
 ) -> Path:
     """Render the store's contacts (of one event, when given) and replace ``path`` atomically."""
     path = Path(path)
+    check_output_path(path, store.path, what="report")
     data = load_report_data(store, event=event, policy=policy)
     html = render_report(
         data.records,

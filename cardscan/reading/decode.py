@@ -17,10 +17,11 @@ import math
 import os
 import re
 import stat
+import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import cv2
 import numpy as np
@@ -171,12 +172,11 @@ def decode(data: bytes, /, *, max_mpixels: float = 250.0, max_side: int | None =
         raise UnsupportedFormatError("the file is an AVIF image, which this Pillow build cannot read; convert it to JPEG or PNG")
 
     warns: list[str] = []
-    _let_pillow_open(max_mpixels)
     try:
         with warnings.catch_warnings():
             # Our own limit is checked below; PIL's warning between its two limits is noise here.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data), formats=list(sn.pil_formats))
+            im = _open_unlimited(data, sn.pil_formats)
             with im:
                 return _decode_opened(im, sn.label, max_mpixels, max_side, warns)
     except Image.DecompressionBombError as e:
@@ -202,16 +202,28 @@ def decode(data: bytes, /, *, max_mpixels: float = 250.0, max_side: int | None =
         raise InputImageError("image too large to decode in the memory available; lower --max-image-mpixels") from e
 
 
-def _let_pillow_open(max_mpixels: float) -> None:
-    """Raise Pillow's process-wide decompression-bomb limit (it refuses at 2x MAX_IMAGE_PIXELS,
-    about 179 MP by default) to ``max_mpixels`` when it is lower, never lower it.
-
-    Safe because ``_decode_opened`` checks the declared size against ``max_mpixels`` before a
-    single pixel is decoded, and JPEGs are then decoded reduced (draft) to the size needed."""
-    need = int(max_mpixels * 1e6 / 2) + 1
-    cur = Image.MAX_IMAGE_PIXELS
-    if cur is not None and cur < need:
-        Image.MAX_IMAGE_PIXELS = need
+def _open_unlimited(data: bytes, formats: Sequence[str]) -> Image.Image:
+    """Open (header only) as ``Image.open(..., formats=...)`` does, without its check of the
+    process-wide ``PIL.Image.MAX_IMAGE_PIXELS``: ``_decode_opened`` applies this call's own
+    ``max_mpixels`` and byte budget before a single pixel is decoded. Library code leaves that
+    global as the host application set it (it used to be raised here for the whole process)."""
+    Image.init()
+    prefix = data[:16]
+    fp = io.BytesIO(data)
+    for fmt in formats:
+        entry = Image.OPEN.get(fmt.upper())
+        if entry is None:
+            continue
+        factory, accept = entry
+        ok = accept(prefix) if accept else True
+        if not ok or isinstance(ok, str):  # a str is Pillow's reason for not accepting
+            continue
+        fp.seek(0)
+        try:
+            return factory(fp, "")
+        except (SyntaxError, IndexError, TypeError, struct.error):
+            continue  # as Image.open: this plugin does not take it; try the next
+    raise Image.UnidentifiedImageError("cannot identify image file")
 
 
 def _pil_has(fmt: str) -> bool:
@@ -240,8 +252,15 @@ def _decode_opened(im: Image.Image, label: str, max_mpixels: float, max_side: in
         # DCT scaling: decode at 1/2, 1/4 or 1/8 size directly, never below the target.
         f = max_side / max(w, h)
         im.draft(im.mode, (max(1, math.ceil(w * f)), max(1, math.ceil(h * f))))
+    need = w * h * _BYTES_PER_PIXEL.get(im.mode, 4)
+    if im.format not in ("JPEG", "MPO") and need > DECODE_BUDGET_BYTES:
+        raise InputImageError(
+            f"image is too large to decode: {w}x{h} {im.mode} needs {need / 1e9:.1f} GB, over the "
+            f"{DECODE_BUDGET_BYTES / 1e9:.1f} GB budget; lower its resolution")
     im.load()
-    up = ImageOps.exif_transpose(im) or im
+    up = _reduce_native(im, max_side)
+    if up is None:
+        up = ImageOps.exif_transpose(im) or im
     rgb = _to_rgb_array(up)
     long0 = max(w, h)
     if max_side is not None and max(rgb.shape[:2]) > max_side:
@@ -252,6 +271,39 @@ def _decode_opened(im: Image.Image, label: str, max_mpixels: float, max_side: in
     scale = max(rgb.shape[:2]) / long0
     log.debug("decoded %s %dx%d -> %dx%d", fmt, w, h, rgb.shape[1], rgb.shape[0])
     return DecodedImage(pixels=rgb, format=fmt, original_size=(w, h), scale=scale, warnings=tuple(warns))
+
+
+# Bytes per pixel Pillow holds for a loaded image of each mode (its full decode, before any
+# conversion); a 1-bit image takes a byte per pixel. Unknown modes count as 4.
+_BYTES_PER_PIXEL = {"1": 1, "L": 1, "P": 1, "LA": 4, "PA": 4, "La": 4, "RGB": 4, "RGBA": 4, "RGBa": 4,
+                    "CMYK": 4, "YCbCr": 4, "I": 4, "F": 4, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}
+# The most a non-JPEG decode may hold at full size (JPEGs decode reduced, see ``draft``): a 250 MP
+# RGB photo fits; the reduction below then keeps the rest of the decode near this figure.
+DECODE_BUDGET_BYTES = 1_100_000_000
+_EXIF_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+                   4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+                   6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
+
+
+def _reduce_native(im: Image.Image, max_side: int | None) -> Image.Image | None:
+    """A large non-JPEG image reduced by an integer factor in its own mode, before any conversion
+    to RGB (which would otherwise copy the full-size image three or four times), then turned
+    upright by its EXIF orientation; None when no reduction applies."""
+    if max_side is None or max(im.size) < 2 * max_side or im.format in ("JPEG", "MPO"):
+        return None
+    src = im
+    if src.mode == "1":
+        src = src.convert("L")
+    elif src.mode not in ("L", "LA", "RGB", "RGBA", "I", "F", "CMYK"):
+        return None
+    try:
+        orientation = int(im.getexif().get(0x0112, 1) or 1)
+    except Exception:  # noqa: BLE001 - a broken EXIF block: treat as upright, as exif_transpose does
+        orientation = 1
+    small = src.reduce(max(1, max(im.size) // max_side))
+    del src
+    method = _EXIF_TRANSPOSE.get(orientation)
+    return small.transpose(method) if method is not None else small
 
 
 def _frame_count(im: Image.Image) -> int:

@@ -291,7 +291,10 @@ _ACCESS_HINT = "check the --db path: its folder must exist and be writable"
 
 def _access_error(path: Path, exc: BaseException) -> OutputAccessError:
     msg = str(exc)
-    if "not a database" in msg or "malformed" in msg or "file is encrypted" in msg:
+    if "malformed" in msg:
+        return OutputAccessError(f"database {path} is damaged (SQLite: {msg})",
+                                 hint="restore it from a backup; it was not changed")
+    if "not a database" in msg or "file is encrypted" in msg:
         return OutputAccessError(f"{path} is not a cardscan database (SQLite says: {msg})",
                                  hint="choose another --db file or move this one away")
     return OutputAccessError(f"cannot use database {path}: {msg}", hint=_ACCESS_HINT)
@@ -485,7 +488,10 @@ def _apply_one(conn: sqlite3.Connection, m: Migration, path: Path) -> int:
         return m.version
 
 
+from cardscan.store.faults import database_error  # noqa: E402
+
 __all__ = [
+    "database_error",
     "CardRead", "CardRecord", "ContactRecord", "Failure", "FieldRow", "FollowupRecord", "FollowupRow", "MIGRATIONS", "Migration", "SCHEMA_VERSION",
     "Store", "field_needs_review", "iter_values", "migrate", "migration",
 ]

@@ -8,7 +8,7 @@ from typing import Any
 from cardscan.contacts.fields import DEFAULT_POLICY, ReviewPolicy
 from cardscan.errors import ValidationError
 from cardscan.models import SOURCE_USER, Contact
-from cardscan.store.rows import (_FIELD_ROW_COLS, CardRecord, ContactRecord, FieldRow, Queries, _build_contact,
+from cardscan.store.rows import (_FIELD_ROW_COLS, _path_value, CardRecord, ContactRecord, FieldRow, Queries, _build_contact,
                                  _check_slot, _chunks, _contact_rows, _field_row, _follow_merges, _now,
                                  _require_contact)
 
@@ -234,7 +234,7 @@ class ContactQueries(Queries):
                 f"FROM cards k JOIN photos p ON p.sha256 = k.photo_sha256 WHERE k.contact_id IN ({marks}) "
                 f"ORDER BY k.id", chunk):
                 size = (int(r[6]), int(r[7])) if r[6] is not None and r[7] is not None else None
-                cards[r[0]].append(CardRecord(r[1], r[2], r[3], r[4], r[5], size, r[8], r[9] or "",
+                cards[r[0]].append(CardRecord(r[1], r[2], _path_value(r[3]), r[4], r[5], size, r[8], r[9] or "",
                                               r[10], r[11], r[12]))
             for r in conn.execute(
                 f"SELECT contact_id, text FROM notes WHERE contact_id IN ({marks}) ORDER BY id", chunk):

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cardscan.models import Contact
-from cardscan.store.rows import CardRead, Failure, Queries, _now, _photo_contacts
+from cardscan.store.rows import CardRead, Failure, Queries, _now, _path_param, _path_value, _photo_contacts
 
 log = logging.getLogger("cardscan.store")
 
@@ -49,7 +49,7 @@ class PhotoQueries(Queries):
                    OR (photos.state = 'claimed' AND (photos.claimed_by = :worker
                                                      OR ifnull(photos.lease_until, 0) <= :now))
                 """,
-                {"sha": sha256, "path": str(path), "until": t + lease_seconds, "worker": worker,
+                {"sha": sha256, "path": _path_param(path), "until": t + lease_seconds, "worker": worker,
                  "ts": ts, "max": max_attempts, "now": t},
             )
             return cur.rowcount == 1
@@ -122,7 +122,7 @@ class PhotoQueries(Queries):
                     attempts = photos.attempts + (photos.state <> 'claimed'),
                     updated_at = :ts
                 """,
-                {"sha": sha256, "path": str(path), "size": size, "fmt": fmt, "w": w, "h": h, "ts": ts},
+                {"sha": sha256, "path": _path_param(path), "size": size, "fmt": fmt, "w": w, "h": h, "ts": ts},
             )
             event_id = self._event_id(event, ts) if event else None
             ids: list[int] = []
@@ -143,7 +143,7 @@ class PhotoQueries(Queries):
                     conn.execute("INSERT INTO notes (contact_id, text, created_at) VALUES (?, ?, ?)",
                                  (contact_id, note.strip(), ts))
                 ids.append(int(contact_id))
-            conn.execute("DELETE FROM unread_files WHERE path = ?", (str(path),))
+            conn.execute("DELETE FROM unread_files WHERE path = ?", (_path_param(path),))
         log.debug("stored %s as contact(s) %s", path, ids)
         return ids
 
@@ -159,7 +159,7 @@ class PhotoQueries(Queries):
                     ON CONFLICT (path) DO UPDATE SET error = excluded.error,
                         attempts = unread_files.attempts + 1, updated_at = excluded.updated_at
                     """,
-                    (str(path), reason, ts, ts),
+                    (_path_param(path), reason, ts, ts),
                 )
                 return
             conn.execute(
@@ -172,9 +172,9 @@ class PhotoQueries(Queries):
                     updated_at = :ts
                 WHERE photos.state <> 'done'
                 """,
-                {"sha": sha256, "path": str(path), "reason": reason, "ts": ts},
+                {"sha": sha256, "path": _path_param(path), "reason": reason, "ts": ts},
             )
-            conn.execute("DELETE FROM unread_files WHERE path = ?", (str(path),))
+            conn.execute("DELETE FROM unread_files WHERE path = ?", (_path_param(path),))
 
     def failures(self) -> list[Failure]:
         rows = self._conn.execute(
@@ -186,7 +186,7 @@ class PhotoQueries(Queries):
             ORDER BY 2
             """
         ).fetchall()
-        return [Failure(r[0], r[1], r[2], int(r[3]), r[4]) for r in rows]
+        return [Failure(r[0], _path_value(r[1]), r[2], int(r[3]), r[4]) for r in rows]
 
     def photo_path(self, sha256: str) -> str | None:
         """Where the photo with these bytes was last seen."""

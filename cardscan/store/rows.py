@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -17,6 +18,22 @@ from cardscan.models import Contact, Field, Phone
 def _now() -> str:
     """UTC timestamp, ISO 8601 with milliseconds: sorts as text."""
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _path_param(path: "str | Path") -> "str | bytes":
+    """A file path as stored: text, or, for a name that is not UTF-8 (surrogate escapes), its raw
+    bytes as a BLOB, so that it comes back unchanged (:func:`_path_value`)."""
+    text = os.fspath(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(text)
+    return text
+
+
+def _path_value(value: "str | bytes | None") -> "str | None":
+    """A stored path back as the str the file system gave (surrogate escapes for non-UTF-8 bytes)."""
+    return os.fsdecode(value) if isinstance(value, bytes) else value
 
 
 class Queries:
