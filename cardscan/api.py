@@ -16,7 +16,8 @@ import os
 import signal
 import sys
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -136,9 +137,11 @@ def _worker_run(path: str) -> CardOutcome:
 
 
 def iter_outcomes(paths: list[str], options: Options) -> Iterator[CardOutcome]:
-    """Process photos with `options.workers` processes (in-process when 1); results as they finish.
+    """Process photos with `options.workers` processes (in-process when 1); results in input order.
 
-    At most two photos per worker are in flight, so memory stays flat on long runs.
+    Results come back in the order of `paths`, whichever worker finishes first, so contact numbers
+    follow the input (sorted paths, then card order) and are the same on every run. At most two
+    photos per worker are in flight or waiting, so memory stays flat on long runs.
     """
     if options.workers <= 1 or len(paths) <= 1:
         os.environ.setdefault("OMP_THREAD_LIMIT", "1")
@@ -147,23 +150,21 @@ def iter_outcomes(paths: list[str], options: Options) -> Iterator[CardOutcome]:
             yield _worker_run(p)
         return
     with new_pool(options) as pool:
-        pending: set[Future[CardOutcome]] = set()
+        queue: deque[Future[CardOutcome]] = deque()  # submitted, in input order
         it = iter(paths)
         window = options.workers * 2
         try:
             while True:
-                while len(pending) < window:
+                while len(queue) < window:
                     p = next(it, None)
                     if p is None:
                         break
-                    pending.add(pool.submit(_worker_run, p))
-                if not pending:
+                    queue.append(pool.submit(_worker_run, p))
+                if not queue:
                     break
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for f in done:
-                    yield f.result()
+                yield queue.popleft().result()  # waits for the oldest; the others keep running
         except BaseException:
-            for f in pending:
+            for f in queue:
                 f.cancel()
             raise
 
