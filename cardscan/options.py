@@ -37,6 +37,11 @@ class Options:
             object.__setattr__(self, "region", self.region.upper())
             if not _REGION_RE.match(self.region):
                 raise BadArgumentsError(f"--region must be a two-letter country code such as US or JP, not {self.region!r}")
+            import phonenumbers
+
+            if self.region not in phonenumbers.SUPPORTED_REGIONS:
+                raise BadArgumentsError(f"--region {self.region} is not a country phonenumbers knows",
+                                        hint="use a two-letter country code such as US, GB, FR or JP")
         if not _LANG_RE.match(self.lang):
             raise BadArgumentsError(f"--lang must look like 'eng' or 'eng+por', not {self.lang!r}")
         if self.engine not in ("auto", "tesserocr", "pytesseract"):

@@ -34,3 +34,85 @@ def test_contact_numbers_follow_the_input_order_whatever_worker_finishes_first(t
         runs.append(_ids_by_file(out))
     expected = {name: n for n, name in enumerate(sorted(runs[0]), start=1)}
     assert runs == [expected] * 3
+
+
+# ----------------------------------------------------------------------------- 7. CLI habits
+FAKE = {"CARDSCAN_TEST_ENGINE_FACTORY": "tests.watch_fixtures:make_fake_engine"}
+
+
+@pytest.fixture(scope="module")
+def three_photos(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("three")
+    for i in range(3):
+        (d / f"card-{i}.jpg").write_bytes(card_jpeg(i))
+    return d
+
+
+def test_version(cli):
+    from cardscan import __version__
+
+    r = cli("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"cardscan {__version__}"
+
+
+def test_quiet_and_verbose_after_the_command_and_quiet_prints_no_contacts(three_photos, tmp_path, cli):
+    db = tmp_path / "c.db"
+    r = cli("scan", str(three_photos), "--db", str(db), "--no-report", "-q", env=cli_env(FAKE))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == ""
+    import sqlite3
+
+    with sqlite3.connect(db) as con:
+        assert con.execute("select count(*) from contacts").fetchone()[0] == 3
+    r = cli("scan", str(three_photos), "--db", str(tmp_path / "v.db"), "--no-report", "-v", env=cli_env(FAKE))
+    assert r.returncode == 0, r.stderr
+    assert "#1  " in r.stdout
+    r = cli("watch", str(three_photos), "--db", str(tmp_path / "w.db"), "--no-report", "--once", "-q",
+            env=cli_env(FAKE))
+    assert r.returncode == 0 and r.stdout == "", r.stderr
+    assert [line for line in r.stderr.splitlines() if "test OCR engine" not in line] == []
+
+
+def test_rescan_says_how_many_were_already_scanned(three_photos, tmp_path, cli):
+    db = tmp_path / "c.db"
+    args = ("scan", str(three_photos), "--db", str(db), "--no-report")
+    assert cli(*args, env=cli_env(FAKE)).returncode == 0
+    r = cli(*args, env=cli_env(FAKE))
+    assert r.returncode == 0, r.stderr
+    summary = next(line for line in r.stdout.splitlines() if " photos: " in line)
+    assert "3 contacts, 3 already scanned, 0 failed" in summary, r.stdout
+    assert "0 skipped" in summary  # nothing was skipped: every photo was recognised as read
+
+
+@pytest.mark.parametrize("args", [["scan"], ["scan", "x.jpg", "--no-such-option"], ["no-such-command"],
+                                  ["scan", "x.jpg", "--jobs", "two"]])
+def test_argument_errors_exit_1_as_the_readme_says(cli, tmp_path, args):
+    r = cli(*args, cwd=tmp_path)
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    assert "cardscan: error:" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("region", ["XX", "ZZ", "EU"])
+def test_region_must_be_one_phonenumbers_knows(cli, tmp_path, three_photos, region):
+    r = cli("scan", str(three_photos / "card-0.jpg"), "--db", str(tmp_path / "c.db"), "--region", region,
+            env=cli_env(FAKE))
+    assert r.returncode == 1 and f"--region {region}" in r.stderr, r.stderr
+    assert not (tmp_path / "c.db").exists()
+
+
+def test_known_regions_are_accepted():
+    from cardscan.options import Options
+
+    assert Options(region="jp").region == "JP"
+    assert Options(region="GB").region == "GB"
+
+
+def test_export_that_matches_nothing_says_so_and_writes_nothing(three_photos, tmp_path, cli):
+    db = tmp_path / "c.db"
+    assert cli("scan", str(three_photos), "--db", str(db), "--no-report", env=cli_env(FAKE)).returncode == 0
+    out = tmp_path / "out.vcf"
+    r = cli("export", "--db", str(db), "-f", "vcf", "--since", "2030-01-01", "-o", str(out))
+    assert r.returncode == 1 and "no contacts scanned on or after 2030-01-01" in r.stderr, r.stderr
+    assert not out.exists()
+    r = cli("export", "--db", str(db), "-f", "vcf", "--since", "2000-01-01", "-o", str(out))
+    assert r.returncode == 0 and out.read_text().count("BEGIN:VCARD") == 3

@@ -34,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
-    print_summary(result)
+    if not args.quiet:
+        print_summary(result)
     return result.exit_code
 
 
@@ -70,7 +71,9 @@ def print_summary(result: ScanResult) -> None:
     review = sum(i.needs_review for i in result.items)
     several = f" ({cards} cards)" if cards > n - len(result.failures) else ""
     card_rate = f", {cards / result.seconds:.2f} cards/s" if several and result.seconds else ""
-    print(f"{n} photos{several}: {result.contacts} contacts, {len(result.failures)} failed, "
+    again = len({(i.path, i.sha256) for i in result.items if i.duplicate and not i.error})
+    already = f", {again} already scanned" if again else ""
+    print(f"{n} photos{several}: {result.contacts} contacts{already}, {len(result.failures)} failed, "
           f"{review} fields need review, {len(result.skipped)} skipped; {rate:.2f} photos/s{card_rate}")
     after = result.after
     if after is not None:

@@ -601,6 +601,12 @@ def export(store: Store, fmt: str, *, layout: str = "google", event: str | None 
     if fmt == "csv" and layout not in CSV_LAYOUTS:
         raise BadArgumentsError(f"unknown CSV layout {layout!r}", hint="use google, outlook or plain")
     items = load_items(store, event=event, since=since)
+    if not items and (event is not None or since is not None):
+        what = " and ".join(x for x in (f"of event {event!r}" if event is not None else "",
+                                        f"scanned on or after {since}" if since else "") if x)
+        raise BadArgumentsError(f"no contacts {what} in {store.path}; nothing written")
+    if not items:
+        log.warning("no contacts in %s: the export is empty", store.path)
     data = render(items, fmt, layout=layout)
     if output is None:
         sys.stdout.buffer.write(data)
