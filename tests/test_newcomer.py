@@ -116,3 +116,46 @@ def test_export_that_matches_nothing_says_so_and_writes_nothing(three_photos, tm
     assert not out.exists()
     r = cli("export", "--db", str(db), "-f", "vcf", "--since", "2000-01-01", "-o", str(out))
     assert r.returncode == 0 and out.read_text().count("BEGIN:VCARD") == 3
+
+
+# ----------------------------------------------------------------------------- 10. HEIC in the default install
+def _heic(jpegs: list[bytes]) -> bytes:
+    """A real HEIC file written by pillow-heif (several images: a burst)."""
+    import io
+
+    import pillow_heif
+    from PIL import Image
+
+    imgs = [Image.open(io.BytesIO(j)).convert("RGB") for j in jpegs]
+    heif = pillow_heif.from_pillow(imgs[0])
+    for im in imgs[1:]:
+        heif.add_from_pillow(im)
+    buf = io.BytesIO()
+    heif.save(buf, quality=90)
+    return buf.getvalue()
+
+
+def test_pillow_heif_is_a_core_dependency():
+    import tomllib
+
+    from conftest import ROOT
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert any(d.replace(" ", "").startswith("pillow-heif") for d in project["dependencies"])
+
+
+def test_heic_photos_and_bursts_are_read_by_scan(tmp_path, cli):
+    photos = tmp_path / "iphone"
+    photos.mkdir()
+    (photos / "IMG_0001.HEIC").write_bytes(_heic([card_jpeg(1)]))
+    (photos / "IMG_0002.heic").write_bytes(_heic([card_jpeg(2), card_jpeg(3)]))  # a burst
+    out = tmp_path / "o.jsonl"
+    r = cli("scan", str(photos), "--db", str(tmp_path / "c.db"), "--no-report", "-j", "1", "--jsonl", str(out),
+            env=cli_env(FAKE))
+    assert r.returncode == 0, r.stderr
+    recs = {Path(x["file"]).name: x for x in map(json.loads, out.read_text().splitlines())}
+    assert set(recs) == {"IMG_0001.HEIC", "IMG_0002.heic"}
+    assert all(x.get("contact_id") and not x.get("error") for x in recs.values())
+    assert recs["IMG_0002.heic"]["warnings"] == ["HEIF file with 2 images (a burst or live photo?): the first image used"]
+    assert "the first image used" in r.stderr
+    assert "warnings" not in recs["IMG_0001.HEIC"]
