@@ -159,3 +159,57 @@ def test_heic_photos_and_bursts_are_read_by_scan(tmp_path, cli):
     assert recs["IMG_0002.heic"]["warnings"] == ["HEIF file with 2 images (a burst or live photo?): the first image used"]
     assert "the first image used" in r.stderr
     assert "warnings" not in recs["IMG_0001.HEIC"]
+
+
+# ----------------------------------------------------------------------------- 11. exports
+def _export(db: Path, tmp_path: Path, *args: str) -> bytes:
+    out = tmp_path / f"export-{len(list(tmp_path.iterdir()))}"
+    from conftest import run_cli
+
+    r = run_cli("export", "--db", str(db), *args, "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    return out.read_bytes()
+
+
+def test_plain_csv_has_a_byte_order_mark_for_excel(tmp_path):
+    from cardscan.store import Store
+    from contacts_fixtures import add, person
+
+    db = tmp_path / "c.db"
+    with Store(db) as store:
+        add(store, person("João Araújo", emails=("joao@exemplo.example",)))
+    data = _export(db, tmp_path, "-f", "csv", "--csv-layout", "plain")
+    assert data.startswith(b"\xef\xbb\xbf")
+    assert "João Araújo" in data.decode("utf-8-sig")  # what Excel shows once it sees the BOM
+
+
+def test_vcard_uid_is_stable_kept_across_merges_and_middle_name_in_n(tmp_path):
+    import vobject
+
+    from cardscan.contacts import dedupe
+    from cardscan.store import Store
+    from contacts_fixtures import add, person
+
+    db = tmp_path / "c.db"
+    with Store(db) as store:
+        chloe = add(store, person("Chloe J. Rowland", emails=("chloe@rowland.example",)))
+        other = add(store, person("Omar Haddad", emails=("omar@haddad.example",), phones=(("+14155550111", "work"),)))
+    first = {c.fn.value: c for c in vobject.readComponents(_export(db, tmp_path, "-f", "vcf").decode())}
+    assert set(first) == {"Chloe J. Rowland", "Omar Haddad"}
+    n = first["Chloe J. Rowland"].n.value
+    assert (n.given, n.additional, n.family) == ("Chloe", "J.", "Rowland")
+    uids = {fn: c.uid.value for fn, c in first.items()}
+    assert len(set(uids.values())) == 2 and all(u.startswith("urn:uuid:") for u in uids.values())
+
+    again = {c.fn.value: c.uid.value for c in vobject.readComponents(_export(db, tmp_path, "-f", "vcf").decode())}
+    assert again == uids  # the same contact, the same UID: a re-import updates, not duplicates
+
+    with Store(db) as store:  # the same card shot twice, then merged into the first
+        dup = add(store, person("Chloe J. Rowland", emails=("chloe@rowland.example",)))
+        dedupe.merge(store, chloe, dup)
+    after = {c.fn.value: c.uid.value for c in vobject.readComponents(_export(db, tmp_path, "-f", "vcf").decode())}
+    assert after == uids
+    with Store(db) as store:
+        dedupe.merge(store, other, chloe)  # the kept contact keeps its own UID
+    last = [c.uid.value for c in vobject.readComponents(_export(db, tmp_path, "-f", "vcf").decode())]
+    assert last == [uids["Omar Haddad"]]

@@ -278,6 +278,21 @@ def _m3_cards_per_photo(conn: sqlite3.Connection) -> None:
     )
 
 
+@migration(4, "a stable vCard UID per contact")
+def _m4_contact_uids(conn: sqlite3.Connection) -> None:
+    # filled when a contact is first exported (cardscan.store.uids); a merge keeps the kept
+    # contact's row, so re-importing an export updates the address-book entry instead of adding one
+    _run_script(
+        conn,
+        """
+        CREATE TABLE contact_uids (
+            contact_id INTEGER PRIMARY KEY REFERENCES contacts(id) ON DELETE CASCADE,
+            uid        TEXT NOT NULL UNIQUE
+        );
+        """,
+    )
+
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -1076,3 +1091,7 @@ __all__ = [
     "CardRead", "CardRecord", "ContactRecord", "Failure", "FieldRow", "MIGRATIONS", "Migration", "SCHEMA_VERSION",
     "Store", "field_needs_review", "iter_values", "migrate", "migration",
 ]
+
+from cardscan.store.uids import contact_uids  # noqa: E402 - a store module of its own, exposed here
+
+__all__ += ["contact_uids"]
