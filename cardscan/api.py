@@ -279,14 +279,14 @@ def store_outcome(store: Store, out: CardOutcome, options: Options) -> list[Scan
     for w in out.warnings:
         log.warning("%s: %s", out.path, w)
     if out.error or out.contact is None or out.sha256 is None:
-        store.record_failure(out.sha256, out.path, out.error or "no contact read")
+        store.record_failure(out.sha256, stored_path(out.path), out.error or "no contact read")
         log.info("%s: %s", out.path, out.error)
         return [ScanItem(out.path, out.sha256, error=out.error or "no contact read",
                          exit_code=out.exit_code or int(ExitCode.input_file),
                          seconds=out.seconds, timings=dict(out.timings), warnings=tuple(out.warnings))]
     cards = [out] + [m for m in out.more if m.contact is not None]
     ids = store.record_cards(
-        out.sha256, out.path,
+        out.sha256, stored_path(out.path),
         [CardRead(c.contact, c.crop_jpeg or None, c.raw_text, c.ocr_engine, c.ocr_conf) for c in cards],
         event=options.event, note=options.note, fmt=out.format, size=out.size, original_size=out.original_size,
     )
@@ -300,6 +300,15 @@ def store_outcome(store: Store, out: CardOutcome, options: Options) -> list[Scan
     if len(items) > 1:
         log.info("%s: %d cards in the photo", out.path, len(items))
     return items
+
+
+def stored_path(path: str | Path) -> str:
+    """The path the store keeps: absolute and resolved, so that `review --db ../cards.db` run from
+    another folder still finds the original photo (the CLI prints the path as typed)."""
+    try:
+        return str(Path(path).resolve())
+    except (OSError, RuntimeError):  # a symlink loop: keep it absolute at least
+        return os.path.abspath(path)
 
 
 def _already_done(store: Store, path: str, sha: str) -> list[ScanItem]:

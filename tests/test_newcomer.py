@@ -213,3 +213,31 @@ def test_vcard_uid_is_stable_kept_across_merges_and_middle_name_in_n(tmp_path):
         dedupe.merge(store, other, chloe)  # the kept contact keeps its own UID
     last = [c.uid.value for c in vobject.readComponents(_export(db, tmp_path, "-f", "vcf").decode())]
     assert last == [uids["Omar Haddad"]]
+
+
+# ----------------------------------------------------------------------------- 6. stored paths
+def test_paths_are_stored_resolved_so_another_folder_finds_the_photo(tmp_path, cli):
+    import sqlite3
+
+    work = tmp_path / "work"
+    (work / "samples").mkdir(parents=True)
+    (work / "samples" / "card-03.jpg").write_bytes(card_jpeg(3))
+    (work / "samples" / "broken.jpg").write_bytes(b"\xff\xd8 not really")
+    r = cli("scan", "samples", "--db", "../cards.db", "--no-report", cwd=work, env=cli_env(FAKE))
+    assert r.returncode == 2, r.stderr
+    assert "samples/card-03.jpg" in r.stdout  # printed as typed (short)
+    with sqlite3.connect(tmp_path / "cards.db") as con:
+        paths = dict(con.execute("select state, path from photos").fetchall())
+    assert paths["done"] == str((work / "samples" / "card-03.jpg").resolve())
+    assert paths["failed"] == str((work / "samples" / "broken.jpg").resolve())
+    assert Path(paths["done"]).is_file()
+
+
+def test_stored_paths_are_shown_shortened(tmp_path):
+    from cardscan.reading.files import short_path
+
+    here, home = tmp_path / "work", tmp_path / "home"
+    assert short_path(here / "samples" / "card-03.jpg", cwd=here, home=home) == "samples/card-03.jpg"
+    assert short_path(home / "Pictures" / "a.heic", cwd=here, home=home) == "~/Pictures/a.heic"
+    assert short_path("/srv/cards/a.jpg", cwd=here, home=home) == "/srv/cards/a.jpg"
+    assert short_path("relative/a.jpg", cwd=here, home=home) == "relative/a.jpg"
