@@ -239,7 +239,9 @@ def scan(paths: Iterable[Path | str], /, *, options: Options = Options(), config
         finally:
             if jsonl:
                 result.jsonl = jsonl.close()
-        result.after = after_batch(store, options, config)
+        result.after = after_batch(store, options, config,
+                                   new_ids=[i.contact_id for i in result.items
+                                            if i.contact_id is not None and not i.duplicate])
         if options.report is not None:
             from cardscan.outputs import report as report_mod
             result.report = report_mod.write_report(store, options.report, event=options.event, policy=options.review)
@@ -252,9 +254,11 @@ class AfterBatch:
     merged: list = field(default_factory=list)  # dedupe.MergeResult of --auto-merge
     drafts: int = 0  # follow-up drafts written
     not_queued: int = 0  # contacts with no draft: no usable e-mail (follow up another way), or a name to fix
+    duplicates: list = field(default_factory=list)  # dedupe.DuplicatePair: a new contact that may be a known person
 
 
-def after_batch(store: Store, options: Options, config: Config | None = None) -> AfterBatch:
+def after_batch(store: Store, options: Options, config: Config | None = None,
+                new_ids: Iterable[int] = ()) -> AfterBatch:
     """What follows a batch of stored contacts: --auto-merge, then follow-up drafts.
 
     Merging first, so that one person met twice gets one draft. Neither step fails the scan: a
@@ -266,11 +270,23 @@ def after_batch(store: Store, options: Options, config: Config | None = None) ->
         merged = dedupe.auto_merge(store, options.auto_merge, event=options.event)
         for m in merged:
             log.info("merged contact #%d into #%d (%s)", m.merged, m.kept, ", ".join(m.reasons))
+    dups = new_duplicates(store, new_ids)
     if not options.followup_drafts:
-        return AfterBatch(merged)
+        return AfterBatch(merged, duplicates=dups)
     from cardscan.followup import queue as followup
     made = followup.ensure_drafts(store, config=config)
-    return AfterBatch(merged, len(made.created), len(made.not_queued))
+    return AfterBatch(merged, len(made.created), len(made.not_queued), dups)
+
+
+def new_duplicates(store: Store, new_ids: Iterable[int]) -> list:
+    """Possible duplicates (dedupe.DuplicatePair, dismissals left out) that involve a contact of
+    ``new_ids`` still on its own, so that the scan that made them can say so."""
+    new = set(new_ids)
+    if not new:
+        return []
+    from cardscan.contacts import dedupe
+
+    return [p for p in dedupe.duplicates(store) if p.a in new or p.b in new]
 
 
 def store_outcome(store: Store, out: CardOutcome, options: Options) -> list[ScanItem]:

@@ -241,3 +241,42 @@ def test_stored_paths_are_shown_shortened(tmp_path):
     assert short_path(home / "Pictures" / "a.heic", cwd=here, home=home) == "~/Pictures/a.heic"
     assert short_path("/srv/cards/a.jpg", cwd=here, home=home) == "/srv/cards/a.jpg"
     assert short_path("relative/a.jpg", cwd=here, home=home) == "relative/a.jpg"
+
+
+# ----------------------------------------------------------------------------- 4. duplicates and merges
+def test_a_flagged_value_never_replaces_a_confident_one_in_a_merge(tmp_path):
+    import time
+
+    from cardscan.contacts import dedupe
+    from cardscan.models import Contact
+    from cardscan.store import Store
+    from contacts_fixtures import add, f, person
+
+    with Store(tmp_path / "c.db") as store:
+        a = add(store, person("Mara Wexler", company="Wexris Corp.", title="Buyer"))
+        time.sleep(0.01)
+        newer = person("Mara Wexler", company=None, title="Head Buyer")
+        newer = Contact(**{**newer.__dict__, "company": f("wexris Co", 0.4, flags=("low_confidence",))})
+        b = add(store, newer)
+        dedupe.merge(store, a, b)
+        c = store.contact(a).contact
+    assert c.scalar("company") == "Wexris Corp."  # the newer card's flagged reading stays in history only
+    assert c.scalar("title") == "Head Buyer"  # a confident newer job title still wins
+
+
+def test_scan_names_new_possible_duplicates_with_a_copyable_merge_hint(tmp_path, cli):
+    photos = tmp_path / "p"
+    photos.mkdir()
+    (photos / "a.jpg").write_bytes(card_jpeg(7))
+    (photos / "b.jpg").write_bytes(card_jpeg(7, quality=70))  # the same card shot twice (other bytes)
+    db = tmp_path / "my cards.db"
+    r = cli("scan", str(photos), "--db", str(db), "--no-report", "-j", "1", env=cli_env(FAKE))
+    assert r.returncode == 0, r.stderr
+    hint = next(line for line in r.stdout.splitlines() if line.startswith("possible duplicate: #1 and #2"))
+    assert hint.endswith(f"cardscan merge 1 2 --db '{db}'")
+    r2 = cli("merge", "1", "2", "--db", str(db))
+    assert r2.returncode == 0, r2.stderr
+    (photos / "c.jpg").write_bytes(card_jpeg(8))
+    r3 = cli("scan", str(photos), "--db", str(db), "--no-report", "-j", "1", env=cli_env(FAKE))
+    dups = [line for line in r3.stdout.splitlines() if line.startswith("possible duplicate")]
+    assert dups and all("#3" in line for line in dups), r3.stdout  # only the new contact, not the merged pair

@@ -30,6 +30,13 @@ def add_db_option(p: argparse.ArgumentParser) -> None:
                    help="SQLite database (default: cardscan.db)")
 
 
+def db_flag(db: Path | None) -> str:
+    """`` --db FILE`` for a hint the user can copy, or "" for the default database."""
+    import shlex
+
+    return "" if db is None or Path(db) == Path("cardscan.db") else f" --db {shlex.quote(str(db))}"
+
+
 def require_db(db: Path) -> Path:
     """The database of a command that reads one: it must exist (scan and watch create it)."""
     if not Path(db).is_file():

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from cardscan.api import ScanItem, ScanResult, scan
-from cardscan.cli.main import add_scan_options, options_from_args, scan_config
+from cardscan.cli.main import add_scan_options, db_flag, options_from_args, scan_config
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
     if not args.quiet:
-        print_summary(result)
+        print_summary(result, db=args.db)
     return result.exit_code
 
 
@@ -58,7 +58,7 @@ def _on_item(item: ScanItem, bar) -> None:  # noqa: ANN001
         bar.update(1)
 
 
-def print_summary(result: ScanResult) -> None:
+def print_summary(result: ScanResult, db: Path | None = None) -> None:
     for item in result.items:
         if item.contact_id is None:
             continue
@@ -80,9 +80,12 @@ def print_summary(result: ScanResult) -> None:
     if after is not None:
         for m in after.merged:
             print(f"merged #{m.merged} into #{m.kept}: {', '.join(m.reasons)}")
+        for d in after.duplicates:
+            print(f"possible duplicate: #{d.a} and #{d.b} ({d.reason}); to merge: cardscan merge {d.a} {d.b}"
+                  f"{db_flag(db)}")
         if after.drafts or after.not_queued:
             print(f"follow-up: {after.drafts} new draft(s) to approve; {after.not_queued} contact(s) without a "
-                  f"draft, to follow up another way (cardscan followup list)")
+                  f"draft, to follow up another way (cardscan followup list{db_flag(db)})")
     if result.jsonl:
         print(f"JSON lines: {result.jsonl}")
     if result.report:

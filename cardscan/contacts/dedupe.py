@@ -31,7 +31,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from cardscan.errors import ValidationError
-from cardscan.models import Contact
+from cardscan.models import SOURCE_USER, Contact
 from cardscan.store import SCALAR_FIELDS, ContactRecord, Store
 
 log = logging.getLogger(__name__)
@@ -232,6 +232,22 @@ def _now() -> str:
 _ROW_COLS = "id, card_id, name, position, value, type, raw, confidence, source, flags, message"
 
 
+def _flagged(row: tuple[Any, ...]) -> bool:
+    """A stored field row (``_ROW_COLS``) the default review policy puts in front of a person."""
+    import json
+
+    from cardscan.contacts.fields import DEFAULT_POLICY
+
+    if row[8] == SOURCE_USER:
+        return False
+    return float(row[7]) < DEFAULT_POLICY.threshold or bool(DEFAULT_POLICY.flags.intersection(json.loads(row[9] or "[]")))
+
+
+def _weaker(new: tuple[Any, ...], old: tuple[Any, ...]) -> bool:
+    """A flagged value never replaces a confident one, however new its card."""
+    return _flagged(new) and not _flagged(old)
+
+
 def _value_key(name: str, value: str) -> str:
     v = value.strip().casefold()
     if name == "website":
@@ -308,7 +324,7 @@ def merge(store: Store, keep: int, other: int) -> int:
                 # a job (title, company, office address) changes: the newer card's is current;
                 # a name does not: the kept contact's reading stays.  A person's edit beats both.
                 later = b_newer and name in NEWER_WINS
-                b_wins = user_b and not user_a or (user_a == user_b and later)
+                b_wins = user_b and not user_a or (user_a == user_b and later and not _weaker(vb, va))
                 if b_wins:
                     put(name, 0, vb)  # a's value stays in the slot's history
                 else:
