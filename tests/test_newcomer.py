@@ -280,3 +280,15 @@ def test_scan_names_new_possible_duplicates_with_a_copyable_merge_hint(tmp_path,
     r3 = cli("scan", str(photos), "--db", str(db), "--no-report", "-j", "1", env=cli_env(FAKE))
     dups = [line for line in r3.stdout.splitlines() if line.startswith("possible duplicate")]
     assert dups and all("#3" in line for line in dups), r3.stdout  # only the new contact, not the merged pair
+
+
+# ----------------------------------------------------------------------------- 3. nothing dropped silently
+def test_event_options_on_already_scanned_photos_are_reported_not_dropped(three_photos, tmp_path, cli):
+    db = tmp_path / "c.db"
+    assert cli("scan", str(three_photos), "--db", str(db), "--no-report", env=cli_env(FAKE)).returncode == 0
+    r = cli("scan", str(three_photos), "--db", str(db), "--no-report", "--event", "Expo", "--event-date",
+            "2026-11-20", env=cli_env(FAKE))
+    assert r.returncode == 0, r.stderr
+    assert "3 photo(s) were already scanned: --event, --event-date not applied" in r.stderr
+    r = cli("scan", str(three_photos), "--db", str(db), "--no-report", env=cli_env(FAKE))
+    assert "not applied" not in r.stderr

@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
     if not args.quiet:
         print_summary(result, db=args.db)
+    _say_what_was_not_applied(result, args)
     return result.exit_code
 
 
@@ -56,6 +57,16 @@ def _on_item(item: ScanItem, bar) -> None:  # noqa: ANN001
         (bar.write(msg, file=sys.stderr) if bar is not None else print(msg, file=sys.stderr))
     if bar is not None:
         bar.update(1)
+
+
+def _say_what_was_not_applied(result: ScanResult, args: argparse.Namespace) -> None:
+    """Options that describe new contacts do not reach photos read before: say so, not nothing."""
+    given = [flag for flag, value in (("--event", args.event), ("--event-date", args.event_date),
+                                      ("--note", args.note)) if value]
+    again = len({(i.path, i.sha256) for i in result.items if i.duplicate and not i.error})
+    if given and again:
+        print(f"cardscan: {again} photo(s) were already scanned: {', '.join(given)} not applied to their "
+              f"contacts (cardscan edit changes a contact)", file=sys.stderr)
 
 
 def print_summary(result: ScanResult, db: Path | None = None) -> None:
