@@ -62,6 +62,8 @@ class ScanResult:
     report: Path | None = None
     jsonl: Path | None = None
     after: "AfterBatch | None" = None  # what --auto-merge and the follow-up drafts did
+    # photos read before, whose contacts this run's --event / --event-date / --note did not reach
+    not_applied: dict[str, int] = field(default_factory=dict)  # option -> photos
 
     @property
     def photos(self) -> int:
@@ -226,6 +228,7 @@ def scan(paths: Iterable[Path | str], /, *, options: Options = Options(), config
             for item in early:
                 if item.contact_id is None:  # same bytes earlier in this run: resolved below
                     continue
+                _note_not_applied(result, item, store, options)
                 _emit(result, item, store, jsonl, progress)
             for out in iter_outcomes(todo, options):
                 for item in store_outcome(store, out, options):
@@ -316,6 +319,21 @@ def store_outcome(store: Store, out: CardOutcome, options: Options) -> list[Scan
     if len(items) > 1:
         log.info("%s: %d cards in the photo", out.path, len(items))
     return items
+
+
+def _note_not_applied(result: ScanResult, item: ScanItem, store: Store, options: Options) -> None:
+    """An already-scanned photo keeps its contact as stored: say which of this run's options
+    describing new contacts did not reach it (the event's date does, when it is the same event)."""
+    if item.card_index or item.contact_id is None:
+        return
+    event = store.contact(item.contact_id).event
+    missed = ["--note"] if options.note else []
+    if options.event and event != options.event:
+        missed.append("--event")
+        if options.event_date:
+            missed.append("--event-date")
+    for flag in missed:
+        result.not_applied[flag] = result.not_applied.get(flag, 0) + 1
 
 
 def stored_path(path: str | Path) -> str:

@@ -292,3 +292,12 @@ def test_event_options_on_already_scanned_photos_are_reported_not_dropped(three_
     assert "3 photo(s) were already scanned: --event, --event-date not applied" in r.stderr
     r = cli("scan", str(three_photos), "--db", str(db), "--no-report", env=cli_env(FAKE))
     assert "not applied" not in r.stderr
+
+
+def test_event_date_for_the_event_the_photos_belong_to_reaches_them(three_photos, tmp_path, cli):
+    db = tmp_path / "c.db"
+    args = ("scan", str(three_photos), "--db", str(db), "--no-report", "--event", "Expo")
+    assert cli(*args, env=cli_env(FAKE)).returncode == 0
+    r = cli(*args, "--event-date", "2026-11-20", "--note", "booth 4", env=cli_env(FAKE))
+    assert r.returncode == 0, r.stderr
+    assert "3 photo(s) were already scanned: --note not applied" in r.stderr  # the date went to the event

@@ -61,12 +61,10 @@ def _on_item(item: ScanItem, bar) -> None:  # noqa: ANN001
 
 def _say_what_was_not_applied(result: ScanResult, args: argparse.Namespace) -> None:
     """Options that describe new contacts do not reach photos read before: say so, not nothing."""
-    given = [flag for flag, value in (("--event", args.event), ("--event-date", args.event_date),
-                                      ("--note", args.note)) if value]
-    again = len({(i.path, i.sha256) for i in result.items if i.duplicate and not i.error})
-    if given and again:
-        print(f"cardscan: {again} photo(s) were already scanned: {', '.join(given)} not applied to their "
-              f"contacts (cardscan edit changes a contact)", file=sys.stderr)
+    if result.not_applied:
+        n = max(result.not_applied.values())
+        print(f"cardscan: {n} photo(s) were already scanned: {', '.join(result.not_applied)} not applied to "
+              f"their contacts (cardscan edit changes a contact)", file=sys.stderr)
 
 
 def print_summary(result: ScanResult, db: Path | None = None) -> None:
