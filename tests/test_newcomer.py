@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from browser_fixtures import Filled, browser, filled, filled_template  # noqa: F401
 from watch_fixtures import card_jpeg, cli_env
 
 SLOW_ENGINE = "tests.newcomer_fixtures:make_size_slow_engine"
@@ -301,3 +302,29 @@ def test_event_date_for_the_event_the_photos_belong_to_reaches_them(three_photos
     r = cli(*args, "--event-date", "2026-11-20", "--note", "booth 4", env=cli_env(FAKE))
     assert r.returncode == 0, r.stderr
     assert "3 photo(s) were already scanned: --note not applied" in r.stderr  # the date went to the event
+
+
+# ----------------------------------------------------------------------------- 9. report at phone width
+def test_field_labels_are_not_broken_mid_word_at_phone_width(filled, tmp_path, browser):  # noqa: F811
+    from cardscan.outputs.report import write_report
+    from cardscan.store import Store
+
+    out = tmp_path / "r.html"
+    with Store(filled.db) as store:
+        write_report(store, out)
+    for width in (320, 375):
+        context = browser.new_context(viewport={"width": width, "height": 740}, is_mobile=True)
+        try:
+            pg = context.new_page()
+            pg.goto(out.as_uri())
+            lines = pg.evaluate("""() => [...document.querySelectorAll('.fields th')].map(th => {
+                const r = document.createRange(); r.selectNodeContents(th);
+                const tops = new Set([...r.getClientRects()].map(x => Math.round(x.top)));
+                return [th.textContent.trim(), tops.size, th.scrollWidth <= th.clientWidth + 1]; })""")
+            assert lines, "no field labels on the page"
+            broken = [(text, n) for text, n, _ in lines if n > 1 and " " not in text]
+            assert broken == [], (width, broken)  # a one-word label stays on one line ("Company", not "Compan/y")
+            assert all(fits for *_, fits in lines), (width, lines)
+            assert pg.evaluate("document.documentElement.scrollWidth") <= width
+        finally:
+            context.close()
