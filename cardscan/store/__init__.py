@@ -1092,6 +1092,7 @@ __all__ = [
     "Store", "field_needs_review", "iter_values", "migrate", "migration",
 ]
 
-from cardscan.store.uids import contact_uids  # noqa: E402 - a store module of its own, exposed here
+from cardscan.store.partials import forget_partial_versions  # noqa: E402 - store modules of their own
+from cardscan.store.uids import contact_uids  # noqa: E402
 
-__all__ += ["contact_uids"]
+__all__ += ["contact_uids", "forget_partial_versions"]
