@@ -10,7 +10,10 @@ TEST_APT_PACKAGES := chromium
 OUT    ?= out
 JOBS   ?= 2
 
-.PHONY: vocab demo test lint setup setup-test system-deps system-test-deps bench bench-speed samples clean
+# README.md's example outputs are produced by running them (cog, docs/readme_examples.py):
+#   make readme        regenerate them after a change
+#   make readme-check  fail when README.md is stale (tests/test_readme.py runs the same check)
+.PHONY: vocab readme readme-check demo test lint setup setup-test system-deps system-test-deps bench bench-speed samples clean
 
 demo: setup
 	@mkdir -p $(OUT)
@@ -23,6 +26,12 @@ test: setup-test lint
 lint: setup-test
 	$(BIN)/ruff check cardscan tests
 	$(BIN)/lint-imports --no-cache
+
+readme: setup-test
+	$(BIN)/cog -r -I docs README.md
+
+readme-check: setup-test
+	$(BIN)/cog --check --diff -I docs --check-fail-msg 'run: make readme' README.md
 
 bench: setup
 	$(BIN)/cardscan bench samples/groundtruth.jsonl

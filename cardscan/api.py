@@ -16,7 +16,8 @@ import os
 import signal
 import sys
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -62,6 +63,8 @@ class ScanResult:
     report: Path | None = None
     jsonl: Path | None = None
     after: "AfterBatch | None" = None  # what --auto-merge and the follow-up drafts did
+    # photos read before, whose contacts this run's --event / --event-date / --note did not reach
+    not_applied: dict[str, int] = field(default_factory=dict)  # option -> photos
 
     @property
     def photos(self) -> int:
@@ -158,9 +161,11 @@ def _worker_run(path: str) -> CardOutcome:
 
 
 def iter_outcomes(paths: list[str], options: Options) -> Iterator[CardOutcome]:
-    """Process photos with `options.workers` processes (in-process when 1); results as they finish.
+    """Process photos with `options.workers` processes (in-process when 1); results in input order.
 
-    At most two photos per worker are in flight, so memory stays flat on long runs.
+    Results come back in the order of `paths`, whichever worker finishes first, so contact numbers
+    follow the input (sorted paths, then card order) and are the same on every run. At most two
+    photos per worker are in flight or waiting, so memory stays flat on long runs.
     """
     if options.workers <= 1 or len(paths) <= 1:
         os.environ.setdefault("OMP_THREAD_LIMIT", "1")
@@ -171,21 +176,19 @@ def iter_outcomes(paths: list[str], options: Options) -> Iterator[CardOutcome]:
     pool = new_pool(options)
     stopped = False
     try:
-        pending: set[Future[CardOutcome]] = set()
+        queue: deque[Future[CardOutcome]] = deque()  # submitted, in input order
         it = iter(paths)
         window = options.workers * 2
         try:
             while True:
-                while len(pending) < window:
+                while len(queue) < window:
                     p = next(it, None)
                     if p is None:
                         break
-                    pending.add(pool.submit(_worker_run, p))
-                if not pending:
+                    queue.append(pool.submit(_worker_run, p))
+                if not queue:
                     break
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for f in done:
-                    yield f.result()
+                yield queue.popleft().result()  # waits for the oldest; the others keep running
         except BaseException:
             stopped = True
             stop_pool(pool)  # Ctrl-C, SIGTERM, a closed generator: never wait on the workers
@@ -261,6 +264,7 @@ def scan(paths: Iterable[Path | str], /, *, options: Options = Options(), config
             for item in early:
                 if item.contact_id is None:  # same bytes earlier in this run: resolved below
                     continue
+                _note_not_applied(result, item, store, options)
                 _emit(result, item, store, jsonl, progress)
             for out in iter_outcomes(todo, options):
                 for item in store_outcome(store, out, options):
@@ -274,7 +278,9 @@ def scan(paths: Iterable[Path | str], /, *, options: Options = Options(), config
         finally:
             if jsonl:
                 result.jsonl = jsonl.close()
-        result.after = after_batch(store, options, config)
+        result.after = after_batch(store, options, config,
+                                   new_ids=[i.contact_id for i in result.items
+                                            if i.contact_id is not None and not i.duplicate])
         if options.report is not None:
             from cardscan.outputs import report as report_mod
             result.report = report_mod.write_report(store, options.report, event=options.event, policy=options.review)
@@ -287,9 +293,11 @@ class AfterBatch:
     merged: list = field(default_factory=list)  # dedupe.MergeResult of --auto-merge
     drafts: int = 0  # follow-up drafts written
     not_queued: int = 0  # contacts with no draft: no usable e-mail (follow up another way), or a name to fix
+    duplicates: list = field(default_factory=list)  # dedupe.DuplicatePair: a new contact that may be a known person
 
 
-def after_batch(store: Store, options: Options, config: Config | None = None) -> AfterBatch:
+def after_batch(store: Store, options: Options, config: Config | None = None,
+                new_ids: Iterable[int] = ()) -> AfterBatch:
     """What follows a batch of stored contacts: --auto-merge, then follow-up drafts.
 
     Merging first, so that one person met twice gets one draft. Neither step fails the scan: a
@@ -301,11 +309,23 @@ def after_batch(store: Store, options: Options, config: Config | None = None) ->
         merged = dedupe.auto_merge(store, options.auto_merge, event=options.event)
         for m in merged:
             log.info("merged contact #%d into #%d (%s)", m.merged, m.kept, ", ".join(m.reasons))
+    dups = new_duplicates(store, new_ids)
     if not options.followup_drafts:
-        return AfterBatch(merged)
+        return AfterBatch(merged, duplicates=dups)
     from cardscan.followup import queue as followup
     made = followup.ensure_drafts(store, config=config)
-    return AfterBatch(merged, len(made.created), len(made.not_queued))
+    return AfterBatch(merged, len(made.created), len(made.not_queued), dups)
+
+
+def new_duplicates(store: Store, new_ids: Iterable[int]) -> list:
+    """Possible duplicates (dedupe.DuplicatePair, dismissals left out) that involve a contact of
+    ``new_ids`` still on its own, so that the scan that made them can say so."""
+    new = set(new_ids)
+    if not new:
+        return []
+    from cardscan.contacts import dedupe
+
+    return [p for p in dedupe.duplicates(store) if p.a in new or p.b in new]
 
 
 def store_outcome(store: Store, out: CardOutcome, options: Options) -> list[ScanItem]:
@@ -314,14 +334,14 @@ def store_outcome(store: Store, out: CardOutcome, options: Options) -> list[Scan
     for w in out.warnings:
         log.warning("%s: %s", out.path, w)
     if out.error or out.contact is None or out.sha256 is None:
-        store.record_failure(out.sha256, out.path, out.error or "no contact read")
+        store.record_failure(out.sha256, stored_path(out.path), out.error or "no contact read")
         log.info("%s: %s", out.path, out.error)
         return [ScanItem(out.path, out.sha256, error=out.error or "no contact read",
                          exit_code=out.exit_code or int(ExitCode.input_file),
                          seconds=out.seconds, timings=dict(out.timings), warnings=tuple(out.warnings))]
     cards = [out] + [m for m in out.more if m.contact is not None]
     ids = store.record_cards(
-        out.sha256, out.path,
+        out.sha256, stored_path(out.path),
         [CardRead(c.contact, c.crop_jpeg or None, c.raw_text, c.ocr_engine, c.ocr_conf) for c in cards],
         event=options.event, note=options.note, fmt=out.format, size=out.size, original_size=out.original_size,
     )
@@ -335,6 +355,30 @@ def store_outcome(store: Store, out: CardOutcome, options: Options) -> list[Scan
     if len(items) > 1:
         log.info("%s: %d cards in the photo", out.path, len(items))
     return items
+
+
+def _note_not_applied(result: ScanResult, item: ScanItem, store: Store, options: Options) -> None:
+    """An already-scanned photo keeps its contact as stored: say which of this run's options
+    describing new contacts did not reach it (the event's date does, when it is the same event)."""
+    if item.card_index or item.contact_id is None:
+        return
+    event = store.contact(item.contact_id).event
+    missed = ["--note"] if options.note else []
+    if options.event and event != options.event:
+        missed.append("--event")
+        if options.event_date:
+            missed.append("--event-date")
+    for flag in missed:
+        result.not_applied[flag] = result.not_applied.get(flag, 0) + 1
+
+
+def stored_path(path: str | Path) -> str:
+    """The path the store keeps: absolute and resolved, so that `review --db ../cards.db` run from
+    another folder still finds the original photo (the CLI prints the path as typed)."""
+    try:
+        return str(Path(path).resolve())
+    except (OSError, RuntimeError):  # a symlink loop: keep it absolute at least
+        return os.path.abspath(path)
 
 
 def _already_done(store: Store, path: str, sha: str) -> list[ScanItem]:

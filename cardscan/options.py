@@ -20,6 +20,11 @@ def check_region(value: str, /, *, what: str = "--region") -> str:
     region = value.upper()
     if not _REGION_RE.match(region):
         raise BadArgumentsError(f"{what} must be a two-letter country code such as US or JP, not {value!r}")
+    import phonenumbers
+
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise BadArgumentsError(f"{what} {region} is not a country phonenumbers knows",
+                                hint="use a two-letter country code such as US, GB, FR or JP")
     return region
 
 

@@ -49,7 +49,7 @@ from cardscan.errors import (BadArgumentsError, CardscanError, ConfigError, Inpu
 from cardscan.options import Options
 from cardscan.safety import check_output_path
 from cardscan.reading.pipeline import CardOutcome
-from cardscan.store import Store
+from cardscan.store import Store, forget_partial_versions
 from cardscan.store.claims import owner_alive, worker_id  # noqa: F401 - worker_id: part of this module's interface
 
 log = logging.getLogger(__name__)
@@ -448,6 +448,8 @@ class Watcher:
                 return
             out = replace(out, error=f"{out.error} (unchanged for {self.cfg.give_up:g} s without becoming complete)")
         items = api.store_outcome(self.store, out, self.cfg.options)
+        # the partial versions seen while the file was being written are not photos to read
+        forget_partial_versions(self.store, [job.path, api.stored_path(job.path)], job.sha)
         self._settled[job.path] = job.sig
         self._retry_at.pop(job.path, None)
         self._dirty = True

@@ -92,7 +92,7 @@ def test_real_gif_is_refused_by_name() -> None:
 def test_heic_without_extra_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "pillow_heif", None)  # fault injection: extra not installed
     data = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64
-    with pytest.raises(UnsupportedFormatError, match=r"pip install 'cardscan\[heic\]'"):
+    with pytest.raises(UnsupportedFormatError, match=r"HEIC/HEIF photo; reading it needs pillow-heif.*pip install pillow-heif"):
         decode(data)
 
 

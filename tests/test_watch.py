@@ -304,3 +304,20 @@ def test_move_original_never_overwrites(tmp_path):
     moved = move_original(src_dir / "a.jpg", dst, sha(b"newer"))
     assert moved.name == "a-1.jpg" and moved.read_bytes() == b"newer"
     assert (dst / "a.jpg").read_bytes() == b"older" and not (src_dir / "a.jpg").exists()
+
+
+def test_partial_versions_of_a_file_written_in_chunks_leave_no_pending_rows(dirs):
+    """Pauses longer than --settle: the watcher tries the partial file (incomplete, waits for the
+    rest); once the whole file is read, `status` shows nothing pending."""
+    inbox, db = dirs
+    data = card_jpeg(5, scale=0.5)
+    p = start_watch(inbox, db, "-j", "1", env=fake_env())
+    try:
+        time.sleep(1.0)
+        write_slowly(inbox / "chunked.jpg", data, chunks=3, pause=1.2)  # pauses longer than --settle 0.4
+        wait_for(lambda: count_done(db) == 1, 30, "the chunked photo", p)
+    finally:
+        stop(p)
+    assert query(db, "SELECT sha256, state FROM photos") == [(sha(data), "done")]
+    st = run_cli("status", "--db", str(db))
+    assert "1 done, 0 failed, 0 pending" in st.stdout, st.stdout

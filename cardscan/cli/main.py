@@ -13,7 +13,7 @@ import pkgutil
 import sys
 import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, NoReturn, Sequence
 
 from cardscan import cli as commands
 from cardscan.contacts.fields import DEFAULT_REVIEW_THRESHOLD, ReviewPolicy
@@ -45,6 +45,13 @@ def record_id(text: str) -> int:
 def add_db_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", type=Path, default=Path("cardscan.db"), metavar="FILE",
                    help="SQLite database (default: cardscan.db)")
+
+
+def db_flag(db: Path | None) -> str:
+    """`` --db FILE`` for a hint the user can copy, or "" for the default database."""
+    import shlex
+
+    return "" if db is None or Path(db) == Path("cardscan.db") else f" --db {shlex.quote(str(db))}"
 
 
 def require_db(db: Path) -> Path:
@@ -126,22 +133,42 @@ def options_from_args(args: argparse.Namespace, *, config: Config | None = None,
     return Options(**kw)  # type: ignore[arg-type]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with cardscan's exit code for bad arguments (1, not argparse's 2, which cardscan
+    uses for "some photos could not be read")."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(int(ExitCode.bad_args), f"cardscan: error: {message}\n")
+
+
+def _add_verbosity(p: argparse.ArgumentParser, default: object) -> None:
+    p.add_argument("-v", "--verbose", action="count", default=default, help="more log output (-vv for debug)")
+    p.add_argument("-q", "--quiet", action="store_true", default=default,
+                   help="only errors (no contact lines, no summary)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cardscan", description="Business-card photos to validated contacts.")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="only errors")
+    from cardscan import __version__
+
+    parser = _Parser(prog="cardscan", description="Business-card photos to validated contacts.")
+    parser.add_argument("--version", action="version", version=f"cardscan {__version__}")
+    _add_verbosity(parser, None)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         if info.name == "main":
             continue
         module = importlib.import_module(f"{commands.__name__}.{info.name}")
         module.register(sub)
+    for p in sub.choices.values():  # -q / -v also after the command: `cardscan scan photos -q`
+        _add_verbosity(p, argparse.SUPPRESS)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.verbose, args.quiet = args.verbose or 0, bool(args.quiet)
     level = logging.ERROR if args.quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
     logging.basicConfig(level=level, format="cardscan: %(message)s", stream=sys.stderr)
     old_term = _terminate_as_interrupt()

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from cardscan.api import ScanItem, ScanResult, scan
-from cardscan.cli.main import add_scan_options, options_from_args, scan_config
+from cardscan.cli.main import add_scan_options, db_flag, options_from_args, scan_config
 from cardscan.safety import safe_text
 
 
@@ -36,7 +36,9 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
-    print_summary(result)
+    if not args.quiet:
+        print_summary(result, db=args.db)
+    _say_what_was_not_applied(result, args)
     return result.exit_code
 
 
@@ -58,7 +60,15 @@ def _on_item(item: ScanItem, bar) -> None:  # noqa: ANN001
         bar.update(1)
 
 
-def print_summary(result: ScanResult) -> None:
+def _say_what_was_not_applied(result: ScanResult, args: argparse.Namespace) -> None:
+    """Options that describe new contacts do not reach photos read before: say so, not nothing."""
+    if result.not_applied:
+        n = max(result.not_applied.values())
+        print(f"cardscan: {n} photo(s) were already scanned: {', '.join(result.not_applied)} not applied to "
+              f"their contacts (cardscan edit changes a contact)", file=sys.stderr)
+
+
+def print_summary(result: ScanResult, db: Path | None = None) -> None:
     for item in result.items:
         if item.contact_id is None:
             continue
@@ -72,15 +82,20 @@ def print_summary(result: ScanResult) -> None:
     review = sum(i.needs_review for i in result.items)
     several = f" ({cards} cards)" if cards > n - len(result.failures) else ""
     card_rate = f", {cards / result.seconds:.2f} cards/s" if several and result.seconds else ""
-    print(f"{n} photos{several}: {result.contacts} contacts, {len(result.failures)} failed, "
+    again = len({(i.path, i.sha256) for i in result.items if i.duplicate and not i.error})
+    already = f", {again} already scanned" if again else ""
+    print(f"{n} photos{several}: {result.contacts} contacts{already}, {len(result.failures)} failed, "
           f"{review} fields need review, {len(result.skipped)} skipped; {rate:.2f} photos/s{card_rate}")
     after = result.after
     if after is not None:
         for m in after.merged:
             print(f"merged #{m.merged} into #{m.kept}: {', '.join(m.reasons)}")
+        for d in after.duplicates:
+            print(f"possible duplicate: #{d.a} and #{d.b} ({d.reason}); to merge: cardscan merge {d.a} {d.b}"
+                  f"{db_flag(db)}")
         if after.drafts or after.not_queued:
             print(f"follow-up: {after.drafts} new draft(s) to approve; {after.not_queued} contact(s) without a "
-                  f"draft, to follow up another way (cardscan followup list)")
+                  f"draft, to follow up another way (cardscan followup list{db_flag(db)})")
     if result.jsonl:
         print(f"JSON lines: {safe_text(result.jsonl)}")
     if result.report:

@@ -6,6 +6,7 @@ import json
 import sys
 
 from cardscan.cli.main import add_db_option, add_review_threshold, require_db, review_policy
+from cardscan.reading.files import short_path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         print("failed:")
         for f in failures:
             tries = f" ({f.attempts} attempts)" if f.attempts > 1 else ""
-            print(f"  {_printable(f.path)}: {_printable(f.reason)}{tries}")
+            print(f"  {_printable(short_path(f.path))}: {_printable(f.reason)}{tries}")
     return 0
 
 

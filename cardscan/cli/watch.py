@@ -44,11 +44,19 @@ def run(args: argparse.Namespace) -> int:
     cfg = WatchConfig(folder=args.folder, options=options, poll=args.poll, settle=args.settle,
                       give_up=args.give_up, lease=args.lease, move_done=args.move_done, report=report,
                       once=args.once, config=config)
-    print(f"cardscan: watching {safe_text(args.folder)} (Ctrl-C stops)", file=sys.stderr, flush=True)
-    stats = watch(cfg, on_result=_print_item)
-    print(f"{stats.done} read, {stats.failed} failed, {stats.duplicates} already read, "
-          f"{stats.needs_review} fields need review", flush=True)
+    if not args.quiet:
+        how = "reading what is there now" if args.once else "Ctrl-C stops"
+        print(f"cardscan: watching {safe_text(args.folder)} ({how})", file=sys.stderr, flush=True)
+    stats = watch(cfg, on_result=_print_error if args.quiet else _print_item)
+    if not args.quiet:
+        print(f"{stats.done} read, {stats.failed} failed, {stats.duplicates} already read, "
+              f"{stats.needs_review} fields need review", flush=True)
     return 0
+
+
+def _print_error(item: ScanItem) -> None:
+    if item.error:
+        print(f"cardscan: {safe_text(item.path)}: {safe_text(item.error)}", file=sys.stderr, flush=True)
 
 
 def _print_item(item: ScanItem) -> None:

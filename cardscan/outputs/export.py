@@ -46,7 +46,7 @@ import re
 import sys
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -83,6 +83,7 @@ class ExportItem:
     updated_at: str | None = None
     reviewed: bool = False
     files: tuple[str, ...] = ()
+    uid: str | None = None  # the contact's stable vCard UID (cardscan.store.contact_uids)
 
 
 # --------------------------------------------------------------------------------------------
@@ -242,6 +243,8 @@ def vcard(item: ExportItem) -> str:
     out.append(_prop("N", ";".join(vcard_escape(x) for x in
                                    (parts.family, parts.given, parts.middle, parts.prefix, parts.suffix))))
     out.append(_prop("FN", vcard_escape(fn)))
+    if item.uid:
+        out.append(_prop("UID", vcard_escape(item.uid)))
     if company:
         out.append(_prop("ORG", vcard_escape(company)))
         if not name:
@@ -483,7 +486,9 @@ def to_csv(items: Sequence[ExportItem], layout: str = "google") -> bytes:
     w.writerow(header)
     w.writerows(rows)
     data = buf.getvalue().encode("utf-8")
-    return (b"\xef\xbb\xbf" + data) if layout == "outlook" else data
+    # a byte-order mark: Excel reads the file as UTF-8 only with one ("João Araújo", not "JoÃ£o");
+    # Google Contacts' import takes the Google layout as is
+    return (b"\xef\xbb\xbf" + data) if layout in ("outlook", "plain") else data
 
 
 # --------------------------------------------------------------------------------------------
@@ -586,6 +591,17 @@ def export(store: Store, fmt: str, *, layout: str = "google", event: str | None 
         raise BadArgumentsError(f"unknown CSV layout {layout!r}", hint="use google, outlook or plain")
     check_output_path(output, store.path, what="export file")
     items = load_items(store, event=event, since=since)
+    if not items and (event is not None or since is not None):
+        what = " and ".join(x for x in (f"of event {event!r}" if event is not None else "",
+                                        f"scanned on or after {since}" if since else "") if x)
+        raise BadArgumentsError(f"no contacts {what} in {store.path}; nothing written")
+    if not items:
+        log.warning("no contacts in %s: the export is empty", store.path)
+    if fmt == "vcf":
+        from cardscan.store import contact_uids
+
+        uids = contact_uids(store, [i.id for i in items])
+        items = [replace(i, uid=uids[i.id]) for i in items]
     data = render(items, fmt, layout=layout)
     if output is None:
         sys.stdout.buffer.write(data)

@@ -31,7 +31,7 @@ import jinja2
 from cardscan.contacts.validate import check_email, website_href
 from cardscan.errors import ValidationError
 from cardscan.safety import check_output_path
-from cardscan.reading.files import write_atomic
+from cardscan.reading.files import short_path, write_atomic
 from cardscan.models import SOURCE_QR, SOURCE_USER, Field, Phone
 from cardscan.contacts.fields import DEFAULT_POLICY, ReviewPolicy
 from cardscan.followup.queue import identity_gaps
@@ -253,7 +253,7 @@ def contact_view(rec: ContactRecord, *, policy: ReviewPolicy = DEFAULT_POLICY,
         event=visible_text(rec.event) if rec.event else None,
         notes=tuple(visible_text(n) for n in rec.notes),
         raw_text=visible_text(c.raw_text),
-        files=tuple(visible_text(k.path) for k in rec.cards),
+        files=tuple(visible_text(short_path(k.path)) for k in rec.cards),
         review=review and not rec.reviewed,
         reviewed=rec.reviewed,
         photos=photos,
@@ -402,7 +402,7 @@ def report_context(
         "duplicates": sum(1 for p in duplicates if p.a in shown and p.b in shown),
         "followups": {s: n for s, n in fu_counts.items() if n},
     }
-    fails = [{"path": visible_text(f.path), "reason": visible_text(f.reason), "attempts": f.attempts} for f in failures]
+    fails = [{"path": visible_text(short_path(f.path)), "reason": visible_text(f.reason), "attempts": f.attempts} for f in failures]
     return {
         "title": visible_text(title),
         "summary": summary,

@@ -32,7 +32,9 @@ from cardscan.models import DecodedImage
 
 log = logging.getLogger(__name__)
 
-HEIC_HINT = "HEIC needs the optional extra: pip install 'cardscan[heic]'"
+HEIC_HINT = ("reading it needs pillow-heif, part of the default install, which is missing or has no wheel for "
+             "this platform: pip install pillow-heif (it builds against libheif when no wheel exists), "
+             "or convert the photo to JPEG")
 SUPPORTED = "JPEG, PNG, WEBP, TIFF, BMP or HEIC"
 
 # (magic prefix, offset, what the content looks like) for formats we refuse by name.
@@ -245,7 +247,8 @@ def _decode_opened(im: Image.Image, label: str, max_mpixels: float, max_side: in
     fmt = "MPO" if im.format == "MPO" else label
     n_frames = _frame_count(im)
     if n_frames > 1:
-        warns.append(f"multi-frame file ({n_frames} frames): first frame used")
+        warns.append(f"HEIF file with {n_frames} images (a burst or live photo?): the first image used"
+                     if label == "HEIF" else f"multi-frame file ({n_frames} frames): first frame used")
         im.seek(0)
 
     if max_side is not None and im.format in ("JPEG", "MPO") and max(w, h) > max_side:

@@ -204,3 +204,18 @@ def write_atomic(path: Path, data: bytes, *, what: str = "") -> None:
                 os.unlink(tmp)
             except OSError:
                 pass
+
+
+def short_path(path: str | Path, /, *, cwd: Path | None = None, home: Path | None = None) -> str:
+    """A stored (absolute) path as a person reads it: relative to the current folder when it is
+    inside it, else with the home folder as ``~``; otherwise unchanged."""
+    p = Path(path)
+    if not p.is_absolute():
+        return str(p)
+    for base, prefix in ((cwd or Path.cwd(), ""), (home or Path.home(), "~/")):
+        try:
+            rel = p.relative_to(base)
+        except ValueError:
+            continue
+        return prefix + str(rel) if str(rel) != "." else (prefix.rstrip("/") or ".")
+    return str(p)

@@ -279,6 +279,21 @@ def _m3_cards_per_photo(conn: sqlite3.Connection) -> None:
     )
 
 
+@migration(4, "a stable vCard UID per contact")
+def _m4_contact_uids(conn: sqlite3.Connection) -> None:
+    # filled when a contact is first exported (cardscan.store.uids); a merge keeps the kept
+    # contact's row, so re-importing an export updates the address-book entry instead of adding one
+    _run_script(
+        conn,
+        """
+        CREATE TABLE contact_uids (
+            contact_id INTEGER PRIMARY KEY REFERENCES contacts(id) ON DELETE CASCADE,
+            uid        TEXT NOT NULL UNIQUE
+        );
+        """,
+    )
+
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -495,3 +510,8 @@ __all__ = [
     "CardRead", "CardRecord", "ContactRecord", "Failure", "FieldRow", "FollowupRecord", "FollowupRow", "MIGRATIONS", "Migration", "SCHEMA_VERSION",
     "Store", "field_needs_review", "iter_values", "migrate", "migration",
 ]
+
+from cardscan.store.partials import forget_partial_versions  # noqa: E402 - store modules of their own
+from cardscan.store.uids import contact_uids  # noqa: E402
+
+__all__ += ["contact_uids", "forget_partial_versions"]

@@ -1,14 +1,28 @@
 """Merging two contacts (fields, cards, notes, follow-ups) and the user's "not the same person" dismissals."""
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Collection
 from typing import Any
 
-from cardscan.contacts.fields import SCALAR_FIELDS
+from cardscan.contacts.fields import DEFAULT_POLICY, SCALAR_FIELDS
 from cardscan.errors import ValidationError
+from cardscan.models import SOURCE_USER
 from cardscan.store.rows import Queries, _now
 
 _ROW_COLS = "id, card_id, name, position, value, type, raw, confidence, source, flags, message"
+
+
+def _flagged(row: tuple[Any, ...]) -> bool:
+    """A stored field row (``_ROW_COLS``) the default review policy puts in front of a person."""
+    if row[8] == SOURCE_USER:
+        return False
+    return float(row[7]) < DEFAULT_POLICY.threshold or bool(DEFAULT_POLICY.flags.intersection(json.loads(row[9] or "[]")))
+
+
+def _weaker(new: tuple[Any, ...], old: tuple[Any, ...]) -> bool:
+    """A flagged value never replaces a confident one, however new its card."""
+    return _flagged(new) and not _flagged(old)
 
 
 class MergeQueries(Queries):
@@ -100,7 +114,7 @@ def _merge(store: Any, keep: int, other: int, newer_wins: Collection[str],
                 # a job (title, company, office address) changes: the newer card's is current;
                 # a name does not: the kept contact's reading stays.  A person's edit beats both.
                 later = b_newer and name in newer_wins
-                b_wins = user_b and not user_a or (user_a == user_b and later)
+                b_wins = user_b and not user_a or (user_a == user_b and later and not _weaker(vb, va))
                 if b_wins:
                     put(name, 0, vb)  # a's value stays in the slot's history
                 else:

@@ -1,0 +1,330 @@
+"""Issue 15: what a new user trips over (contact numbers, CLI habits, exports, HEIC, ...)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from browser_fixtures import Filled, browser, filled, filled_template  # noqa: F401
+from watch_fixtures import card_jpeg, cli_env
+
+SLOW_ENGINE = "tests.newcomer_fixtures:make_size_slow_engine"
+
+
+# ----------------------------------------------------------------------------- 1. contact numbers
+def _ids_by_file(jsonl: Path) -> dict[str, int]:
+    recs = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    return {Path(r["file"]).name: r["contact_id"] for r in recs}
+
+
+def test_contact_numbers_follow_the_input_order_whatever_worker_finishes_first(tmp_path, cli):
+    """The first photo is slow to read: with two workers the others finish before it, yet it
+    is contact #1, the same in every run."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "a-big.jpg").write_bytes(card_jpeg(0, scale=2.0))
+    for i in range(1, 5):
+        (photos / f"b-{i}.jpg").write_bytes(card_jpeg(i))
+    runs = []
+    for k in range(3):
+        out = tmp_path / f"run{k}.jsonl"
+        r = cli("scan", str(photos), "--db", str(tmp_path / f"c{k}.db"), "-j", "2", "--no-report",
+                "--no-drafts", "--jsonl", str(out), env=cli_env({"CARDSCAN_TEST_ENGINE_FACTORY": SLOW_ENGINE}))
+        assert r.returncode == 0, r.stderr
+        runs.append(_ids_by_file(out))
+    expected = {name: n for n, name in enumerate(sorted(runs[0]), start=1)}
+    assert runs == [expected] * 3
+
+
+# ----------------------------------------------------------------------------- 7. CLI habits
+FAKE = {"CARDSCAN_TEST_ENGINE_FACTORY": "tests.watch_fixtures:make_fake_engine"}
+
+
+@pytest.fixture(scope="module")
+def three_photos(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("three")
+    for i in range(3):
+        (d / f"card-{i}.jpg").write_bytes(card_jpeg(i))
+    return d
+
+
+def test_version(cli):
+    from cardscan import __version__
+
+    r = cli("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"cardscan {__version__}"
+
+
+def test_quiet_and_verbose_after_the_command_and_quiet_prints_no_contacts(three_photos, tmp_path, cli):
+    db = tmp_path / "c.db"
+    r = cli("scan", str(three_photos), "--db", str(db), "--no-report", "-q", env=cli_env(FAKE))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == ""
+    import sqlite3
+
+    with sqlite3.connect(db) as con:
+        assert con.execute("select count(*) from contacts").fetchone()[0] == 3
+    r = cli("scan", str(three_photos), "--db", str(tmp_path / "v.db"), "--no-report", "-v", env=cli_env(FAKE))
+    assert r.returncode == 0, r.stderr
+    assert "#1  " in r.stdout
+    r = cli("watch", str(three_photos), "--db", str(tmp_path / "w.db"), "--no-report", "--once", "-q",
+            env=cli_env(FAKE))
+    assert r.returncode == 0 and r.stdout == "", r.stderr
+    assert [line for line in r.stderr.splitlines() if "test OCR engine" not in line] == []
+
+
+def test_rescan_says_how_many_were_already_scanned(three_photos, tmp_path, cli):
+    db = tmp_path / "c.db"
+    args = ("scan", str(three_photos), "--db", str(db), "--no-report")
+    assert cli(*args, env=cli_env(FAKE)).returncode == 0
+    r = cli(*args, env=cli_env(FAKE))
+    assert r.returncode == 0, r.stderr
+    summary = next(line for line in r.stdout.splitlines() if " photos: " in line)
+    assert "3 contacts, 3 already scanned, 0 failed" in summary, r.stdout
+    assert "0 skipped" in summary  # nothing was skipped: every photo was recognised as read
+
+
+@pytest.mark.parametrize("args", [["scan"], ["scan", "x.jpg", "--no-such-option"], ["no-such-command"],
+                                  ["scan", "x.jpg", "--jobs", "two"]])
+def test_argument_errors_exit_1_as_the_readme_says(cli, tmp_path, args):
+    r = cli(*args, cwd=tmp_path)
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    assert "cardscan: error:" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("region", ["XX", "ZZ", "EU"])
+def test_region_must_be_one_phonenumbers_knows(cli, tmp_path, three_photos, region):
+    r = cli("scan", str(three_photos / "card-0.jpg"), "--db", str(tmp_path / "c.db"), "--region", region,
+            env=cli_env(FAKE))
+    assert r.returncode == 1 and f"--region {region}" in r.stderr, r.stderr
+    assert not (tmp_path / "c.db").exists()
+
+
+def test_known_regions_are_accepted():
+    from cardscan.options import Options
+
+    assert Options(region="jp").region == "JP"
+    assert Options(region="GB").region == "GB"
+
+
+def test_export_that_matches_nothing_says_so_and_writes_nothing(three_photos, tmp_path, cli):
+    db = tmp_path / "c.db"
+    assert cli("scan", str(three_photos), "--db", str(db), "--no-report", env=cli_env(FAKE)).returncode == 0
+    out = tmp_path / "out.vcf"
+    r = cli("export", "--db", str(db), "-f", "vcf", "--since", "2030-01-01", "-o", str(out))
+    assert r.returncode == 1 and "no contacts scanned on or after 2030-01-01" in r.stderr, r.stderr
+    assert not out.exists()
+    r = cli("export", "--db", str(db), "-f", "vcf", "--since", "2000-01-01", "-o", str(out))
+    assert r.returncode == 0 and out.read_text().count("BEGIN:VCARD") == 3
+
+
+# ----------------------------------------------------------------------------- 10. HEIC in the default install
+def _heic(jpegs: list[bytes]) -> bytes:
+    """A real HEIC file written by pillow-heif (several images: a burst)."""
+    import io
+
+    import pillow_heif
+    from PIL import Image
+
+    imgs = [Image.open(io.BytesIO(j)).convert("RGB") for j in jpegs]
+    heif = pillow_heif.from_pillow(imgs[0])
+    for im in imgs[1:]:
+        heif.add_from_pillow(im)
+    buf = io.BytesIO()
+    heif.save(buf, quality=90)
+    return buf.getvalue()
+
+
+def test_pillow_heif_is_a_core_dependency():
+    import tomllib
+
+    from conftest import ROOT
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert any(d.replace(" ", "").startswith("pillow-heif") for d in project["dependencies"])
+
+
+def test_heic_photos_and_bursts_are_read_by_scan(tmp_path, cli):
+    photos = tmp_path / "iphone"
+    photos.mkdir()
+    (photos / "IMG_0001.HEIC").write_bytes(_heic([card_jpeg(1)]))
+    (photos / "IMG_0002.heic").write_bytes(_heic([card_jpeg(2), card_jpeg(3)]))  # a burst
+    out = tmp_path / "o.jsonl"
+    r = cli("scan", str(photos), "--db", str(tmp_path / "c.db"), "--no-report", "-j", "1", "--jsonl", str(out),
+            env=cli_env(FAKE))
+    assert r.returncode == 0, r.stderr
+    recs = {Path(x["file"]).name: x for x in map(json.loads, out.read_text().splitlines())}
+    assert set(recs) == {"IMG_0001.HEIC", "IMG_0002.heic"}
+    assert all(x.get("contact_id") and not x.get("error") for x in recs.values())
+    assert recs["IMG_0002.heic"]["warnings"] == ["HEIF file with 2 images (a burst or live photo?): the first image used"]
+    assert "the first image used" in r.stderr
+    assert "warnings" not in recs["IMG_0001.HEIC"]
+
+
+# ----------------------------------------------------------------------------- 11. exports
+def _export(db: Path, tmp_path: Path, *args: str) -> bytes:
+    out = tmp_path / f"export-{len(list(tmp_path.iterdir()))}"
+    from conftest import run_cli
+
+    r = run_cli("export", "--db", str(db), *args, "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    return out.read_bytes()
+
+
+def test_plain_csv_has_a_byte_order_mark_for_excel(tmp_path):
+    from cardscan.store import Store
+    from contacts_fixtures import add, person
+
+    db = tmp_path / "c.db"
+    with Store(db) as store:
+        add(store, person("João Araújo", emails=("joao@exemplo.example",)))
+    data = _export(db, tmp_path, "-f", "csv", "--csv-layout", "plain")
+    assert data.startswith(b"\xef\xbb\xbf")
+    assert "João Araújo" in data.decode("utf-8-sig")  # what Excel shows once it sees the BOM
+
+
+def test_vcard_uid_is_stable_kept_across_merges_and_middle_name_in_n(tmp_path):
+    import vobject
+
+    from cardscan.contacts import dedupe
+    from cardscan.store import Store
+    from contacts_fixtures import add, person
+
+    db = tmp_path / "c.db"
+    with Store(db) as store:
+        chloe = add(store, person("Chloe J. Rowland", emails=("chloe@rowland.example",)))
+        other = add(store, person("Omar Haddad", emails=("omar@haddad.example",), phones=(("+14155550111", "work"),)))
+    first = {c.fn.value: c for c in vobject.readComponents(_export(db, tmp_path, "-f", "vcf").decode())}
+    assert set(first) == {"Chloe J. Rowland", "Omar Haddad"}
+    n = first["Chloe J. Rowland"].n.value
+    assert (n.given, n.additional, n.family) == ("Chloe", "J.", "Rowland")
+    uids = {fn: c.uid.value for fn, c in first.items()}
+    assert len(set(uids.values())) == 2 and all(u.startswith("urn:uuid:") for u in uids.values())
+
+    again = {c.fn.value: c.uid.value for c in vobject.readComponents(_export(db, tmp_path, "-f", "vcf").decode())}
+    assert again == uids  # the same contact, the same UID: a re-import updates, not duplicates
+
+    with Store(db) as store:  # the same card shot twice, then merged into the first
+        dup = add(store, person("Chloe J. Rowland", emails=("chloe@rowland.example",)))
+        dedupe.merge(store, chloe, dup)
+    after = {c.fn.value: c.uid.value for c in vobject.readComponents(_export(db, tmp_path, "-f", "vcf").decode())}
+    assert after == uids
+    with Store(db) as store:
+        dedupe.merge(store, other, chloe)  # the kept contact keeps its own UID
+    last = [c.uid.value for c in vobject.readComponents(_export(db, tmp_path, "-f", "vcf").decode())]
+    assert last == [uids["Omar Haddad"]]
+
+
+# ----------------------------------------------------------------------------- 6. stored paths
+def test_paths_are_stored_resolved_so_another_folder_finds_the_photo(tmp_path, cli):
+    import sqlite3
+
+    work = tmp_path / "work"
+    (work / "samples").mkdir(parents=True)
+    (work / "samples" / "card-03.jpg").write_bytes(card_jpeg(3))
+    (work / "samples" / "broken.jpg").write_bytes(b"\xff\xd8 not really")
+    r = cli("scan", "samples", "--db", "../cards.db", "--no-report", cwd=work, env=cli_env(FAKE))
+    assert r.returncode == 2, r.stderr
+    assert "samples/card-03.jpg" in r.stdout  # printed as typed (short)
+    with sqlite3.connect(tmp_path / "cards.db") as con:
+        paths = dict(con.execute("select state, path from photos").fetchall())
+    assert paths["done"] == str((work / "samples" / "card-03.jpg").resolve())
+    assert paths["failed"] == str((work / "samples" / "broken.jpg").resolve())
+    assert Path(paths["done"]).is_file()
+
+
+def test_stored_paths_are_shown_shortened(tmp_path):
+    from cardscan.reading.files import short_path
+
+    here, home = tmp_path / "work", tmp_path / "home"
+    assert short_path(here / "samples" / "card-03.jpg", cwd=here, home=home) == "samples/card-03.jpg"
+    assert short_path(home / "Pictures" / "a.heic", cwd=here, home=home) == "~/Pictures/a.heic"
+    assert short_path("/srv/cards/a.jpg", cwd=here, home=home) == "/srv/cards/a.jpg"
+    assert short_path("relative/a.jpg", cwd=here, home=home) == "relative/a.jpg"
+
+
+# ----------------------------------------------------------------------------- 4. duplicates and merges
+def test_a_flagged_value_never_replaces_a_confident_one_in_a_merge(tmp_path):
+    import time
+
+    from cardscan.contacts import dedupe
+    from cardscan.models import Contact
+    from cardscan.store import Store
+    from contacts_fixtures import add, f, person
+
+    with Store(tmp_path / "c.db") as store:
+        a = add(store, person("Mara Wexler", company="Wexris Corp.", title="Buyer"))
+        time.sleep(0.01)
+        newer = person("Mara Wexler", company=None, title="Head Buyer")
+        newer = Contact(**{**newer.__dict__, "company": f("wexris Co", 0.4, flags=("low_confidence",))})
+        b = add(store, newer)
+        dedupe.merge(store, a, b)
+        c = store.contact(a).contact
+    assert c.scalar("company") == "Wexris Corp."  # the newer card's flagged reading stays in history only
+    assert c.scalar("title") == "Head Buyer"  # a confident newer job title still wins
+
+
+def test_scan_names_new_possible_duplicates_with_a_copyable_merge_hint(tmp_path, cli):
+    photos = tmp_path / "p"
+    photos.mkdir()
+    (photos / "a.jpg").write_bytes(card_jpeg(7))
+    (photos / "b.jpg").write_bytes(card_jpeg(7, quality=70))  # the same card shot twice (other bytes)
+    db = tmp_path / "my cards.db"
+    r = cli("scan", str(photos), "--db", str(db), "--no-report", "-j", "1", env=cli_env(FAKE))
+    assert r.returncode == 0, r.stderr
+    hint = next(line for line in r.stdout.splitlines() if line.startswith("possible duplicate: #1 and #2"))
+    assert hint.endswith(f"cardscan merge 1 2 --db '{db}'")
+    r2 = cli("merge", "1", "2", "--db", str(db))
+    assert r2.returncode == 0, r2.stderr
+    (photos / "c.jpg").write_bytes(card_jpeg(8))
+    r3 = cli("scan", str(photos), "--db", str(db), "--no-report", "-j", "1", env=cli_env(FAKE))
+    dups = [line for line in r3.stdout.splitlines() if line.startswith("possible duplicate")]
+    assert dups and all("#3" in line for line in dups), r3.stdout  # only the new contact, not the merged pair
+
+
+# ----------------------------------------------------------------------------- 3. nothing dropped silently
+def test_event_options_on_already_scanned_photos_are_reported_not_dropped(three_photos, tmp_path, cli):
+    db = tmp_path / "c.db"
+    assert cli("scan", str(three_photos), "--db", str(db), "--no-report", env=cli_env(FAKE)).returncode == 0
+    r = cli("scan", str(three_photos), "--db", str(db), "--no-report", "--event", "Expo", "--event-date",
+            "2026-11-20", env=cli_env(FAKE))
+    assert r.returncode == 0, r.stderr
+    assert "3 photo(s) were already scanned: --event, --event-date not applied" in r.stderr
+    r = cli("scan", str(three_photos), "--db", str(db), "--no-report", env=cli_env(FAKE))
+    assert "not applied" not in r.stderr
+
+
+def test_event_date_for_the_event_the_photos_belong_to_reaches_them(three_photos, tmp_path, cli):
+    db = tmp_path / "c.db"
+    args = ("scan", str(three_photos), "--db", str(db), "--no-report", "--event", "Expo")
+    assert cli(*args, env=cli_env(FAKE)).returncode == 0
+    r = cli(*args, "--event-date", "2026-11-20", "--note", "booth 4", env=cli_env(FAKE))
+    assert r.returncode == 0, r.stderr
+    assert "3 photo(s) were already scanned: --note not applied" in r.stderr  # the date went to the event
+
+
+# ----------------------------------------------------------------------------- 9. report at phone width
+def test_field_labels_are_not_broken_mid_word_at_phone_width(filled, tmp_path, browser):  # noqa: F811
+    from cardscan.outputs.report import write_report
+    from cardscan.store import Store
+
+    out = tmp_path / "r.html"
+    with Store(filled.db) as store:
+        write_report(store, out)
+    for width in (320, 375):
+        context = browser.new_context(viewport={"width": width, "height": 740}, is_mobile=True)
+        try:
+            pg = context.new_page()
+            pg.goto(out.as_uri())
+            lines = pg.evaluate("""() => [...document.querySelectorAll('.fields th')].map(th => {
+                const r = document.createRange(); r.selectNodeContents(th);
+                const tops = new Set([...r.getClientRects()].map(x => Math.round(x.top)));
+                return [th.textContent.trim(), tops.size, th.scrollWidth <= th.clientWidth + 1]; })""")
+            assert lines, "no field labels on the page"
+            broken = [(text, n) for text, n, _ in lines if n > 1 and " " not in text]
+            assert broken == [], (width, broken)  # a one-word label stays on one line ("Company", not "Compan/y")
+            assert all(fits for *_, fits in lines), (width, lines)
+            assert pg.evaluate("document.documentElement.scrollWidth") <= width
+        finally:
+            context.close()
