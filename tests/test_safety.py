@@ -293,7 +293,7 @@ def test_ids_beyond_sqlite_integers_are_a_clear_argument_error(tmp_path: Path) -
     for args in (["edit", huge, "--name", "X"], ["note", huge, "hi"], ["followup", "show", huge],
                  ["followup", "approve", huge]):
         r = run(*args, "--db", str(db))
-        assert r.returncode == 2 and "Traceback" not in r.stderr and "no such number" in r.stderr, (args, r.stderr)
+        assert r.returncode == ExitCode.bad_args and "Traceback" not in r.stderr and "no such number" in r.stderr, (args, r.stderr)
     assert contacts(db) == 1
 
 
