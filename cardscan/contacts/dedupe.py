@@ -344,7 +344,7 @@ def merge(store: Store, keep: int, other: int) -> int:
     return a
 
 
-_SENT_LIKE = ("sent", "sending", "failed", "uncertain")
+_SENT_LIKE = ("sent", "drafted", "sending", "failed", "uncertain")
 
 
 def _move_followups(conn: Any, a: int, b: int, ts: str) -> None:
