@@ -2,7 +2,8 @@
 
 States (the ``followups`` table of :mod:`cardscan.store`)::
 
-    draft -> approved -> sending -> sent
+    draft -> approved -> sending -> sent      (SMTP; or 'drafted': put into the IMAP Drafts folder,
+      |         |           |                  see followup/imap.py)
       |         |           |-> failed   transient (4xx, server unreachable): next_attempt_at set,
       |         |           |            retried with doubling back-off up to max_attempts
       |         |           |-> failed   permanent (5xx, bad header, attempts used up): next_attempt_at NULL
@@ -787,9 +788,10 @@ def _finish(store: Store, fid: int, state: str, reason: str | None, *, next_at: 
     with store.write() as conn:
         conn.execute(
             "UPDATE followups SET state = ?, last_error = ?, next_attempt_at = ?, claimed_by = NULL, "
-            "lease_until = NULL, sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END, updated_at = ? "
+            "lease_until = NULL, sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END, updated_at = ?, "
+            "delivered_via = CASE WHEN ? = 'sent' THEN 'smtp' ELSE delivered_via END "
             "WHERE id = ? AND state = ?",
-            (state, reason, next_at, state, ts, ts, fid, expect))
+            (state, reason, next_at, state, ts, ts, state, fid, expect))
 
 
 # --------------------------------------------------------------------------------------------
@@ -811,7 +813,7 @@ class Reminder:
 def reminders(store: Store, *, days: int = 3, now: datetime | None = None) -> list[Reminder]:
     """Contacts met more than ``days`` days ago with no follow-up sent."""
     now = now or datetime.now(timezone.utc)
-    sent = {int(r[0]) for r in store.connection.execute("SELECT contact_id FROM followups WHERE state = 'sent'")}
+    sent = {int(r[0]) for r in store.connection.execute("SELECT contact_id FROM followups WHERE state IN ('sent', 'drafted')")}
     live = {int(r[0]): (int(r[1]), r[2]) for r in store.connection.execute(
         "SELECT contact_id, id, state FROM followups WHERE state <> 'skipped' ORDER BY id")}
     skipped = {int(r[0]) for r in store.connection.execute("SELECT contact_id FROM followups WHERE state = 'skipped'")}

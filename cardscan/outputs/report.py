@@ -93,7 +93,7 @@ def tel_href(number: str) -> str | None:
 # view model (what the template shows)
 
 
-FOLLOWUP_STATES = ("draft", "approved", "sending", "sent", "failed", "uncertain", "skipped")
+FOLLOWUP_STATES = ("draft", "approved", "sending", "sent", "drafted", "failed", "uncertain", "skipped")
 _APPROVABLE = frozenset({"draft"})
 _EDITABLE = frozenset({"draft", "approved", "failed"})  # as cardscan.followup.queue allows
 _SKIPPABLE = frozenset({"draft", "approved", "failed", "uncertain"})

@@ -134,14 +134,22 @@ def unclaim_drafts(store: Store, followup_id: int, state: str, attempts: int, re
             "updated_at = ? WHERE id = ? AND state = 'sending'", (state, attempts, reason, _now(), followup_id))
 
 
-def deliveries(store: Store) -> dict[int, tuple[str | None, str | None, str | None]]:
-    """Per follow-up id: (delivered_via, delivered_to, sent_at)."""
-    return {int(r[0]): (r[1], r[2], r[3]) for r in store.connection.execute(
-        "SELECT id, delivered_via, delivered_to, sent_at FROM followups").fetchall()}
+def delivery(store: Store, followup_id: int) -> tuple[str | None, str | None, str | None]:
+    """(delivered_via 'smtp' | 'drafts' | None, delivered_to, sent_at) of one follow-up."""
+    r = store.connection.execute("SELECT delivered_via, delivered_to, sent_at FROM followups WHERE id = ?",
+                                 (followup_id,)).fetchone()
+    return (r[0], r[1], r[2]) if r else (None, None, None)
+
+
+def deliveries_by_contact(store: Store) -> dict[int, tuple[str, str | None, str | None, str | None]]:
+    """Per contact, its live follow-up: (state, delivered_via, delivered_to, sent_at)."""
+    return {int(r[0]): (r[1], r[2], r[3], r[4]) for r in store.connection.execute(
+        "SELECT contact_id, state, delivered_via, delivered_to, sent_at FROM followups "
+        "WHERE state <> 'skipped' ORDER BY id").fetchall()}
 
 
 __all__ = [
-    "IMAP_CLAIM_SUFFIX", "CarddavResource", "carddav_resources", "claim_for_drafts", "deliveries", "finish_drafted",
+    "IMAP_CLAIM_SUFFIX", "CarddavResource", "carddav_resources", "claim_for_drafts", "deliveries_by_contact", "delivery", "finish_drafted",
     "last_synced", "mark_carddav_resource", "release_imap_claim", "save_carddav_resource", "stale_imap_claims",
     "unclaim_drafts",
 ]
