@@ -162,6 +162,11 @@ def test_cli_sync_and_wrong_password_is_one_line(tmp_path: Path, radicale: Radic
     assert DAV_PASSWORD not in r.stdout + r.stderr
     with Store(db) as s:
         assert DAV_PASSWORD not in repr(q.carddav_resources(s))
+    r = cli("status", "--db", str(db), env=env)
+    assert f"address book {radicale.book}: 2 contacts synced" in r.stdout
+    r = cli("report", "--db", str(db), "-o", str(tmp_path / "r.html"), env=env)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "r.html").read_text().count(f"In the address book {radicale.book} (synced ") == 2
 
 
 def test_plain_http_to_another_host_is_refused_before_any_password_is_sent(tmp_path: Path, cli) -> None:  # noqa: ANN001

@@ -147,6 +147,11 @@ def test_kill_9_then_rerun_leaves_exactly_one_draft_per_entry(tmp_path: Path, do
     assert r.stdout.count("put into Drafts (127.0.0.1/Drafts)") == 4
     r = cli("followup", "show", str(ids[0]), "--db", str(db), env=env)
     assert "put into Drafts (127.0.0.1/Drafts)" in r.stdout
+    r = cli("status", "--db", str(db), env=env)
+    assert "follow-ups out: 4 put into Drafts" in r.stdout
+    r = cli("report", "--db", str(db), "-o", str(tmp_path / "r.html"), env=env)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "r.html").read_text().count("put into Drafts (127.0.0.1/Drafts) ") == 4
 
 
 def test_wrong_password_is_one_line_and_claims_nothing(tmp_path: Path, dovecot: Dovecot, cli) -> None:  # noqa: ANN001

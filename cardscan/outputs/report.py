@@ -20,6 +20,7 @@ import re
 import unicodedata
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
+from dataclasses import field as dc_field
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -131,11 +132,19 @@ class FollowupRow:
     body: str
     last_error: str | None = None
     retry_pending: bool = False
+    delivered_via: str | None = None  # smtp | drafts (how a sent / drafted entry went out)
+    delivered_to: str | None = None  # IMAP server/folder of a drafted entry
+    sent_at: str | None = None
 
     @property
     def label(self) -> str:
         if self.state == "failed":
             return "failed (will retry)" if self.retry_pending else "failed (permanent)"
+        when = f" {self.sent_at[:16].replace('T', ' ')} UTC" if self.sent_at else ""
+        if self.state == "sent" and self.delivered_via == "smtp":
+            return f"sent by SMTP{when}"
+        if self.state == "drafted":
+            return f"put into Drafts ({self.delivered_to or 'IMAP'}){when}"
         return self.state
 
 
@@ -185,6 +194,7 @@ class ContactView:
     followups: tuple[FollowupView, ...] = ()
     duplicates: tuple[DuplicateView, ...] = ()
     followup_state: str = "none"  # state of the live entry, "skipped" or "none": the filters use it
+    synced: str | None = None  # where and when the contact was last written to a CardDAV address book
     filter_keys: tuple[str, ...] = ()  # CSS classes the filter rules match
 
 
@@ -244,7 +254,8 @@ def _followup_state(rows: Sequence[FollowupRow]) -> str:
 
 
 def contact_view(rec: ContactRecord, *, policy: ReviewPolicy = DEFAULT_POLICY,
-                 followups: Sequence[FollowupRow] = (), duplicates: Sequence[DuplicateView] = ()) -> ContactView:
+                 followups: Sequence[FollowupRow] = (), duplicates: Sequence[DuplicateView] = (),
+                 synced: str | None = None) -> ContactView:
     c = rec.contact
     vals: list[ValueView] = []
     for label, name in (("Name", "name"), ("Title", "title"), ("Company", "company")):
@@ -280,6 +291,7 @@ def contact_view(rec: ContactRecord, *, policy: ReviewPolicy = DEFAULT_POLICY,
         followups=tuple(followup_view(f) for f in followups),
         duplicates=tuple(duplicates),
         followup_state=_followup_state(followups),
+        synced=visible_text(synced) if synced else None,
     )
 
 
@@ -309,6 +321,7 @@ class ReportData:
     followups: Mapping[int, tuple[FollowupRow, ...]]
     duplicates: tuple[DuplicatePair, ...]
     events: tuple[str, ...] = ()
+    synced: Mapping[int, str] = dc_field(default_factory=dict)  # contact id -> "synced to ... at ..."
 
 
 def load_followups(store: Store) -> dict[int, tuple[FollowupRow, ...]]:
@@ -325,13 +338,29 @@ def load_followups(store: Store) -> dict[int, tuple[FollowupRow, ...]]:
         return cid
 
     out: dict[int, list[FollowupRow]] = {}
-    for fid, cid, state, to_addr, subject, body, err, next_at in conn.execute(
-            "SELECT id, contact_id, state, to_addr, subject, body, last_error, next_attempt_at "
-            "FROM followups ORDER BY id"):
+    for fid, cid, state, to_addr, subject, body, err, next_at, via, to, sent_at in conn.execute(
+            "SELECT id, contact_id, state, to_addr, subject, body, last_error, next_attempt_at, delivered_via, "
+            "delivered_to, sent_at FROM followups ORDER BY id"):
         owner = survivor(int(cid))
         out.setdefault(owner, []).append(FollowupRow(int(fid), owner, state, to_addr, subject, body, err,
-                                                     state == "failed" and next_at is not None))
+                                                     state == "failed" and next_at is not None, via, to, sent_at))
     return {k: tuple(v) for k, v in out.items()}
+
+
+def sync_lines(store: Store) -> dict[int, str]:
+    """Per contact, where and when it was last written to a CardDAV address book (or why not)."""
+    from cardscan.store import sync as q
+
+    out = {}
+    for cid, r in q.last_synced(store).items():
+        when = r.synced_at[:16].replace("T", " ") + " UTC"
+        if r.state == "synced":
+            out[cid] = f"In the address book {r.collection} (synced {when})"
+        elif r.state == "conflict":
+            out[cid] = f"Address book {r.collection}: {r.detail or 'conflict'} (last synced {when})"
+        else:
+            out[cid] = f"Address book {r.collection}: {r.detail or 'deleted'}"
+    return out
 
 
 def load_report_data(store: Store, *, event: str | None = None,
@@ -345,8 +374,9 @@ def load_report_data(store: Store, *, event: str | None = None,
         dismissed = [(int(a), int(b)) for a, b in conn.execute(
             "SELECT contact_a, contact_b FROM duplicate_dismissals")]
         events = tuple(name for name, _ in store.events())
+        synced = sync_lines(store)
     return ReportData(records, stats, failures, followups, tuple(duplicate_pairs(records, dismissed=dismissed)),
-                      events)
+                      events, synced)
 
 
 # --------------------------------------------------------------------------------------------
@@ -386,9 +416,11 @@ def report_context(
     generated_at: str | None = None,
     followups: Mapping[int, Sequence[FollowupRow]] | None = None,
     duplicates: Sequence[DuplicatePair] = (),
+    synced: Mapping[int, str] | None = None,
 ) -> dict[str, object]:
     """The template variables of ``report.html.j2`` (``review.html.j2`` adds its own)."""
     followups = followups or {}
+    synced = synced or {}
     headings = {r.id: r for r in records}
     dup_views: dict[int, list[DuplicateView]] = {}
     for p in duplicates:
@@ -396,8 +428,8 @@ def report_context(
             for me, other in ((p.a, p.b), (p.b, p.a)):
                 dup_views.setdefault(me, []).append(
                     DuplicateView(other, _heading(headings[other]), visible_text(p.reason)))
-    views = [contact_view(r, policy=policy, followups=followups.get(r.id, ()), duplicates=dup_views.get(r.id, ()))
-             for r in records]
+    views = [contact_view(r, policy=policy, followups=followups.get(r.id, ()), duplicates=dup_views.get(r.id, ()),
+                          synced=synced.get(r.id)) for r in records]
     views.sort(key=lambda v: (not v.review,))  # stable: creation order within each group
 
     event_names = sorted({v.event for v in views if v.event})
@@ -472,10 +504,11 @@ def render_report(
     generated_at: str | None = None,
     followups: Mapping[int, Sequence[FollowupRow]] | None = None,
     duplicates: Sequence[DuplicatePair] = (),
+    synced: Mapping[int, str] | None = None,
 ) -> str:
     """The report as one HTML string; contacts needing review come first."""
     ctx = report_context(records, stats=stats, failures=failures, title=title, policy=policy,
-                         generated_at=generated_at, followups=followups, duplicates=duplicates)
+                         generated_at=generated_at, followups=followups, duplicates=duplicates, synced=synced)
     return _environment().get_template("report.html.j2").render(**ctx)
 
 
@@ -499,6 +532,7 @@ def write_report(
         generated_at=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         followups=data.followups,
         duplicates=data.duplicates,
+        synced=data.synced,
     )
     write_atomic(path, html.encode("utf-8"), what="report")
     log.info("wrote report %s (%d contacts)", path, len(data.records))
@@ -507,5 +541,5 @@ def write_report(
 
 __all__ = ["CSP", "ContactView", "DuplicatePair", "DuplicateView", "FollowupRow", "FollowupView", "ReportData",
            "ValueView", "contact_view", "duplicate_pairs", "environment", "load_followups", "load_report_data",
-           "mailto_href", "render_report", "report_context", "tel_href", "visible_text", "website_href",
+           "mailto_href", "render_report", "report_context", "sync_lines", "tel_href", "visible_text", "website_href",
            "write_report"]

@@ -141,15 +141,15 @@ def delivery(store: Store, followup_id: int) -> tuple[str | None, str | None, st
     return (r[0], r[1], r[2]) if r else (None, None, None)
 
 
-def deliveries_by_contact(store: Store) -> dict[int, tuple[str, str | None, str | None, str | None]]:
-    """Per contact, its live follow-up: (state, delivered_via, delivered_to, sent_at)."""
-    return {int(r[0]): (r[1], r[2], r[3], r[4]) for r in store.connection.execute(
-        "SELECT contact_id, state, delivered_via, delivered_to, sent_at FROM followups "
-        "WHERE state <> 'skipped' ORDER BY id").fetchall()}
+def delivery_counts(store: Store) -> dict[str, int]:
+    """How many follow-ups went out each way: {'smtp': n, 'drafts': m}."""
+    return {r[0]: int(r[1]) for r in store.connection.execute(
+        "SELECT delivered_via, count(*) FROM followups WHERE delivered_via IS NOT NULL AND state IN ('sent', 'drafted') "
+        "GROUP BY delivered_via").fetchall()}
 
 
 __all__ = [
-    "IMAP_CLAIM_SUFFIX", "CarddavResource", "carddav_resources", "claim_for_drafts", "deliveries_by_contact", "delivery", "finish_drafted",
+    "IMAP_CLAIM_SUFFIX", "CarddavResource", "carddav_resources", "claim_for_drafts", "delivery", "delivery_counts", "finish_drafted",
     "last_synced", "mark_carddav_resource", "release_imap_claim", "save_carddav_resource", "stale_imap_claims",
     "unclaim_drafts",
 ]
