@@ -168,8 +168,12 @@ def _is_addressbook(prop: ET.Element) -> bool:
 def discover(client: DavClient, url: str) -> str:
     """The address book collection URL (ending in '/') reached from ``url``."""
     check_url(url)
-    start = url if urlsplit(url).path not in ("", "/") else urljoin(url, "/.well-known/carddav")
     props = [(DAV, "resourcetype"), (DAV, "current-user-principal"), (CARD, "addressbook-home-set")]
+    start = url
+    if urlsplit(url).path in ("", "/"):  # a bare server name: RFC 6764 well-known URL first
+        r = client.propfind(urljoin(url, "/.well-known/carddav"), props)
+        if r.status == 207:
+            start = r.url
     found = _multistatus(client.propfind(start, props))
     if not found:
         raise RemoteError(f"{start}: the server answered no properties", hint="give the address book URL directly")
