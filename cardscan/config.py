@@ -105,7 +105,7 @@ class ImapConfig:
     port: int | None = None  # None: the default port of the security mode
     user: str | None = None
     security: str = "ssl"
-    drafts: str = "Drafts"  # folder name used when no folder carries the \\Drafts special-use flag
+    drafts: str = "Drafts"  # folder name used when no folder carries the \Drafts special-use flag
     timeout: float = 30.0
     password: str | None = field(default=None, repr=False, compare=False)
 

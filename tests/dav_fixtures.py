@@ -27,10 +27,14 @@ class Radicale:
     base: str  # http://127.0.0.1:PORT/
     book: str  # the address book collection URL
     folder: Path  # Radicale's storage (the test reads the server's own files only through HTTP)
+    ca: Path | None = None  # with TLS: the CA that signed the server's certificate
+
 
     def session(self) -> requests.Session:
         s = requests.Session()
         s.auth = (DAV_USER, DAV_PASSWORD)
+        if self.ca is not None:
+            s.verify = str(self.ca)
         return s
 
     def cards(self) -> dict[str, str]:
@@ -50,6 +54,16 @@ class Radicale:
 
 @pytest.fixture
 def radicale(tmp_path: Path) -> Iterator[Radicale]:
+    yield from _radicale(tmp_path, tls=False)
+
+
+@pytest.fixture
+def radicale_tls(tmp_path: Path) -> Iterator[Radicale]:
+    """Radicale over HTTPS with a certificate for 127.0.0.1 signed by a throw-away CA (``.ca``)."""
+    yield from _radicale(tmp_path, tls=True)
+
+
+def _radicale(tmp_path: Path, *, tls: bool) -> Iterator[Radicale]:
     root = tmp_path / "radicale"
     book = root / "collection-root" / DAV_USER / "contacts"
     book.mkdir(parents=True)
@@ -57,10 +71,17 @@ def radicale(tmp_path: Path) -> Iterator[Radicale]:
     users = tmp_path / "users"
     users.write_text(f"{DAV_USER}:{DAV_PASSWORD}\n")
     port = free_port()
+    ssl_conf, ca = "", None
+    if tls:
+        from imap_fixtures import make_certificates
+        certs = tmp_path / "certs"
+        certs.mkdir()
+        ca, cert, key = make_certificates(certs)
+        ssl_conf = f"ssl = True\ncertificate = {cert}\nkey = {key}\n"
     cfg = tmp_path / "radicale.conf"
     cfg.write_text(f"""[server]
 hosts = 127.0.0.1:{port}
-[auth]
+{ssl_conf}[auth]
 type = htpasswd
 htpasswd_filename = {users}
 htpasswd_encryption = plain
@@ -75,17 +96,17 @@ level = warning
     proc = subprocess.Popen([sys.executable, "-m", "radicale", "--config", str(cfg)], stdout=log,
                             stderr=subprocess.STDOUT)
     try:
-        base = f"http://127.0.0.1:{port}/"
+        base = f"{'https' if tls else 'http'}://127.0.0.1:{port}/"
         deadline = time.monotonic() + 30
         while True:
             try:
-                requests.get(base, timeout=1)
+                requests.get(base, timeout=1, verify=str(ca) if ca else True)
                 break
             except requests.ConnectionError:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("radicale did not start: " + (tmp_path / "radicale.log").read_text()) from None
                 time.sleep(0.1)
-        yield Radicale(base, f"{base}{DAV_USER}/contacts/", root)
+        yield Radicale(base, f"{base}{DAV_USER}/contacts/", root, ca)
     finally:
         proc.terminate()
         try:

@@ -33,9 +33,11 @@ def free_port() -> int:
 
 @dataclass
 class Dovecot:
-    port: int
+    port: int  # IMAP (STARTTLS offered when started with tls)
     root: Path
     proc: subprocess.Popen
+    ssl_port: int = 0  # IMAPS, with tls only
+    ca: Path | None = None  # the CA that signed the server's certificate (for 127.0.0.1), with tls only
 
     def login(self) -> imaplib.IMAP4:
         m = imaplib.IMAP4("127.0.0.1", self.port, timeout=10)
@@ -58,8 +60,32 @@ class Dovecot:
             m.logout()
 
 
+def make_certificates(folder: Path) -> tuple[Path, Path, Path]:
+    """A throw-away CA and a server certificate for 127.0.0.1 it signed (openssl, a dovecot-core dependency)."""
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+        "-subj", "/CN=cardscan test CA", "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
+    (folder / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+                                    "extendedKeyUsage=serverAuth\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+        "-out", "server.pem", "-days", "2", "-extfile", "ext.cnf")
+    return folder / "ca.pem", folder / "server.pem", folder / "server.key"
+
+
 @pytest.fixture
 def dovecot() -> Iterator[Dovecot]:
+    yield from _dovecot(tls=False)
+
+
+@pytest.fixture
+def dovecot_tls() -> Iterator[Dovecot]:
+    yield from _dovecot(tls=True)
+
+
+def _dovecot(*, tls: bool) -> Iterator[Dovecot]:
     exe = shutil.which("dovecot") or "/usr/sbin/dovecot"
     if not Path(exe).is_file():
         pytest.fail("dovecot is not installed: make test installs it (apt package dovecot-imapd)")
@@ -75,6 +101,11 @@ def dovecot() -> Iterator[Dovecot]:
         os.chown(mail, dc.pw_uid, dc.pw_gid)
         (root / "passwd").write_text(f"{IMAP_USER}:{{PLAIN}}{IMAP_PASSWORD}:{dc.pw_uid}:{dc.pw_gid}::{mail}/ada\n")
         port = free_port()
+        ssl_port, ca, ssl_conf = 0, None, "ssl = no"
+        if tls:
+            ssl_port = free_port()
+            ca, cert, key = make_certificates(root)
+            ssl_conf = f"ssl = yes\nssl_cert = <{cert}\nssl_key = <{key}"
         conf = root / "dovecot.conf"
         conf.write_text(f"""
 protocols = imap
@@ -83,7 +114,7 @@ base_dir = {root}/run
 state_dir = {root}/state
 instance_name = cardscan-test-{port}
 log_path = {root}/dovecot.log
-ssl = no
+{ssl_conf}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 default_login_user = dovenull
@@ -118,7 +149,8 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {ssl_port}
   }}
 }}
 service stats {{
@@ -141,7 +173,7 @@ service stats {{
                 raise RuntimeError(f"dovecot did not start: {proc.stderr.read().decode() if proc.poll() is not None else ''}"
                                    f" {log}")
             time.sleep(0.1)
-        yield Dovecot(port, root, proc)
+        yield Dovecot(port, root, proc, ssl_port, ca)
     finally:
         if proc is not None:
             proc.terminate()

@@ -10,13 +10,13 @@ import vobject
 from cardscan.contacts import dedupe
 from cardscan.contacts.edit import edit_field
 from cardscan.contacts.uid import contact_uid
-from cardscan.errors import BadArgumentsError, LoginError
+from cardscan.errors import BadArgumentsError, LoginError, RemoteError
 from cardscan.store import Store
 from cardscan.store import sync as q
 from cardscan.sync.carddav import DavClient, check_url, discover, sync_carddav
 
 from contacts_fixtures import add, person
-from dav_fixtures import DAV_PASSWORD, DAV_USER, Radicale, radicale  # noqa: F401
+from dav_fixtures import DAV_PASSWORD, DAV_USER, Radicale, radicale, radicale_tls  # noqa: F401
 
 pytestmark = pytest.mark.slow
 
@@ -176,3 +176,17 @@ def test_plain_http_to_another_host_is_refused_before_any_password_is_sent(tmp_p
     r = cli("sync", "carddav", "--db", str(db), "--url", "http://dav.example.org/", "--user", "x",
             env={"CARDSCAN_CARDDAV_PASSWORD": "pw", "CARDSCAN_CONFIG": ""})
     assert r.returncode == 1 and "refusing plain http" in r.stderr
+
+
+def test_https_verifies_the_certificate(store: Store, radicale_tls: Radicale, monkeypatch: pytest.MonkeyPatch) -> None:
+    add(store, person())
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    with client() as c, pytest.raises(RemoteError, match="TLS certificate not accepted"):
+        discover(c, radicale_tls.book)  # signed by a CA this machine does not trust
+    assert q.carddav_resources(store) == []
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(radicale_tls.ca))
+    with client() as c:
+        book = discover(c, radicale_tls.base)
+        assert sync_carddav(store, c, book).count("created") == 1
+    assert book.startswith("https://") and len(radicale_tls.cards()) == 1

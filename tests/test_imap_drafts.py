@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 
 from cardscan.config import Config, ImapConfig, SenderConfig
-from cardscan.errors import LoginError
+from cardscan.errors import LoginError, RemoteError
 from cardscan.followup import queue as fu
 from cardscan.followup.imap import send_to_drafts
 from cardscan.store import Store
 from cardscan.store import sync as q
 
 from contacts_fixtures import add, person
-from imap_fixtures import IMAP_PASSWORD, IMAP_USER, Dovecot, dovecot  # noqa: F401
+from imap_fixtures import IMAP_PASSWORD, IMAP_USER, Dovecot, dovecot, dovecot_tls  # noqa: F401
 
 pytestmark = pytest.mark.slow
 
@@ -178,3 +178,22 @@ def test_plain_imap_to_another_host_is_refused_by_the_config() -> None:
     with pytest.raises(ConfigError, match="password in the config file"):
         config_from_dict({"imap": {"host": "imap.example.org", "password": "x"}}, env={})
     assert replace(config_from_dict({"imap": {"host": "imap.example.org"}}, env={}).imap).effective_port == 993
+
+
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_tls_and_starttls_verify_the_certificate(tmp_path: Path, dovecot_tls: Dovecot, security: str,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    port = dovecot_tls.port if security == "starttls" else dovecot_tls.ssl_port
+    cfg = replace(config(dovecot_tls), imap=ImapConfig(host="127.0.0.1", port=port, user=IMAP_USER, security=security,
+                                                       timeout=10, password=IMAP_PASSWORD))
+    with Store(tmp_path / "c.db") as store:
+        ids = approved(store, 1)
+        # the server's certificate is signed by a CA this machine does not trust: refused, nothing claimed
+        monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "no-such-ca.pem"))
+        monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path))
+        with pytest.raises(RemoteError, match="TLS failed"):
+            send_to_drafts(store, cfg)
+        assert fu.get(store, ids[0]).state == "approved"
+        monkeypatch.setenv("SSL_CERT_FILE", str(dovecot_tls.ca))
+        assert send_to_drafts(store, cfg).count("drafted") == 1
+    assert len(message_ids(dovecot_tls)) == 1
