@@ -293,6 +293,15 @@ def test_cli_exports_each_format_to_stdout_and_file(db: Path, tmp_path: Path) ->
     assert [json.loads(x)["name"]["value"] for x in r.stdout.splitlines()] == ["Jane Doe", "Li Wei"]
 
 
+def test_vcard_uid_is_stable_per_contact_and_the_one_the_sync_writes(db: Path) -> None:
+    from cardscan.contacts.uid import contact_uid
+    first = [c.uid.value for c in vobject.readComponents(run_cli("export", "--db", str(db), "--format", "vcf").stdout)]
+    again = [c.uid.value for c in vobject.readComponents(run_cli("export", "--db", str(db), "--format", "vcf").stdout)]
+    assert first == again and len(set(first)) == 2
+    with Store(db) as store:
+        assert first == [contact_uid(r.id, r.created_at) for r in store.contacts()]
+
+
 def test_since_and_unknown_event(db: Path) -> None:
     with Store(db) as store:
         assert len(ex.load_items(store, since="2000-01-01")) == 2

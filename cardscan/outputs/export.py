@@ -51,6 +51,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cardscan.contacts.uid import contact_uid
 from cardscan.errors import BadArgumentsError
 from cardscan.reading.files import write_atomic
 from cardscan.models import Contact, Field, Phone
@@ -256,6 +257,8 @@ def vcard(item: ExportItem) -> str:
     parts = split_name(name) if name else NameParts()
     fn = name or company or next((e.value for e in c.emails), "") or f"Contact {item.id}"
     out = [_prop("BEGIN", "VCARD"), _prop("VERSION", "3.0"), _prop("PRODID", PRODID)]
+    if item.created_at:  # stable per contact: a second import updates instead of duplicating (contacts/uid.py)
+        out.append(_prop("UID", contact_uid(item.id, item.created_at)))
     out.append(_prop("N", ";".join(vcard_escape(x) for x in
                                    (parts.family, parts.given, parts.middle, parts.prefix, parts.suffix))))
     out.append(_prop("FN", vcard_escape(fn)))

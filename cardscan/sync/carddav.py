@@ -210,12 +210,11 @@ def _slash(url: str) -> str:
 
 
 def card_text(item: ExportItem, uid: str) -> str:
-    """The export's vCard 3.0 with the contact's UID (added after VERSION unless already there)."""
+    """The export's vCard 3.0, whose UID is ``uid`` (the export writes it; checked here)."""
     text = vcard(item)
-    if "\r\nUID:" in text:
-        return text
-    head, sep, rest = text.partition("VERSION:3.0\r\n")
-    return head + sep + f"UID:{uid}\r\n" + rest
+    if f"\r\nUID:{uid}\r\n" not in text:
+        raise RuntimeError(f"the vCard of contact #{item.id} does not carry its UID {uid}")
+    return text
 
 
 def _sha(text: str) -> str:
