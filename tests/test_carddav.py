@@ -190,3 +190,36 @@ def test_https_verifies_the_certificate(store: Store, radicale_tls: Radicale, mo
         book = discover(c, radicale_tls.base)
         assert sync_carddav(store, c, book).count("created") == 1
     assert book.startswith("https://") and len(radicale_tls.cards()) == 1
+
+
+def test_cards_written_but_not_recorded_are_recognised_and_deleted_ones_not_recreated(
+        tmp_path: Path, radicale: Radicale) -> None:
+    import shutil
+    db = tmp_path / "c.db"
+    with Store(db) as s:
+        a = add(s, person("Jane Doe"))
+        b = add(s, person("Omar Haddad", emails=("omar@haddad.example",)))
+    shutil.copy(db, tmp_path / "before.db")  # the store as it was if a sync died after its PUTs
+    with Store(db) as s, client() as c:
+        assert sync_carddav(s, c, radicale.book).count("created") == 2
+    cards = radicale.cards()
+    with Store(tmp_path / "before.db") as s, client() as c:
+        rep = sync_carddav(s, c, radicale.book)
+        assert [i.action for i in rep.items] == ["updated", "updated"]  # rewritten in place, not duplicated
+        assert all("earlier run" in i.detail for i in rep.items)
+        assert set(radicale.cards()) == set(cards) and len(q.carddav_resources(s)) == 2
+        assert [i.action for i in sync_carddav(s, c, radicale.book).items] == ["unchanged", "unchanged"]
+        edit_field(s, b, "title", "CTO")
+        assert [i.action for i in sync_carddav(s, c, radicale.book).items] == ["unchanged", "updated"]
+    assert len(radicale.cards()) == 2
+
+    with Store(db) as s:  # deleted on the phone: not re-created
+        href = next(r.href for r in q.carddav_resources(s) if r.contact_id == a)
+        with radicale.session() as sess:
+            assert sess.delete(href).status_code in (200, 204)
+        edit_field(s, a, "title", "VP")
+        with client() as c:
+            rep = sync_carddav(s, c, radicale.book)
+            assert {(i.contact_id, i.action) for i in rep.items} >= {(a, "gone")}
+            assert sync_carddav(s, c, radicale.book).items[0].action == "gone"
+    assert href not in radicale.cards()

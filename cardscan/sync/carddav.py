@@ -333,13 +333,15 @@ def _create(store: Store, client: DavClient, collection: str, cid: int, name: st
         # recorded it (same UID), else someone else's, which is left alone.
         g = client.request("GET", href)
         if g.status == 200 and _has_uid(g.text, uid):
+            # servers rewrite what they store (property order, folding), so the text cannot be
+            # compared: cardscan's card is rewritten in place once, with If-Match
             etag = g.headers.get("etag")
-            if etag and _unfold(g.text) == _unfold(body):
-                _record(store, collection, cid, uid, href, etag, sha)
-                return SyncItem(cid, name, UNCHANGED, "found on the server from an earlier run")
             _record(store, collection, cid, uid, href, etag, "adopted")
             res = q.CarddavResource(collection, cid, uid, href, etag, "adopted", "synced", None, "")
-            return _update(store, client, res, name, body, sha)
+            item = _update(store, client, res, name, body, sha)
+            if item.action == UPDATED:
+                return SyncItem(cid, name, UPDATED, "found on the server from an earlier run that stopped")
+            return item
         return SyncItem(cid, name, CONFLICT, f"{href} exists and is not cardscan's: left alone")
     raise RemoteError(f"PUT {href} answered {r.status}: {r.text[:120].strip()}")
 
