@@ -170,7 +170,7 @@ def send_to_drafts(store: Store, config: Config, *, limit: int | None = None, tr
     recovered = recover_stale_drafts(store, now=clock())
     todo = fu.due(store, now=clock(), limit=limit)
     if not todo:
-        return fu.SendReport((), waiting=fu._waiting(store, clock()))
+        return fu.SendReport((), tuple(recovered), waiting=fu._waiting(store, clock()))
     own = transport is None
     if own:
         transport = ImapDrafts(imap_cfg)
