@@ -120,6 +120,7 @@ auth_mechanisms = plain login
 default_login_user = dovenull
 default_internal_user = dovecot
 shutdown_clients = yes
+auth_failure_delay = 0
 first_valid_uid = {dc.pw_uid}
 last_valid_uid = {dc.pw_uid}
 passdb {{
