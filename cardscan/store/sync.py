@@ -5,7 +5,7 @@
   Only rows here are ever updated or deleted on a server: what cardscan did not create, it
   never touches.
 - follow-ups put into an IMAP Drafts folder: claimed (state ``sending``, ``claimed_by`` ending
-  in ``:imap``), then ``drafted`` with ``delivered_via = 'drafts'`` and the folder in
+  in ``-imap``), then ``drafted`` with ``delivered_via = 'drafts'`` and the folder in
   ``delivered_to``.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from cardscan.store import Store
 
-IMAP_CLAIM_SUFFIX = ":imap"
+IMAP_CLAIM_SUFFIX = "-imap"  # appended to the owner id's last (random) part, keeping its form
 
 
 def _now() -> str:
