@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -217,6 +218,12 @@ def card_text(item: ExportItem, uid: str) -> str:
     return text
 
 
+def resource_name(uid: str) -> str:
+    """The file name of a contact's resource: its UID without ``urn:uuid:``, URL-safe, ``.vcf``
+    (a ``urn:`` first segment would read as a URL scheme)."""
+    return re.sub(r"[^A-Za-z0-9._-]", "-", uid.removeprefix("urn:uuid:")) + ".vcf"
+
+
 def _sha(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -321,7 +328,7 @@ def _record(store: Store, collection: str, contact_id: int, uid: str, href: str,
 
 def _create(store: Store, client: DavClient, collection: str, cid: int, name: str, uid: str, body: str,
             sha: str) -> SyncItem:
-    href = urljoin(collection, f"{uid}.vcf")
+    href = urljoin(collection, resource_name(uid))
     data = body.encode("utf-8")
     r = client.request("PUT", href, headers={"Content-Type": "text/vcard; charset=utf-8", "If-None-Match": "*"},
                        body=data)
