@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd fonts-dejavu-core fonts-liberation fonts-freefont-ttf
-TEST_APT_PACKAGES := chromium
+TEST_APT_PACKAGES := chromium dovecot-imapd
 OUT    ?= out
 JOBS   ?= 2
 
@@ -62,8 +62,8 @@ system-deps:
 	fi
 
 system-test-deps: system-deps
-	@command -v chromium >/dev/null 2>&1 || { \
-	  echo "installing $(TEST_APT_PACKAGES) (apt, for the browser tests)"; \
+	@{ command -v chromium >/dev/null 2>&1 && [ -x /usr/sbin/dovecot ] && [ -f /usr/lib/dovecot/imap ]; } || { \
+	  echo "installing $(TEST_APT_PACKAGES) (apt, for the browser tests and the IMAP server of the drafts tests)"; \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_APT_PACKAGES); }
 

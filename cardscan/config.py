@@ -29,9 +29,22 @@ TOML at ``$CARDSCAN_CONFIG`` or ``~/.config/cardscan/config.toml``::
     [templates]                # per event, a template file (beats template_dir)
     "Expo 2025" = "~/expo.txt.j2"
 
+    [carddav]                  # cardscan sync carddav (--url / --user win)
+    url = "https://cloud.example.org/remote.php/dav"
+    user = "ada"
+    password_command = ["pass", "show", "cardscan/carddav"]   # prints the password
+
+    [imap]                     # cardscan followup send --to-drafts
+    host = "imap.example.org"
+    port = 993                 # default: 993 ssl, 143 starttls
+    user = "ada@example.org"
+    security = "ssl"           # ssl | starttls | plain (plain: a local test server only)
+    drafts = "Drafts"          # used when the server marks no folder \\Drafts
+
 Environment overrides: ``CARDSCAN_SMTP_HOST``, ``CARDSCAN_SMTP_PORT``, ``CARDSCAN_SMTP_USER``,
-``CARDSCAN_SMTP_SECURITY``.  The password is read ONLY from ``CARDSCAN_SMTP_PASSWORD``; a
-password in the file is refused.  The password is never logged, stored or shown (``repr=False``).
+``CARDSCAN_SMTP_SECURITY``.  The password is read ONLY from ``CARDSCAN_SMTP_PASSWORD``
+(``CARDSCAN_IMAP_PASSWORD`` for IMAP; ``CARDSCAN_CARDDAV_PASSWORD`` or the output of
+``password_command`` for CardDAV, run by the CLI); a password in the file is refused.  The password is never logged, stored or shown (``repr=False``).
 """
 from __future__ import annotations
 
@@ -58,6 +71,10 @@ SECURITY_MODES = ("starttls", "ssl", "plain")
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "plain": 25}
 ENV_CONFIG = "CARDSCAN_CONFIG"
 ENV_PASSWORD = "CARDSCAN_SMTP_PASSWORD"
+ENV_IMAP_PASSWORD = "CARDSCAN_IMAP_PASSWORD"
+ENV_CARDDAV_PASSWORD = "CARDSCAN_CARDDAV_PASSWORD"
+IMAP_SECURITY_MODES = ("ssl", "starttls", "plain")
+IMAP_DEFAULT_PORTS = {"ssl": 993, "starttls": 143, "plain": 143}
 
 
 @dataclass(frozen=True)
@@ -83,6 +100,28 @@ class SmtpConfig:
 
 
 @dataclass(frozen=True)
+class ImapConfig:
+    host: str | None = None
+    port: int | None = None  # None: the default port of the security mode
+    user: str | None = None
+    security: str = "ssl"
+    drafts: str = "Drafts"  # folder name used when no folder carries the \Drafts special-use flag
+    timeout: float = 30.0
+    password: str | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def effective_port(self) -> int:
+        return self.port or IMAP_DEFAULT_PORTS[self.security]
+
+
+@dataclass(frozen=True)
+class CarddavConfig:
+    url: str | None = None
+    user: str | None = None
+    password_command: tuple[str, ...] = ()  # argv printing the password (run by the CLI, never logged)
+
+
+@dataclass(frozen=True)
 class FollowupConfig:
     rate_per_minute: float = 20.0
     max_attempts: int = 5
@@ -103,6 +142,8 @@ class Config:
     sender: SenderConfig = SenderConfig()
     smtp: SmtpConfig = SmtpConfig()
     followup: FollowupConfig = FollowupConfig()
+    imap: ImapConfig = ImapConfig()
+    carddav: CarddavConfig = CarddavConfig()
     path: Path | None = None  # the file read, None when there was none
 
     def require_sender(self) -> SenderConfig:
@@ -117,6 +158,12 @@ class Config:
             raise ConfigError(f"no SMTP server configured ({self.where})",
                               hint="add [smtp] host = ... to the config file or set CARDSCAN_SMTP_HOST")
         return self.smtp
+
+    def require_imap(self) -> ImapConfig:
+        if not self.imap.host:
+            raise ConfigError(f"no IMAP server configured ({self.where})",
+                              hint="add [imap] host = ... and user = ... to the config file")
+        return self.imap
 
     @property
     def where(self) -> str:
@@ -158,10 +205,10 @@ def config_from_dict(data: Mapping[str, Any], *, env: Mapping[str, str] | None =
                      path: Path | None = None) -> Config:
     env = os.environ if env is None else env
     where = f"config file {path}" if path else "config"
-    unknown = set(data) - {"scan", "sender", "smtp", "followup", "templates"}
+    unknown = set(data) - {"scan", "sender", "smtp", "followup", "templates", "imap", "carddav"}
     if unknown:
         raise ConfigError(f"{where}: unknown section(s) {', '.join(sorted(unknown))}",
-                          hint="use [scan], [sender], [smtp], [followup] and [templates]")
+                          hint="use [scan], [sender], [smtp], [followup], [templates], [imap] and [carddav]")
     sc = _table(data, "scan", where)
     _no_unknown(sc, ("region", "lang"), f"{where} [scan]")
     region = _str(sc, "region", where) or None
@@ -234,7 +281,49 @@ def config_from_dict(data: Mapping[str, Any], *, env: Mapping[str, str] | None =
     )
     if followup.max_attempts < 1:
         raise ConfigError(f"{where}: followup max_attempts must be at least 1")
-    return Config(scan=scan, sender=sender, smtp=smtp, followup=followup, path=path)
+    return Config(scan=scan, sender=sender, smtp=smtp, followup=followup, imap=_imap(data, env, where),
+                  carddav=_carddav(data, where), path=path)
+
+
+def _imap(data: Mapping[str, Any], env: Mapping[str, str], where: str) -> ImapConfig:
+    m = _table(data, "imap", where)
+    if "password" in m or "pass" in m:
+        raise ConfigError(f"{where}: a password in the config file is refused",
+                          hint=f"remove it and set the environment variable {ENV_IMAP_PASSWORD} instead")
+    _no_unknown(m, ("host", "port", "user", "security", "drafts", "timeout"), f"{where} [imap]")
+    host = _str(m, "host", where) or None
+    security = (_str(m, "security", where) or "ssl").lower()
+    if security not in IMAP_SECURITY_MODES:
+        raise ConfigError(f"{where}: imap security must be ssl, starttls or plain, not {security!r}")
+    port = None
+    if m.get("port") not in (None, ""):
+        try:
+            port = int(m["port"])
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: imap port must be a number, not {m['port']!r}") from None
+        if not 0 < port < 65536:
+            raise ConfigError(f"{where}: imap port {port} is out of range")
+    if security == "plain" and host and not _is_loopback(host):
+        raise ConfigError(f"{where}: refusing to send a password unencrypted to {host}",
+                          hint="use security = \"ssl\" or \"starttls\"; plain is for a local test server")
+    return ImapConfig(host=host, port=port, user=_str(m, "user", where) or None, security=security,
+                      drafts=_str(m, "drafts", where) or "Drafts", timeout=_num(m, "timeout", 30.0, where),
+                      password=env.get(ENV_IMAP_PASSWORD) or None)
+
+
+def _carddav(data: Mapping[str, Any], where: str) -> CarddavConfig:
+    c = _table(data, "carddav", where)
+    if "password" in c or "pass" in c:
+        raise ConfigError(f"{where}: a password in the config file is refused",
+                          hint=f"use password_command = [...] or the environment variable {ENV_CARDDAV_PASSWORD}")
+    _no_unknown(c, ("url", "user", "password_command"), f"{where} [carddav]")
+    cmd = c.get("password_command", [])
+    if isinstance(cmd, str):
+        cmd = cmd.split()
+    if not isinstance(cmd, list) or not all(isinstance(x, str) and x for x in cmd):
+        raise ConfigError(f"{where} [carddav]: password_command must be a list of words, e.g. [\"pass\", \"show\", \"dav\"]")
+    return CarddavConfig(url=_str(c, "url", where) or None, user=_str(c, "user", where) or None,
+                         password_command=tuple(cmd))
 
 
 def _table(data: Mapping[str, Any], name: str, where: str) -> Mapping[str, Any]:
@@ -271,6 +360,11 @@ def _resolve(p: str, config_path: Path | None) -> Path:
     return q
 
 
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback IP addresses (127.0.0.0/8, ::1)."""
+    return _is_loopback(host)
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -280,5 +374,5 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-__all__ = ["Config", "FollowupConfig", "SenderConfig", "SmtpConfig", "default_config_path",
-           "default_template_dir", "load_config", "config_from_dict"]
+__all__ = ["CarddavConfig", "Config", "FollowupConfig", "ImapConfig", "SenderConfig", "SmtpConfig", "default_config_path",
+           "default_template_dir", "is_loopback", "load_config", "config_from_dict"]

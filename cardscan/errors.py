@@ -17,6 +17,8 @@ class ExitCode(IntEnum):
     ocr_failed = 7
     invalid_config = 9
     send_failed = 10
+    login_failed = 11
+    remote_failed = 12
     other_error = 15
     ctrl_c = 130
     terminated = 143  # SIGTERM: stopped as cleanly as by Ctrl-C
@@ -86,3 +88,14 @@ class ValidationError(CardscanError, ValueError):
     """A value a user typed (an edit, a note) was refused; the message is the validator's reason."""
 
     exit_code = ExitCode.bad_args
+
+
+class RemoteError(CardscanError):
+    """A CardDAV or IMAP server could not be reached or refused a request."""
+    exit_code = ExitCode.remote_failed
+
+
+class LoginError(RemoteError):
+    """The server refused the user name or password (the password is never in the message)."""
+    exit_code = ExitCode.login_failed
+

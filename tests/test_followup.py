@@ -242,6 +242,8 @@ def test_send_delivers_each_approved_entry_exactly_once(store: Store, smtp_serve
     assert fu.get(store, ids[2]).state == "draft"  # never approved: never sent
     assert all(fu.get(store, i).state == "sent" and fu.get(store, i).sent_at for i in ids[:2])
     assert len(list((tmp_path / "sent").glob("*.eml"))) == 2
+    from cardscan.store import sync as q
+    assert [q.delivery(store, i)[0] for i in ids] == ["smtp", "smtp", None]  # status/report: "sent by SMTP"
 
 
 def test_transient_451_is_retried_with_backoff_then_sent(store: Store, smtp_server: SmtpServer) -> None:

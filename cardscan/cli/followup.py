@@ -14,7 +14,7 @@ from cardscan.cli.main import add_db_option, add_review_threshold, record_id, re
 from cardscan.contacts.fields import ReviewPolicy
 from cardscan.errors import BadArgumentsError, ExitCode, ValidationError
 
-STATES = ("draft", "approved", "sending", "sent", "skipped", "failed", "uncertain")
+STATES = ("draft", "approved", "sending", "sent", "drafted", "skipped", "failed", "uncertain")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -64,6 +64,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="write the messages as .eml files into --outbox (default <db name>-outbox); connect to nothing")
     a.add_argument("--limit", type=int, metavar="N", help="send at most N messages")
     a.add_argument("--outbox", type=Path, metavar="DIR", help="also keep a copy of each message sent here")
+    a.add_argument("--to-drafts", action="store_true",
+                   help="put each message into your mailbox's Drafts folder over IMAP ([imap] in the config, "
+                        "password from CARDSCAN_IMAP_PASSWORD) instead of sending it; you send it from your mail app")
 
     a = action("remind", "contacts met more than N days ago with no follow-up sent", run_remind)
     a.add_argument("--days", type=int, default=3, metavar="N", help="days since meeting (default 3)")
@@ -148,6 +151,8 @@ def _entry_line(store, e, policy: ReviewPolicy) -> str:  # noqa: ANN001
         extra.append(f"next try after {when}")
     if e.last_error and e.state in ("failed", "uncertain", "skipped"):
         extra.append(e.last_error)
+    if e.state == "drafted":
+        extra.append(_delivery(store, e.id) or "put into Drafts")
     if e.state == "uncertain":
         extra.append(f"check your sent mail, then: cardscan followup mark-sent {e.id}  or  retry {e.id}")
     return _p(line) + "".join(f"\n      ! {_p(x)}" for x in extra)
@@ -165,7 +170,10 @@ def run_show(args: argparse.Namespace) -> int:
         print(f"Subject: {_p(e.subject)}")
         if e.message_id:
             print(f"Message-ID: {e.message_id}")
-        if e.sent_at:
+        how = _delivery(store, e.id)
+        if how:
+            print(how)
+        elif e.sent_at:
             print(f"sent: {e.sent_at}")
         if e.last_error:
             print(f"last error: {_p(e.last_error)}")
@@ -271,6 +279,11 @@ def run_send(args: argparse.Namespace) -> int:
         reason = f": {_p(item.reason)}" if item.reason and item.state != "sent" else ""
         print(f"#{item.id:<4} {item.state:<9} {_p(item.to_addr)}{reason}{where}", flush=True)
 
+    if args.to_drafts:
+        if args.dry_run or args.outbox:
+            raise BadArgumentsError("--to-drafts takes neither --dry-run nor --outbox",
+                                    hint="a draft is not sent: check it in your mail app before you send it")
+        return _send_to_drafts(args, config, show)
     with _open(args) as store:
         report = fu.send_queue(store, config, dry_run=args.dry_run, limit=args.limit, outbox=outbox, progress=show)
     for fid in report.recovered:
@@ -284,6 +297,32 @@ def run_send(args: argparse.Namespace) -> int:
         print(f"cardscan: stopped: {_p(report.stopped)}; the rest stay approved", file=sys.stderr)
     bad = report.count("failed") + report.count("uncertain") + len(report.recovered)
     return int(ExitCode.send_failed) if bad or report.stopped else 0
+
+
+def _send_to_drafts(args: argparse.Namespace, config, show) -> int:  # noqa: ANN001
+    from cardscan.followup.imap import send_to_drafts
+
+    with _open(args) as store:
+        report = send_to_drafts(store, config, limit=args.limit, progress=show)
+    for fid in report.recovered:
+        print(f"#{fid} was being put into Drafts when an earlier run stopped: the folder was checked for it")
+    print(f"{report.count('drafted')} put into Drafts, {report.count('failed')} failed"
+          + (f", {report.waiting} waiting to retry" if report.waiting else ""))
+    if report.stopped:
+        print(f"cardscan: stopped: {_p(report.stopped)}; the rest stay approved", file=sys.stderr)
+    return int(ExitCode.remote_failed) if report.stopped or report.count("failed") else 0
+
+
+def _delivery(store, fid: int) -> str | None:  # noqa: ANN001
+    """How an entry went out: 'by SMTP' or 'into Drafts at host/folder', with when."""
+    from cardscan.store import sync as q
+
+    via, to, at = q.delivery(store, fid)
+    if via == "smtp":
+        return f"sent by SMTP {at or ''}".strip()
+    if via == "drafts":
+        return f"put into Drafts ({to}) {at or ''}".strip()
+    return None
 
 
 def run_remind(args: argparse.Namespace) -> int:

@@ -24,13 +24,20 @@ def run(args: argparse.Namespace) -> int:
 
     require_db(args.db)
     policy = review_policy(args)
+    from cardscan.store import sync as q
+
     with Store(args.db) as store:
         counts = store.stats(event=args.event, policy=policy)
         failures = store.failures()
+        synced = q.carddav_resources(store)
+        out_ways = q.delivery_counts(store)
     if args.json:
         json.dump({"counts": counts, "failures": [
             {"path": f.path, "sha256": f.sha256, "reason": f.reason, "attempts": f.attempts, "updated_at": f.updated_at}
-            for f in failures]}, sys.stdout, indent=2, ensure_ascii=False)
+            for f in failures],
+            "carddav": [{"contact_id": r.contact_id, "address_book": r.collection, "href": r.href, "state": r.state,
+                         "detail": r.detail, "synced_at": r.synced_at} for r in synced],
+            "followups_delivered": out_ways}, sys.stdout, indent=2, ensure_ascii=False)
         print()
         return 0
     print(f"database: {args.db}")
@@ -38,6 +45,19 @@ def run(args: argparse.Namespace) -> int:
           f"{counts['photos_pending']} pending")
     print(f"contacts: {counts['contacts']}{' (event ' + args.event + ')' if args.event else ''}, "
           f"{counts['contacts_needing_review']} need review, {counts['fields_needing_review']} fields need review")
+    for book in sorted({r.collection for r in synced}):
+        rows = [r for r in synced if r.collection == book]
+        ok = [r for r in rows if r.state == "synced"]
+        last = max((r.synced_at for r in rows), default="")
+        print(f"address book {_printable(book)}: {len(ok)} contacts synced, last {last[:16].replace('T', ' ')} UTC"
+              + "".join(f", {sum(1 for r in rows if r.state == s)} {s}" for s in ("conflict", "deleted")
+                        if any(r.state == s for r in rows)))
+        for r in rows:
+            if r.state != "synced":
+                print(f"  contact #{r.contact_id} {r.state}: {_printable(r.detail or '')}")
+    if out_ways:
+        print("follow-ups out: " + ", ".join(f"{n} {'sent by SMTP' if via == 'smtp' else 'put into Drafts'}"
+                                             for via, n in sorted(out_ways.items())))
     if failures:
         print("failed:")
         for f in failures:

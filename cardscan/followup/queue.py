@@ -2,7 +2,8 @@
 
 States (the ``followups`` table of :mod:`cardscan.store`)::
 
-    draft -> approved -> sending -> sent
+    draft -> approved -> sending -> sent      (SMTP; or 'drafted': put into the IMAP Drafts folder,
+      |         |           |                  see followup/imap.py)
       |         |           |-> failed   transient (4xx, server unreachable): next_attempt_at set,
       |         |           |            retried with doubling back-off up to max_attempts
       |         |           |-> failed   permanent (5xx, bad header, attempts used up): next_attempt_at NULL

@@ -20,6 +20,7 @@ import re
 import unicodedata
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
+from dataclasses import field as dc_field
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -92,7 +93,7 @@ def tel_href(number: str) -> str | None:
 # view model (what the template shows)
 
 
-FOLLOWUP_STATES = ("draft", "approved", "sending", "sent", "failed", "uncertain", "skipped")
+FOLLOWUP_STATES = ("draft", "approved", "sending", "sent", "drafted", "failed", "uncertain", "skipped")
 _APPROVABLE = frozenset({"draft"})
 _EDITABLE = frozenset({"draft", "approved", "failed"})  # as cardscan.followup.queue allows
 _SKIPPABLE = frozenset({"draft", "approved", "failed", "uncertain"})
@@ -164,6 +165,7 @@ class ContactView:
     followups: tuple[FollowupView, ...] = ()
     duplicates: tuple[DuplicateView, ...] = ()
     followup_state: str = "none"  # state of the live entry, "skipped" or "none": the filters use it
+    synced: str | None = None  # where and when the contact was last written to a CardDAV address book
     filter_keys: tuple[str, ...] = ()  # CSS classes the filter rules match
     gaps: tuple[str, ...] = ()  # "no name read: the draft says 'Hello there,'", "no company read"
 
@@ -224,7 +226,8 @@ def _followup_state(rows: Sequence[FollowupRow]) -> str:
 
 
 def contact_view(rec: ContactRecord, *, policy: ReviewPolicy = DEFAULT_POLICY,
-                 followups: Sequence[FollowupRow] = (), duplicates: Sequence[DuplicateView] = ()) -> ContactView:
+                 followups: Sequence[FollowupRow] = (), duplicates: Sequence[DuplicateView] = (),
+                 synced: str | None = None) -> ContactView:
     c = rec.contact
     vals: list[ValueView] = []
     for label, name in (("Name", "name"), ("Title", "title"), ("Company", "company")):
@@ -261,6 +264,7 @@ def contact_view(rec: ContactRecord, *, policy: ReviewPolicy = DEFAULT_POLICY,
         duplicates=tuple(duplicates),
         followup_state=_followup_state(followups),
         gaps=identity_gaps(c, [f.body for f in followups if f.body]),
+        synced=visible_text(synced) if synced else None,
     )
 
 
@@ -290,11 +294,28 @@ class ReportData:
     followups: Mapping[int, tuple[FollowupRow, ...]]
     duplicates: tuple[DuplicatePair, ...]
     events: tuple[str, ...] = ()
+    synced: Mapping[int, str] = dc_field(default_factory=dict)  # contact id -> "synced to ... at ..."
 
 
 def load_followups(store: Store) -> dict[int, tuple[FollowupRow, ...]]:
     """Every follow-up entry by contact id (a merged contact's entries go to its survivor)."""
     return store.followups_by_contact()
+
+
+def sync_lines(store: Store) -> dict[int, str]:
+    """Per contact, where and when it was last written to a CardDAV address book (or why not)."""
+    from cardscan.store import sync as q
+
+    out = {}
+    for cid, r in q.last_synced(store).items():
+        when = r.synced_at[:16].replace("T", " ") + " UTC"
+        if r.state == "synced":
+            out[cid] = f"In the address book {r.collection} (synced {when})"
+        elif r.state == "conflict":
+            out[cid] = f"Address book {r.collection}: {r.detail or 'conflict'} (last synced {when})"
+        else:
+            out[cid] = f"Address book {r.collection}: {r.detail or 'deleted'}"
+    return out
 
 
 def load_report_data(store: Store, *, event: str | None = None,
@@ -307,8 +328,9 @@ def load_report_data(store: Store, *, event: str | None = None,
         followups = load_followups(store)
         dismissed = store.dismissed_duplicates()
         events = tuple(name for name, _ in store.events())
+        synced = sync_lines(store)
     return ReportData(records, stats, failures, followups, tuple(duplicate_pairs(records, dismissed=dismissed)),
-                      events)
+                      events, synced)
 
 
 # --------------------------------------------------------------------------------------------
@@ -348,9 +370,11 @@ def report_context(
     generated_at: str | None = None,
     followups: Mapping[int, Sequence[FollowupRow]] | None = None,
     duplicates: Sequence[DuplicatePair] = (),
+    synced: Mapping[int, str] | None = None,
 ) -> dict[str, object]:
     """The template variables of ``report.html.j2`` (``review.html.j2`` adds its own)."""
     followups = followups or {}
+    synced = synced or {}
     headings = {r.id: r for r in records}
     dup_views: dict[int, list[DuplicateView]] = {}
     for p in duplicates:
@@ -358,8 +382,8 @@ def report_context(
             for me, other in ((p.a, p.b), (p.b, p.a)):
                 dup_views.setdefault(me, []).append(
                     DuplicateView(other, _heading(headings[other]), visible_text(p.reason)))
-    views = [contact_view(r, policy=policy, followups=followups.get(r.id, ()), duplicates=dup_views.get(r.id, ()))
-             for r in records]
+    views = [contact_view(r, policy=policy, followups=followups.get(r.id, ()), duplicates=dup_views.get(r.id, ()),
+                          synced=synced.get(r.id)) for r in records]
     views.sort(key=lambda v: (not v.review,))  # stable: creation order within each group
 
     event_names = sorted({v.event for v in views if v.event})
@@ -434,10 +458,11 @@ def render_report(
     generated_at: str | None = None,
     followups: Mapping[int, Sequence[FollowupRow]] | None = None,
     duplicates: Sequence[DuplicatePair] = (),
+    synced: Mapping[int, str] | None = None,
 ) -> str:
     """The report as one HTML string; contacts needing review come first."""
     ctx = report_context(records, stats=stats, failures=failures, title=title, policy=policy,
-                         generated_at=generated_at, followups=followups, duplicates=duplicates)
+                         generated_at=generated_at, followups=followups, duplicates=duplicates, synced=synced)
     return _environment().get_template("report.html.j2").render(**ctx)
 
 
@@ -462,6 +487,7 @@ def write_report(
         generated_at=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         followups=data.followups,
         duplicates=data.duplicates,
+        synced=data.synced,
     )
     write_atomic(path, html.encode("utf-8"), what="report")
     log.info("wrote report %s (%d contacts)", path, len(data.records))
@@ -470,5 +496,5 @@ def write_report(
 
 __all__ = ["CSP", "ContactView", "DuplicatePair", "DuplicateView", "FollowupRow", "FollowupView", "ReportData",
            "ValueView", "contact_view", "duplicate_pairs", "environment", "load_followups", "load_report_data",
-           "mailto_href", "render_report", "report_context", "tel_href", "visible_text", "website_href",
+           "mailto_href", "render_report", "report_context", "sync_lines", "tel_href", "visible_text", "website_href",
            "write_report"]

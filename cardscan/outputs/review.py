@@ -201,7 +201,7 @@ def create_app(settings: ReviewSettings):  # noqa: ANN201 - flask.Flask (importe
         ctx = report_context(
             data.records, stats=data.stats, failures=data.failures,
             title=settings.title or (f"{DEFAULT_TITLE}: {settings.event}" if settings.event else DEFAULT_TITLE),
-            policy=settings.policy, followups=data.followups, duplicates=data.duplicates)
+            policy=settings.policy, followups=data.followups, duplicates=data.duplicates, synced=data.synced)
         shown = []
         nid = request.args.get("n", "")
         with lock:

@@ -25,8 +25,10 @@ Schema overview (see ``MIGRATIONS`` for the exact SQL):
                   / revert / deletion as a new row that ``supersedes`` the previous one; exactly
                   one ``is_current`` row per (contact, name, position).
 - ``notes``       free-text notes per contact.
-- ``followups``   the follow-up e-mail queue (draft -> approved -> sending -> sent | failed |
-                  uncertain, or skipped) with a unique Message-ID, attempts and retry time.
+- ``followups``   the follow-up e-mail queue (draft -> approved -> sending -> sent | drafted |
+                  failed | uncertain, or skipped; ``delivered_via`` smtp | drafts) with a unique Message-ID, attempts and retry time.
+- ``carddav_resources`` the vCards cardscan created on a CardDAV server (href, ETag, hash of the
+                  body last written, when) - see :mod:`cardscan.store.sync`.
 - ``duplicate_dismissals`` pairs of contacts the user said are different people.
 """
 from __future__ import annotations
@@ -53,7 +55,7 @@ from cardscan.store.rows import CardRead, CardRecord, ContactRecord, Failure, Fi
 log = logging.getLogger(__name__)
 
 PHOTO_STATES = ("pending", "claimed", "done", "failed")
-FOLLOWUP_STATES = ("draft", "approved", "sending", "sent", "skipped", "failed", "uncertain")
+FOLLOWUP_STATES = ("draft", "approved", "sending", "sent", "drafted", "skipped", "failed", "uncertain")
 
 
 # --------------------------------------------------------------------------------------------
@@ -294,6 +296,68 @@ def _m4_contact_uids(conn: sqlite3.Connection) -> None:
     )
 
 
+@migration(5, "follow-ups can end as IMAP drafts; CardDAV resources cardscan created", rebuilds_tables=True)
+def _m5_sync(conn: sqlite3.Connection) -> None:
+    _run_script(
+        conn,
+        """
+        CREATE TABLE followups_new (
+            id              INTEGER PRIMARY KEY,
+            contact_id      INTEGER NOT NULL REFERENCES contacts(id),
+            event_id        INTEGER REFERENCES events(id) ON DELETE SET NULL,
+            state           TEXT NOT NULL DEFAULT 'draft'
+                            CHECK (state IN ('draft', 'approved', 'sending', 'sent', 'drafted', 'skipped',
+                                             'failed', 'uncertain')),
+            to_addr         TEXT NOT NULL,
+            subject         TEXT NOT NULL,
+            body            TEXT NOT NULL,
+            message_id      TEXT UNIQUE,
+            attempts        INTEGER NOT NULL DEFAULT 0,
+            last_error      TEXT,
+            next_attempt_at REAL,
+            lease_until     REAL,
+            claimed_by      TEXT,
+            approved_at     TEXT,
+            sent_at         TEXT,               -- sent by SMTP, or appended to Drafts ('drafted')
+            created_at      TEXT NOT NULL,
+            updated_at      TEXT NOT NULL,
+            delivered_via   TEXT CHECK (delivered_via IS NULL OR delivered_via IN ('smtp', 'drafts')),
+            delivered_to    TEXT                -- SMTP server, or IMAP server and folder
+        );
+        INSERT INTO followups_new (id, contact_id, event_id, state, to_addr, subject, body, message_id, attempts,
+                                   last_error, next_attempt_at, lease_until, claimed_by, approved_at, sent_at,
+                                   created_at, updated_at, delivered_via)
+            SELECT id, contact_id, event_id, state, to_addr, subject, body, message_id, attempts, last_error,
+                   next_attempt_at, lease_until, claimed_by, approved_at, sent_at, created_at, updated_at,
+                   CASE WHEN state = 'sent' THEN 'smtp' END
+              FROM followups;
+        DROP TABLE followups;
+        ALTER TABLE followups_new RENAME TO followups;
+        CREATE UNIQUE INDEX followups_one_live ON followups(contact_id, ifnull(event_id, 0))
+            WHERE state <> 'skipped';
+        CREATE INDEX followups_queue ON followups(state, next_attempt_at);
+
+        CREATE TABLE carddav_resources (         -- vCards cardscan created on a CardDAV server
+            id          INTEGER PRIMARY KEY,
+            collection  TEXT NOT NULL,          -- address book URL
+            contact_id  INTEGER NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,
+            uid         TEXT NOT NULL,
+            href        TEXT NOT NULL,          -- the resource's URL
+            etag        TEXT,                   -- as the server gave it after our last write
+            body_sha256 TEXT NOT NULL,          -- of the vCard we last wrote
+            state       TEXT NOT NULL DEFAULT 'synced'
+                        CHECK (state IN ('synced', 'conflict', 'deleted')),
+            detail      TEXT,                   -- the conflict or error last seen
+            synced_at   TEXT NOT NULL,          -- last successful write or check
+            created_at  TEXT NOT NULL,
+            UNIQUE (collection, contact_id),
+            UNIQUE (collection, href)
+        );
+        CREATE INDEX carddav_contact ON carddav_resources(contact_id);
+        """,
+    )
+
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -508,10 +572,11 @@ from cardscan.store.faults import database_error  # noqa: E402
 __all__ = [
     "database_error",
     "CardRead", "CardRecord", "ContactRecord", "Failure", "FieldRow", "FollowupRecord", "FollowupRow", "MIGRATIONS", "Migration", "SCHEMA_VERSION",
-    "Store", "field_needs_review", "iter_values", "migrate", "migration",
+    "Store", "field_needs_review", "iter_values", "migrate", "migration", "sync",
 ]
 
 from cardscan.store.partials import forget_partial_versions  # noqa: E402 - store modules of their own
 from cardscan.store.uids import contact_uids  # noqa: E402
 
 __all__ += ["contact_uids", "forget_partial_versions"]
+from cardscan.store import sync  # noqa: E402 - CardDAV and IMAP-drafts queries (cardscan.store.sync)

@@ -57,11 +57,19 @@ class FollowupRow:
     body: str
     last_error: str | None = None
     retry_pending: bool = False
+    delivered_via: str | None = None  # smtp | drafts (how a sent / drafted entry went out)
+    delivered_to: str | None = None  # IMAP server/folder of a drafted entry
+    sent_at: str | None = None
 
     @property
     def label(self) -> str:
         if self.state == "failed":
             return "failed (will retry)" if self.retry_pending else "failed (permanent)"
+        when = f" {self.sent_at[:16].replace('T', ' ')} UTC" if self.sent_at else ""
+        if self.state == "sent" and self.delivered_via == "smtp":
+            return f"sent by SMTP{when}"
+        if self.state == "drafted":
+            return f"put into Drafts ({self.delivered_to or 'IMAP'}){when}"
         return self.state
 
 
@@ -139,12 +147,13 @@ class FollowupQueries(Queries):
             return cid
 
         out: dict[int, list[FollowupRow]] = {}
-        for fid, cid, state, to_addr, subject, body, err, next_at in conn.execute(
-                "SELECT id, contact_id, state, to_addr, subject, body, last_error, next_attempt_at "
-                "FROM followups ORDER BY id"):
+        for fid, cid, state, to_addr, subject, body, err, next_at, via, to, sent_at in conn.execute(
+                "SELECT id, contact_id, state, to_addr, subject, body, last_error, next_attempt_at, delivered_via, "
+                "delivered_to, sent_at FROM followups ORDER BY id"):
             owner = survivor(int(cid))
             out.setdefault(owner, []).append(FollowupRow(int(fid), owner, state, to_addr, subject, body, err,
-                                                         state == "failed" and next_at is not None))
+                                                         state == "failed" and next_at is not None, via, to,
+                                                         sent_at))
         return {k: tuple(v) for k, v in out.items()}
 
     # -- drafts and the person's decisions ----------------------------------------------
@@ -270,9 +279,10 @@ class FollowupQueries(Queries):
         with self.write() as conn:  # type: ignore[attr-defined]
             conn.execute(
                 "UPDATE followups SET state = ?, last_error = ?, next_attempt_at = ?, claimed_by = NULL, "
-                "lease_until = NULL, sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END, updated_at = ? "
+                "lease_until = NULL, sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END, updated_at = ?, "
+                "delivered_via = CASE WHEN ? = 'sent' THEN 'smtp' ELSE delivered_via END "
                 "WHERE id = ? AND state = ?",
-                (state, reason, next_at, state, ts, ts, followup_id, expect))
+                (state, reason, next_at, state, ts, ts, state, followup_id, expect))
 
     # -- reminders ---------------------------------------------------------------------------
 
@@ -280,7 +290,7 @@ class FollowupQueries(Queries):
         """(contacts with a sent follow-up, contact -> (id, state) of its newest live one,
         contacts with a skipped one)."""
         conn = self._conn
-        sent = {int(r[0]) for r in conn.execute("SELECT contact_id FROM followups WHERE state = 'sent'")}
+        sent = {int(r[0]) for r in conn.execute("SELECT contact_id FROM followups WHERE state IN ('sent', 'drafted')")}
         live = {int(r[0]): (int(r[1]), r[2]) for r in conn.execute(
             "SELECT contact_id, id, state FROM followups WHERE state <> 'skipped' ORDER BY id")}
         skipped = {int(r[0]) for r in conn.execute("SELECT contact_id FROM followups WHERE state = 'skipped'")}

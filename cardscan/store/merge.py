@@ -149,7 +149,7 @@ def _merge(store: Any, keep: int, other: int, newer_wins: Collection[str],
     return a, b
 
 
-_SENT_LIKE = ("sent", "sending", "failed", "uncertain")
+_SENT_LIKE = ("sent", "drafted", "sending", "failed", "uncertain")
 
 
 def _move_followups(conn: Any, a: int, b: int, ts: str) -> None:
