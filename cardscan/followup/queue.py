@@ -74,6 +74,15 @@ class FollowupRecord:
     sent_at: str | None
     created_at: str
     updated_at: str
+    kind: str = "followup"  # followup | intro_ask | intro | share (see cardscan.followup.intros)
+    intro_id: int | None = None
+    other_contact_id: int | None = None  # an introduction goes to both contacts
+    other_addr: str | None = None
+    url: str | None = None
+
+    @property
+    def recipients(self) -> list[str]:
+        return [self.to_addr, *([self.other_addr] if self.other_addr else [])]
 
     @property
     def retry_pending(self) -> bool:
@@ -88,13 +97,15 @@ class FollowupRecord:
 
 
 _COLS = ("f.id, f.contact_id, e.name, f.state, f.to_addr, f.subject, f.body, f.message_id, f.attempts, "
-         "f.last_error, f.next_attempt_at, f.approved_at, f.sent_at, f.created_at, f.updated_at")
+         "f.last_error, f.next_attempt_at, f.approved_at, f.sent_at, f.created_at, f.updated_at, "
+         "f.kind, f.intro_id, f.other_contact_id, f.other_addr, f.url")
 _FROM = "followups f LEFT JOIN events e ON e.id = f.event_id"
 
 
 def _record(r: Sequence[Any]) -> FollowupRecord:
     return FollowupRecord(int(r[0]), int(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], int(r[8]), r[9],
-                          None if r[10] is None else float(r[10]), r[11], r[12], r[13], r[14])
+                          None if r[10] is None else float(r[10]), r[11], r[12], r[13], r[14],
+                          r[15], r[16], r[17], r[18], r[19])
 
 
 def get(store: Store, followup_id: int) -> FollowupRecord:
@@ -104,8 +115,12 @@ def get(store: Store, followup_id: int) -> FollowupRecord:
     return _record(row)
 
 
-def entries(store: Store, *, state: str | None = None, event: str | None = None) -> list[FollowupRecord]:
+def entries(store: Store, *, state: str | None = None, event: str | None = None,
+            kind: str | None = None) -> list[FollowupRecord]:
     where, params = [], []
+    if kind is not None:
+        where.append("f.kind = ?")
+        params.append(kind)
     if state is not None:
         where.append("f.state = ?")
         params.append(state)
@@ -277,9 +292,10 @@ def _without_followup(conn: sqlite3.Connection) -> list[int]:
         SELECT c.id FROM contacts c
          WHERE c.merged_into IS NULL
            AND NOT EXISTS (SELECT 1 FROM followups f
-                            WHERE f.contact_id = c.id AND ifnull(f.event_id, 0) = ifnull(c.event_id, 0))
+                            WHERE f.contact_id = c.id AND ifnull(f.event_id, 0) = ifnull(c.event_id, 0)
+                              AND f.kind = 'followup')
            AND NOT EXISTS (SELECT 1 FROM followups f JOIN contacts m ON m.id = f.contact_id
-                            WHERE m.merged_into = c.id AND f.state <> 'skipped')
+                            WHERE m.merged_into = c.id AND f.state <> 'skipped' AND f.kind = 'followup')
          ORDER BY c.id
         """).fetchall()
     return [int(r[0]) for r in rows]
@@ -347,6 +363,7 @@ def _insert_draft(store: Store, contact_id: int, addr: str, draft: Draft) -> int
         event_id = conn.execute("SELECT event_id FROM contacts WHERE id = ?", (contact_id,)).fetchone()[0]
         dup = conn.execute(
             "SELECT id FROM followups WHERE lower(to_addr) = lower(?) AND ifnull(event_id, 0) = ifnull(?, 0) "
+            "AND kind = 'followup' "
             "ORDER BY state = 'skipped', id LIMIT 1", (addr, event_id)).fetchone()
         if dup:
             return f"{addr} already has follow-up #{dup[0]} for this event"
@@ -367,13 +384,19 @@ def _insert_draft(store: Store, contact_id: int, addr: str, draft: Draft) -> int
 def email_problem(store: Store, entry: FollowupRecord, *,
                   threshold: float = DEFAULT_REVIEW_THRESHOLD) -> tuple[str | None, str | None]:
     """(why the recipient cannot be approved or None, the contact's current address if it changed)."""
+    return address_problem(store, entry.contact_id, entry.to_addr, threshold=threshold)
+
+
+def address_problem(store: Store, contact_id: int, to_addr: str, *,
+                    threshold: float = DEFAULT_REVIEW_THRESHOLD) -> tuple[str | None, str | None]:
+    """Like :func:`email_problem` for any (contact, address); a merged contact's survivor is checked."""
     try:
-        rec = store.contact(entry.contact_id)
+        rec = store.contact(contact_id)
     except KeyError:
         return "the contact no longer exists", None
     field, addr, why = pick_email(rec.contact)
     current = None
-    match = [f for f in rec.contact.emails if _norm(f.value) == _norm(entry.to_addr)]
+    match = [f for f in rec.contact.emails if _norm(f.value) == _norm(to_addr)]
     if match:
         field = match[0]
     elif field is None:
@@ -421,6 +444,10 @@ def approve(store: Store, ids: Iterable[int], *, config: Config | None = None,
             refused.append((fid, f"it is {entry.label}, not a draft"))
             continue
         problem, current = email_problem(store, entry, threshold=threshold)
+        other_current = None
+        if not problem and entry.other_contact_id is not None and entry.other_addr:
+            problem, other_current = address_problem(store, entry.other_contact_id, entry.other_addr,
+                                                     threshold=threshold)
         if problem:
             refused.append((fid, problem))
             continue
@@ -428,9 +455,9 @@ def approve(store: Store, ids: Iterable[int], *, config: Config | None = None,
         with store.write() as conn:
             cur = conn.execute(
                 "UPDATE followups SET state = 'approved', approved_at = ?, updated_at = ?, "
-                "to_addr = ifnull(?, to_addr), message_id = ifnull(message_id, ?) "
+                "to_addr = ifnull(?, to_addr), other_addr = ifnull(?, other_addr), message_id = ifnull(message_id, ?) "
                 "WHERE id = ? AND state = 'draft' AND updated_at = ?",
-                (ts, ts, current, new_message_id(sender), fid, entry.updated_at))
+                (ts, ts, current, other_current, new_message_id(sender), fid, entry.updated_at))
         if cur.rowcount != 1:
             refused.append((fid, "it changed meanwhile; look at it again"))
             continue
@@ -561,7 +588,8 @@ def add_note(store: Store, contact_id: int, text: str, *, config: Config | None 
 
 def _live_entry(store: Store, rec: ContactRecord) -> FollowupRecord | None:
     row = store.connection.execute(
-        f"SELECT {_COLS} FROM {_FROM} WHERE f.contact_id = ? AND f.state <> 'skipped' ORDER BY f.id DESC LIMIT 1",
+        f"SELECT {_COLS} FROM {_FROM} WHERE f.contact_id = ? AND f.state <> 'skipped' AND f.kind = 'followup' "
+        f"ORDER BY f.id DESC LIMIT 1",
         (rec.id,)).fetchone()
     return _record(row) if row else None
 
@@ -644,7 +672,14 @@ def due(store: Store, *, now: float, limit: int | None = None) -> list[FollowupR
 
 
 def message_for(store: Store, entry: FollowupRecord, config: Config):  # noqa: ANN201 - EmailMessage
-    """The message of an approved entry (ValidationError when a header value is unsafe)."""
+    """The message of an approved entry (ValidationError when a header value is unsafe, or when
+    an introduction or share may no longer be sent: see :func:`cardscan.followup.intros.check_sendable`)."""
+    if entry.kind != "followup":
+        from cardscan.followup.intros import check_sendable, message_for_intro
+
+        check_sendable(store, entry)
+        if entry.other_addr:
+            return message_for_intro(store, entry, config)
     try:
         name = store.contact(entry.contact_id).contact.scalar("name")
     except KeyError:
@@ -713,7 +748,7 @@ def send_queue(store: Store, config: Config, *, dry_run: bool = False, limit: in
                 continue  # another sender took it
             attempts = entry.attempts + 1
             try:
-                outcome: Outcome = transport.send(msg, [entry.to_addr])
+                outcome: Outcome = transport.send(msg, entry.recipients)
             except SendError:
                 _unclaim(store, entry, worker)  # nothing was handed over: as it was
                 raise
@@ -813,10 +848,11 @@ class Reminder:
 def reminders(store: Store, *, days: int = 3, now: datetime | None = None) -> list[Reminder]:
     """Contacts met more than ``days`` days ago with no follow-up sent."""
     now = now or datetime.now(timezone.utc)
-    sent = {int(r[0]) for r in store.connection.execute("SELECT contact_id FROM followups WHERE state = 'sent'")}
+    fu = "SELECT contact_id{} FROM followups WHERE kind = 'followup' AND "
+    sent = {int(r[0]) for r in store.connection.execute(fu.format("") + "state = 'sent'")}
     live = {int(r[0]): (int(r[1]), r[2]) for r in store.connection.execute(
-        "SELECT contact_id, id, state FROM followups WHERE state <> 'skipped' ORDER BY id")}
-    skipped = {int(r[0]) for r in store.connection.execute("SELECT contact_id FROM followups WHERE state = 'skipped'")}
+        fu.format(", id, state") + "state <> 'skipped' ORDER BY id")}
+    skipped = {int(r[0]) for r in store.connection.execute(fu.format("") + "state = 'skipped'")}
     event_dates = dict(store.events())
     out = []
     for cid, event, created in store.connection.execute(
@@ -841,7 +877,7 @@ def reminders(store: Store, *, days: int = 3, now: datetime | None = None) -> li
 
 __all__ = [
     "ApproveResult", "Draft", "DraftsResult", "FollowupRecord", "NoteResult", "NotQueued", "Reminder", "SendItem",
-    "SendReport", "add_note", "approve", "backoff", "due", "edit_text", "email_problem", "ensure_drafts", "entries",
+    "SendReport", "add_note", "address_problem", "approve", "backoff", "due", "edit_text", "email_problem", "ensure_drafts", "entries",
     "first_name", "get", "mark_sent", "message_for", "pick_email", "recover_stale", "reminders", "render_draft",
     "render_text", "retry", "reviewed_drafts", "save_edit", "send_queue", "skip", "split_subject", "template_context",
 ]

@@ -23,6 +23,9 @@ Schema overview (see ``MIGRATIONS`` for the exact SQL):
 - ``followups``   the follow-up e-mail queue (draft -> approved -> sending -> sent | failed |
                   uncertain, or skipped) with a unique Message-ID, attempts and retry time.
 - ``duplicate_dismissals`` pairs of contacts the user said are different people.
+- ``contact_needs`` what a contact asks for and offers (see :mod:`cardscan.store.intros`).
+- ``intros``      introductions between two contacts, with each one's answer; their messages
+                  are ``followups`` rows of kind ``intro_ask`` / ``intro`` (``share`` for shared links).
 """
 from __future__ import annotations
 
@@ -282,6 +285,13 @@ def _m3_cards_per_photo(conn: sqlite3.Connection) -> None:
     )
 
 
+@migration(4, "asks and offers, introductions; follow-up entries get a kind")
+def _m4_intros(conn: sqlite3.Connection) -> None:
+    from cardscan.store.intros import MIGRATION_SQL
+
+    _run_script(conn, MIGRATION_SQL)
+
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -328,6 +338,8 @@ class ContactRecord:
     updated_at: str
     reviewed: bool = False
     merged_into: int | None = None
+    asks: tuple[str, ...] = ()
+    offers: tuple[str, ...] = ()
 
     @property
     def crops(self) -> tuple[bytes, ...]:
@@ -852,6 +864,7 @@ class Store:
         fields: dict[int, list[tuple[Any, ...]]] = {i: [] for i in ids}
         cards: dict[int, list[CardRecord]] = {i: [] for i in ids}
         notes: dict[int, list[str]] = {i: [] for i in ids}
+        needs: dict[int, dict[str, list[str]]] = {i: {"ask": [], "offer": []} for i in ids}
         crop_col = "coalesce(k.crop_jpeg, p.crop_jpeg)" if with_crops else "NULL"
         for chunk in _chunks(ids, 500):
             marks = ",".join("?" * len(chunk))
@@ -871,6 +884,9 @@ class Store:
             for r in conn.execute(
                 f"SELECT contact_id, text FROM notes WHERE contact_id IN ({marks}) ORDER BY id", chunk):
                 notes[r[0]].append(r[1])
+            for r in conn.execute(
+                f"SELECT contact_id, kind, text FROM contact_needs WHERE contact_id IN ({marks}) ORDER BY id", chunk):
+                needs[r[0]][r[1]].append(r[2])
         out = []
         for cid, event, region, created, updated, reviewed, merged in heads:
             raw_text = "\n\n".join(c.raw_text for c in cards[cid] if c.raw_text)
@@ -884,6 +900,8 @@ class Store:
                 updated_at=updated,
                 reviewed=bool(reviewed),
                 merged_into=merged,
+                asks=tuple(needs[cid]["ask"]),
+                offers=tuple(needs[cid]["offer"]),
             ))
         return out
 
