@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from cardscan.cli.main import add_db_option, require_db
@@ -115,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     what = "introduction draft" if args.direct else "ask drafts (one to each)"
     print(f"introduction #{made.intro_id}: {len(made.entries)} {what} written: "
           + ", ".join(f"#{i}" for i in made.entries))
-    print(f"review them with cardscan followup show ID, then cardscan followup approve "
+    print("review them with cardscan followup show ID, then cardscan followup approve "
           + " ".join(str(i) for i in made.entries))
     return 0
 
