@@ -319,3 +319,76 @@ def test_cli_flow(tmp_path: Path, smtp_server: SmtpServer) -> None:
     assert r.returncode != 0
     r = cli("share", "ftp://x", "--with", str(ana), *d, env=env)
     assert r.returncode != 0 and "link" in r.stderr
+
+
+# ------------------------------------------------------------------------------ report and review app
+
+
+def test_report_and_review_show_asks_offers_intros_and_record_answers(tmp_path: Path) -> None:
+    import re
+    import urllib.parse
+    import urllib.request
+
+    from cardscan.outputs.report import write_report
+    from cardscan.outputs.review import ReviewServer, ReviewSettings
+
+    db = tmp_path / "cards.db"
+    cfg = Config(sender=SENDER)
+    with Store(db) as s:
+        ana, ben = two(s)
+        it.add_offer(s, ana, "brand design <b>and</b> logos")
+        it.add_ask(s, ben, "a designer")
+        made = it.create(s, ana, ben, config=cfg, why="Ben needs a brand")
+        html = write_report(s, tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "Offers: <bdi>brand design &lt;b&gt;and&lt;/b&gt; logos</bdi>" in html
+    assert "Asks for: <bdi>a designer</bdi>" in html
+    assert html.count(f"Introduction #{made.intro_id} to") == 2 and "Introduction ask #" in html
+    assert "Ben needs a brand" in html
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *a: object, **kw: object) -> None:
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+
+    def post(url: str, data: dict[str, str]) -> int:
+        try:
+            with opener.open(urllib.request.Request(url, data=urllib.parse.urlencode(data).encode()), timeout=10) as r:
+                return r.status
+        except urllib.error.HTTPError as e:
+            return e.code
+
+    srv = ReviewServer(ReviewSettings(db=db, config_loader=lambda: cfg)).start()
+    try:
+        page = urllib.request.urlopen(srv.url, timeout=10).read().decode()
+        assert page.count(f"intro/{made.intro_id}/answer") == 2
+        tok = srv.settings.token
+        base = f"http://127.0.0.1:{srv.port}/{tok}/"
+        assert post(base + f"intro/{made.intro_id}/answer", {"token": tok, "contact": str(ana), "answer": "yes"}) == 303
+        assert post(base + f"intro/{made.intro_id}/answer", {"token": "bad", "contact": str(ben), "answer": "yes"}) == 403
+        assert post(base + f"intro/{made.intro_id}/answer", {"token": tok, "contact": str(ben), "answer": "yes"}) == 303
+        with Store(db) as s:
+            intro_entry = [e for e in fu.entries(s) if e.kind == "intro"]
+        assert len(intro_entry) == 1 and intro_entry[0].state == "draft"
+        fid = intro_entry[0].id
+        assert post(base + f"followup/{fid}/approve", {"token": tok, "contact": str(ana)}) == 303
+        with Store(db) as s:
+            assert fu.get(s, fid).state == "approved"
+        page = urllib.request.urlopen(srv.url, timeout=10).read().decode()
+        assert not re.search(r"intro/\d+/answer", page)  # nothing left to answer
+        assert "introducing" in page
+    finally:
+        srv.stop()
+
+
+def test_exports_carry_asks_and_offers_in_the_notes(store: Store) -> None:
+    from cardscan.outputs.export import load_items, note_text, render
+
+    ana, ben = two(store)
+    it.add_ask(store, ana, "a printer in Lyon")
+    it.add_offer(store, ana, "photography")
+    item = [i for i in load_items(store) if i.id == ana][0]
+    text = note_text(item)
+    assert "Asks for: a printer in Lyon" in text and "Offers: photography" in text
+    vcf = render([item], "vcf").decode()
+    assert "Asks for: a printer in Lyon" in vcf

@@ -20,6 +20,7 @@ import re
 import unicodedata
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
+from dataclasses import field as dataclass_field
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -131,6 +132,7 @@ class FollowupRow:
     body: str
     last_error: str | None = None
     retry_pending: bool = False
+    kind: str = "followup"  # followup | intro_ask | intro | share
 
     @property
     def label(self) -> str:
@@ -151,6 +153,26 @@ class FollowupView:
     can_approve: bool
     can_skip: bool
     can_edit: bool
+    kind: str = "followup"
+    kind_label: str = "Follow-up"
+
+
+KIND_LABELS = {"followup": "Follow-up", "intro_ask": "Introduction ask", "intro": "Introduction",
+               "share": "Shared link"}
+
+
+@dataclass(frozen=True)
+class IntroLine:
+    """An introduction as one of its two contacts sees it."""
+
+    id: int
+    other_id: int
+    other_name: str
+    state: str  # asking | introducing | introduced | declined | cancelled
+    answer: str | None  # this contact's answer
+    other_answer: str | None
+    why: str
+    can_answer: bool
 
 
 @dataclass(frozen=True)
@@ -184,6 +206,9 @@ class ContactView:
     photos: tuple[tuple[str, str], ...] = ()  # (data: URI of the crop, sha256 of the photo)
     followups: tuple[FollowupView, ...] = ()
     duplicates: tuple[DuplicateView, ...] = ()
+    asks: tuple[str, ...] = ()
+    offers: tuple[str, ...] = ()
+    intros: tuple[IntroLine, ...] = ()
     followup_state: str = "none"  # state of the live entry, "skipped" or "none": the filters use it
     filter_keys: tuple[str, ...] = ()  # CSS classes the filter rules match
 
@@ -233,10 +258,12 @@ def followup_view(f: FollowupRow) -> FollowupView:
         id=f.id, state=f.state, label=f.label, to_addr=visible_text(f.to_addr), subject=visible_text(f.subject),
         body=visible_text(f.body), error=visible_text(f.last_error) if f.last_error else None,
         can_approve=f.state in _APPROVABLE, can_skip=f.state in _SKIPPABLE, can_edit=f.state in _EDITABLE,
+        kind=f.kind, kind_label=KIND_LABELS.get(f.kind, f.kind),
     )
 
 
 def _followup_state(rows: Sequence[FollowupRow]) -> str:
+    rows = [f for f in rows if f.kind == "followup"]  # introductions and shares are not follow-ups
     live = [f for f in rows if f.state != "skipped"]
     if live:
         return live[-1].state
@@ -244,7 +271,8 @@ def _followup_state(rows: Sequence[FollowupRow]) -> str:
 
 
 def contact_view(rec: ContactRecord, *, policy: ReviewPolicy = DEFAULT_POLICY,
-                 followups: Sequence[FollowupRow] = (), duplicates: Sequence[DuplicateView] = ()) -> ContactView:
+                 followups: Sequence[FollowupRow] = (), duplicates: Sequence[DuplicateView] = (),
+                 intros: Sequence[IntroLine] = ()) -> ContactView:
     c = rec.contact
     vals: list[ValueView] = []
     for label, name in (("Name", "name"), ("Title", "title"), ("Company", "company")):
@@ -279,6 +307,9 @@ def contact_view(rec: ContactRecord, *, policy: ReviewPolicy = DEFAULT_POLICY,
         photos=photos,
         followups=tuple(followup_view(f) for f in followups),
         duplicates=tuple(duplicates),
+        asks=tuple(visible_text(a) for a in rec.asks),
+        offers=tuple(visible_text(o) for o in rec.offers),
+        intros=tuple(intros),
         followup_state=_followup_state(followups),
     )
 
@@ -309,6 +340,7 @@ class ReportData:
     followups: Mapping[int, tuple[FollowupRow, ...]]
     duplicates: tuple[DuplicatePair, ...]
     events: tuple[str, ...] = ()
+    intros: Mapping[int, tuple[IntroLine, ...]] = dataclass_field(default_factory=dict)
 
 
 def load_followups(store: Store) -> dict[int, tuple[FollowupRow, ...]]:
@@ -325,12 +357,13 @@ def load_followups(store: Store) -> dict[int, tuple[FollowupRow, ...]]:
         return cid
 
     out: dict[int, list[FollowupRow]] = {}
-    for fid, cid, state, to_addr, subject, body, err, next_at in conn.execute(
-            "SELECT id, contact_id, state, to_addr, subject, body, last_error, next_attempt_at "
+    for fid, cid, state, to_addr, subject, body, err, next_at, kind, other in conn.execute(
+            "SELECT id, contact_id, state, to_addr, subject, body, last_error, next_attempt_at, kind, other_addr "
             "FROM followups ORDER BY id"):
         owner = survivor(int(cid))
-        out.setdefault(owner, []).append(FollowupRow(int(fid), owner, state, to_addr, subject, body, err,
-                                                     state == "failed" and next_at is not None))
+        out.setdefault(owner, []).append(FollowupRow(int(fid), owner, state, to_addr + (f", {other}" if other else ""),
+                                                     subject, body, err, state == "failed" and next_at is not None,
+                                                     kind))
     return {k: tuple(v) for k, v in out.items()}
 
 
@@ -345,8 +378,23 @@ def load_report_data(store: Store, *, event: str | None = None,
         dismissed = [(int(a), int(b)) for a, b in conn.execute(
             "SELECT contact_a, contact_b FROM duplicate_dismissals")]
         events = tuple(name for name, _ in store.events())
+        intros = load_intros(store)
     return ReportData(records, stats, failures, followups, tuple(duplicate_pairs(records, dismissed=dismissed)),
-                      events)
+                      events, intros)
+
+
+def load_intros(store: Store) -> dict[int, tuple[IntroLine, ...]]:
+    """Every introduction, listed under both of its contacts."""
+    from cardscan.followup import intros as it
+
+    out: dict[int, list[IntroLine]] = {}
+    for v in it.list_intros(store):
+        for me, other, name, ans, other_ans in ((v.contact_a, v.contact_b, v.name_b, v.answer_a, v.answer_b),
+                                                (v.contact_b, v.contact_a, v.name_a, v.answer_b, v.answer_a)):
+            out.setdefault(me, []).append(IntroLine(
+                v.id, other, visible_text(name), v.state, ans, other_ans, visible_text(v.why),
+                can_answer=v.state == "asking" and ans is None))
+    return {k: tuple(x) for k, x in out.items()}
 
 
 # --------------------------------------------------------------------------------------------
@@ -386,6 +434,7 @@ def report_context(
     generated_at: str | None = None,
     followups: Mapping[int, Sequence[FollowupRow]] | None = None,
     duplicates: Sequence[DuplicatePair] = (),
+    intros: Mapping[int, Sequence[IntroLine]] | None = None,
 ) -> dict[str, object]:
     """The template variables of ``report.html.j2`` (``review.html.j2`` adds its own)."""
     followups = followups or {}
@@ -396,7 +445,9 @@ def report_context(
             for me, other in ((p.a, p.b), (p.b, p.a)):
                 dup_views.setdefault(me, []).append(
                     DuplicateView(other, _heading(headings[other]), visible_text(p.reason)))
-    views = [contact_view(r, policy=policy, followups=followups.get(r.id, ()), duplicates=dup_views.get(r.id, ()))
+    intros = intros or {}
+    views = [contact_view(r, policy=policy, followups=followups.get(r.id, ()), duplicates=dup_views.get(r.id, ()),
+                          intros=intros.get(r.id, ()))
              for r in records]
     views.sort(key=lambda v: (not v.review,))  # stable: creation order within each group
 
@@ -472,10 +523,11 @@ def render_report(
     generated_at: str | None = None,
     followups: Mapping[int, Sequence[FollowupRow]] | None = None,
     duplicates: Sequence[DuplicatePair] = (),
+    intros: Mapping[int, Sequence[IntroLine]] | None = None,
 ) -> str:
     """The report as one HTML string; contacts needing review come first."""
     ctx = report_context(records, stats=stats, failures=failures, title=title, policy=policy,
-                         generated_at=generated_at, followups=followups, duplicates=duplicates)
+                         generated_at=generated_at, followups=followups, duplicates=duplicates, intros=intros)
     return _environment().get_template("report.html.j2").render(**ctx)
 
 
@@ -499,13 +551,15 @@ def write_report(
         generated_at=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         followups=data.followups,
         duplicates=data.duplicates,
+        intros=data.intros,
     )
     write_atomic(path, html.encode("utf-8"), what="report")
     log.info("wrote report %s (%d contacts)", path, len(data.records))
     return path
 
 
-__all__ = ["CSP", "ContactView", "DuplicatePair", "DuplicateView", "FollowupRow", "FollowupView", "ReportData",
+__all__ = ["CSP", "ContactView", "DuplicatePair", "DuplicateView", "FollowupRow", "FollowupView", "IntroLine",
+           "ReportData",
            "ValueView", "contact_view", "duplicate_pairs", "environment", "load_followups", "load_report_data",
            "mailto_href", "render_report", "report_context", "tel_href", "visible_text", "website_href",
            "write_report"]
