@@ -86,6 +86,10 @@ class FollowupRecord:
         return [self.to_addr, *([self.other_addr] if self.other_addr else [])]
 
     @property
+    def to_shown(self) -> str:
+        return ", ".join(self.recipients)
+
+    @property
     def retry_pending(self) -> bool:
         """A transient failure that will be tried again."""
         return self.state == "failed" and self.next_attempt_at is not None
@@ -715,9 +719,9 @@ def send_queue(store: Store, config: Config, *, dry_run: bool = False, limit: in
             try:
                 msg = message_for(store, entry, config)
             except ValidationError as exc:
-                done(SendItem(entry.id, entry.to_addr, entry.state, exc.message))
+                done(SendItem(entry.id, entry.to_shown, entry.state, exc.message))
                 continue
-            done(SendItem(entry.id, entry.to_addr, entry.state, "not sent (dry run)",
+            done(SendItem(entry.id, entry.to_shown, entry.state, "not sent (dry run)",
                           write_eml(msg, outbox, eml_name(entry))))
         return SendReport(tuple(items), waiting=_waiting(store, t), dry_run=True)
 
@@ -738,7 +742,7 @@ def send_queue(store: Store, config: Config, *, dry_run: bool = False, limit: in
                 msg = message_for(store, entry, config)
             except ValidationError as exc:
                 _finish(store, entry.id, "failed", exc.message, next_at=None, expect=entry.state)
-                done(SendItem(entry.id, entry.to_addr, "failed", exc.message))
+                done(SendItem(entry.id, entry.to_shown, "failed", exc.message))
                 continue
             bucket.acquire()
             now = clock()
@@ -799,21 +803,21 @@ def _apply(store: Store, entry: FollowupRecord, attempts: int, outcome: Outcome,
             log.warning("follow-up #%d: some recipients refused: %s", entry.id, outcome.refused)
         _finish(store, entry.id, "sent", None, next_at=None)
         log.info("follow-up #%d sent to %s", entry.id, entry.to_addr)
-        return SendItem(entry.id, entry.to_addr, "sent", outcome.reason)
+        return SendItem(entry.id, entry.to_shown, "sent", outcome.reason)
     if outcome.status == UNCERTAIN:
         _finish(store, entry.id, "uncertain", outcome.reason, next_at=None)
-        return SendItem(entry.id, entry.to_addr, "uncertain", outcome.reason)
+        return SendItem(entry.id, entry.to_shown, "uncertain", outcome.reason)
     if outcome.status == TRANSIENT and attempts < config.followup.max_attempts:
         wait = backoff(attempts, config.followup.retry_after)
         reason = f"{outcome.reason} (attempt {attempts} of {config.followup.max_attempts}, retry in {wait:.0f} s)"
         _finish(store, entry.id, "failed", reason, next_at=now + wait)
-        return SendItem(entry.id, entry.to_addr, "failed", reason)
+        return SendItem(entry.id, entry.to_shown, "failed", reason)
     reason = outcome.reason
     if outcome.status == TRANSIENT:
         reason = f"gave up after {attempts} attempts: {reason}"
     assert outcome.status in (TRANSIENT, PERMANENT)
     _finish(store, entry.id, "failed", reason, next_at=None)
-    return SendItem(entry.id, entry.to_addr, "failed", reason)
+    return SendItem(entry.id, entry.to_shown, "failed", reason)
 
 
 def _finish(store: Store, fid: int, state: str, reason: str | None, *, next_at: float | None,
