@@ -29,7 +29,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import stat
 import threading
 import time
@@ -49,6 +48,7 @@ from cardscan.errors import (BadArgumentsError, CardscanError, ConfigError, Inpu
 from cardscan.options import Options
 from cardscan.reading.pipeline import CardOutcome
 from cardscan.store import Store
+from cardscan.store.claims import owner_alive, worker_id  # noqa: F401 - worker_id: part of this module's interface
 
 log = logging.getLogger(__name__)
 
@@ -123,48 +123,12 @@ def check_config(cfg: WatchConfig) -> None:
 # ------------------------------------------------------------------------------- owners of claims
 
 
-def _start_time(pid: int) -> str | None:
-    """The kernel's start time of a process (tells a live owner from a reused pid), None if gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            data = fh.read().decode("ascii", "replace")
-    except OSError:
-        return None
-    return data.rsplit(")", 1)[-1].split()[19]
-
-
-def worker_id() -> str:
-    """host:pid:start-time:random, stored as the claim's owner."""
-    pid = os.getpid()
-    return f"{socket.gethostname()}:{pid}:{_start_time(pid) or 0}:{os.urandom(3).hex()}"
-
-
-def owner_alive(owner: str, host: str | None = None) -> bool:
-    """False only when the owner is certainly dead: same host, and its pid is gone or reused."""
-    parts = owner.split(":")
-    if len(parts) != 4 or parts[0] != (host or socket.gethostname()) or not os.path.isdir("/proc"):
-        return True  # another host (its lease expires) or not ours to judge
-    try:
-        pid = int(parts[1])
-    except ValueError:
-        return True
-    started = _start_time(pid)
-    return started is not None and (parts[2] == "0" or started == parts[2])
-
-
 def reclaim_dead_claims(store: Store) -> int:
     """Give back claims whose owner process is dead (kill -9, power cut of a client). Returns how many."""
-    rows = store.connection.execute(
-        "SELECT sha256, claimed_by FROM photos WHERE state = 'claimed' AND claimed_by IS NOT NULL").fetchall()
-    dead = [(sha, owner) for sha, owner in rows if not owner_alive(owner)]
+    dead = [(sha, owner) for sha, owner in store.claimed_photos() if not owner_alive(owner)]
     if not dead:
         return 0
-    with store.write() as conn:
-        n = 0
-        for sha, owner in dead:
-            n += conn.execute(
-                "UPDATE photos SET state = 'pending', lease_until = NULL, claimed_by = NULL "
-                "WHERE sha256 = ? AND state = 'claimed' AND claimed_by = ?", (sha, owner)).rowcount
+    n = store.release_claims(dead)
     log.info("gave back %d photo(s) claimed by processes that are gone", n)
     return n
 
@@ -389,7 +353,7 @@ class Watcher:
         sha = tr.sha
         if sha in ready_shas or any(j.sha == sha for j in self._flight.values()):
             return None  # same bytes under another name, being read now: settled after it
-        row = self.store.connection.execute("SELECT state, error FROM photos WHERE sha256 = ?", (sha,)).fetchone()
+        row = self.store.photo_state(sha)
         if row is not None and row[0] in ("done", "failed"):
             self._settled[key] = tr.sig
             if row[0] == "done":

@@ -25,3 +25,10 @@ def test_the_config_file_is_read_only_at_the_edges() -> None:
 def test_at_most_twelve_modules_directly_under_the_package() -> None:
     top = sorted(p.name for p in PACKAGE.glob("*.py"))
     assert len(top) <= 12, top
+
+
+def test_only_the_store_runs_sql() -> None:
+    """No `import sqlite3` and no `.execute(` outside cardscan/store/."""
+    offenders = [rel for rel, text in _sources(outside=("store/",)).items()
+                 if re.search(r"^\s*(import sqlite3|from sqlite3 import)", text, re.M) or ".execute(" in text]
+    assert offenders == []

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from cardscan.contacts import dedupe
+from cardscan.store import merge as store_merge
 from cardscan.errors import ValidationError
 from cardscan.store import Store
 from conftest import run_cli
@@ -180,7 +181,7 @@ def test_merge_is_all_or_nothing(store: Store, monkeypatch: pytest.MonkeyPatch) 
     def boom(*args, **kw) -> None:  # noqa: ANN002, ANN003 - fault injection after the field rows
         raise RuntimeError("disk gone")
 
-    monkeypatch.setattr(dedupe, "_move_followups", boom)
+    monkeypatch.setattr(store_merge, "_move_followups", boom)  # the store runs the merge's SQL
     with pytest.raises(RuntimeError):
         dedupe.merge(store, a, b)
     assert store.connection.execute("SELECT count(*) FROM fields").fetchone() == before
@@ -245,3 +246,10 @@ def test_name_stays_the_kept_contacts_and_the_other_goes_to_history(store: Store
     assert [(v, cur) for v, cur, _ in _field_rows(store, a, "name")] == [("Jane Doe", 1), ("Jane Doe-Smith", 0)]
     assert [(v, cur) for v, cur, _ in _field_rows(store, a, "address")] == [
         ("1 Old Road, Springfield", 0), ("9 New Street, Shelbyville", 1)]
+
+
+def test_company_key_leaves_out_the_parsers_legal_forms() -> None:
+    """One list of legal forms (parsing/data/company_suffixes.txt): duplicates ignore them all."""
+    assert dedupe.company_key("Nonexistent Widgets Sdn. Bhd.") == dedupe.company_key("Nonexistent Widgets")
+    assert dedupe.company_key("Nonexistent Gadgets GmbH") == "nonexistent gadgets"
+    assert dedupe.company_key("The Holding AB") == "the holding ab"  # nothing but noise: kept whole

@@ -24,15 +24,14 @@ from __future__ import annotations
 
 import logging
 import re
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any
 
 from cardscan.errors import ValidationError
+from cardscan.contacts.names import parse_name
 from cardscan.models import Contact
-from cardscan.store import SCALAR_FIELDS, ContactRecord, Store
+from cardscan.parsing.layout import fold, wordlist
+from cardscan.store import ContactRecord, Store
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +40,9 @@ NEWER_WINS = frozenset({"title", "company", "address"})  # fields where the more
 COMPANY_SIMILARITY = 85.0
 NAME_SIMILARITY = 85.0
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
-_COMPANY_SUFFIXES = frozenset(
-    "inc incorporated corp corporation co company llc llp lp ltd limited plc gmbh ag kg ug sa sas sarl srl spa "
-    "bv nv oy ab as aps kk pty pvt sl sro zoo group holding holdings the".split())
+# Left out when comparing company names: the parser's legal forms (parsing/data/company_suffixes.txt,
+# the one list of them), and words that are legal forms only in a company name or say nothing.
+_COMPANY_NOISE = frozenset("ab aps as pvt sro zoo group holding holdings the".split())
 
 
 @dataclass(frozen=True)
@@ -64,11 +63,10 @@ class DuplicatePair:
 # normalisation (pure)
 
 
-def fold(text: str, /) -> str:
-    """Case-folded, accents removed, punctuation turned into single spaces."""
-    t = unicodedata.normalize("NFKD", text.casefold())
-    t = "".join(ch for ch in t if not unicodedata.combining(ch))
-    t = t.replace("ß", "ss").replace("ø", "o").replace("đ", "d").replace("ł", "l").replace("æ", "ae")
+def match_key(text: str, /) -> str:
+    """Text made comparable: the parser's ``fold`` (case-folded, accents removed), a few letters
+    with no accent to strip spelled out, punctuation turned into single spaces."""
+    t = fold(text).replace("ø", "o").replace("đ", "d").replace("ł", "l").replace("æ", "ae")
     return " ".join(re.sub(r"[^\w]+", " ", t).split())
 
 
@@ -76,20 +74,15 @@ def name_key(name: str | None, /) -> str:
     """First + last name, folded: ``Dr. José  Pérez-Ruiz, PhD`` -> ``jose perez ruiz``."""
     if not name or not name.strip():
         return ""
-    from nameparser import HumanName
-
-    text = " ".join(name.split())
-    try:
-        h = HumanName(text)
-        key = fold(f"{h.first} {h.last}")
-    except Exception:  # noqa: BLE001 - nameparser on odd text
-        key = ""
-    return key or fold(text)
+    parts = parse_name(name)
+    key = match_key(f"{parts.given} {parts.family}") if parts else ""
+    return key or match_key(name)
 
 
 def company_key(company: str | None, /) -> str:
-    words = fold(company or "").split()
-    kept = [w for w in words if w not in _COMPANY_SUFFIXES]
+    words = match_key(company or "").split()
+    noise = wordlist("company_suffixes.txt") | _COMPANY_NOISE
+    kept = [w for w in words if w not in noise]
     return " ".join(kept or words)
 
 
@@ -108,13 +101,8 @@ def phone_keys(contact: Contact) -> dict[str, str]:
 
 
 def _first_last(name: str) -> tuple[str, str]:
-    from nameparser import HumanName
-
-    try:
-        h = HumanName(" ".join(name.split()))
-        return fold(h.first), fold(h.last)
-    except Exception:  # noqa: BLE001
-        return "", ""
+    parts = parse_name(name)
+    return (match_key(parts.given), match_key(parts.family)) if parts else ("", "")
 
 
 def names_agree(a: str | None, b: str | None) -> bool:
@@ -213,8 +201,7 @@ def find_duplicates(records: Sequence[ContactRecord], *, dismissed: Iterable[tup
 
 
 def dismissed_pairs(store: Store) -> set[tuple[int, int]]:
-    return {(int(a), int(b)) for a, b in store.connection.execute(
-        "SELECT contact_a, contact_b FROM duplicate_dismissals")}
+    return store.dismissed_duplicates()
 
 
 def duplicates(store: Store, *, event: str | None = None, strength: str | None = None) -> list[DuplicatePair]:
@@ -225,13 +212,6 @@ def duplicates(store: Store, *, event: str | None = None, strength: str | None =
     return pairs
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
-
-_ROW_COLS = "id, card_id, name, position, value, type, raw, confidence, source, flags, message"
-
-
 def _value_key(name: str, value: str) -> str:
     v = value.strip().casefold()
     if name == "website":
@@ -239,143 +219,12 @@ def _value_key(name: str, value: str) -> str:
     return v
 
 
-def _last_scan(conn: Any, cid: int) -> str:
-    row = conn.execute("SELECT max(created_at) FROM cards WHERE contact_id = ?", (cid,)).fetchone()
-    if row and row[0]:
-        return str(row[0])
-    return str(conn.execute("SELECT created_at FROM contacts WHERE id = ?", (cid,)).fetchone()[0])
-
-
-def _resolve(conn: Any, cid: int) -> int:
-    seen: set[int] = set()
-    while cid not in seen:
-        seen.add(cid)
-        row = conn.execute("SELECT merged_into FROM contacts WHERE id = ?", (cid,)).fetchone()
-        if row is None:
-            raise KeyError(f"no contact {cid}")
-        if row[0] is None:
-            return cid
-        cid = int(row[0])
-    return cid
-
-
 def merge(store: Store, keep: int, other: int) -> int:
     """Fold contact ``other`` into ``keep`` (see the module docstring); returns ``keep``'s id
     (its survivor, if it was merged itself).  One transaction: all or nothing."""
-    ts = _now()
-    with store.write() as conn:
-        try:
-            a, b = _resolve(conn, keep), _resolve(conn, other)
-        except KeyError as exc:
-            raise ValidationError(f"no contact #{exc.args[0].split()[-1]}") from None
-        if a == b:
-            raise ValidationError(f"contacts #{keep} and #{other} are already one contact (#{a})")
-        b_newer = _last_scan(conn, b) > _last_scan(conn, a)
-
-        def current(cid: int, name: str) -> list[tuple[Any, ...]]:
-            return conn.execute(
-                f"SELECT {_ROW_COLS} FROM fields WHERE contact_id = ? AND name = ? AND is_current = 1 "  # noqa: S608
-                f"AND deleted = 0 ORDER BY position", (cid, name)).fetchall()
-
-        def copy_row(src: tuple[Any, ...], position: int, *, is_current: bool, supersedes: int | None) -> None:
-            _fid, card_id, name, _pos, value, ftype, raw, conf, source, flags, message = src
-            conn.execute(
-                "INSERT INTO fields (contact_id, card_id, name, position, value, type, raw, confidence, source, "
-                "flags, message, action, deleted, is_current, supersedes, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'merge', 0, ?, ?, ?)",
-                (a, card_id, name, position, value, ftype, raw, conf, source, flags, message, int(is_current),
-                 supersedes, ts))
-
-        def put(name: str, position: int, src: tuple[Any, ...]) -> None:
-            """Make a copy of ``src`` the current value of ``a``'s slot; the old one stays as history."""
-            old = conn.execute("SELECT id, value, deleted FROM fields WHERE contact_id = ? AND name = ? "
-                               "AND position = ? AND is_current = 1", (a, name, position)).fetchone()
-            if old is not None:
-                if old[0] == src[0]:
-                    return
-                conn.execute("UPDATE fields SET is_current = 0 WHERE id = ?", (old[0],))
-            copy_row(src, position, is_current=True, supersedes=old[0] if old else None)
-
-        for name in SCALAR_FIELDS:
-            ra, rb = current(a, name), current(b, name)
-            if not rb:
-                continue
-            va, vb = (ra[0] if ra else None), rb[0]
-            if va is None:
-                put(name, 0, vb)
-            elif _value_key(name, va[4]) != _value_key(name, vb[4]):
-                user_a, user_b = va[8] == "user", vb[8] == "user"
-                # a job (title, company, office address) changes: the newer card's is current;
-                # a name does not: the kept contact's reading stays.  A person's edit beats both.
-                later = b_newer and name in NEWER_WINS
-                b_wins = user_b and not user_a or (user_a == user_b and later)
-                if b_wins:
-                    put(name, 0, vb)  # a's value stays in the slot's history
-                else:
-                    copy_row(vb, 0, is_current=False, supersedes=None)  # b's value kept as history
-        for name in ("email", "phone", "website"):
-            ra, rb = current(a, name), current(b, name)
-            if not rb:
-                continue
-            first, second = ra, rb  # the kept contact's values stay where they are
-            merged: list[tuple[Any, ...]] = []
-            seen: set[str] = set()
-            for r in (*first, *second):
-                k = _value_key(name, r[4])
-                if k not in seen:
-                    seen.add(k)
-                    merged.append(r)
-            top = conn.execute("SELECT ifnull(max(position), -1) FROM fields WHERE contact_id = ? AND name = ?",
-                               (a, name)).fetchone()[0]
-            used = [r[3] for r in ra] + list(range(int(top) + 1, int(top) + 1 + len(merged)))
-            for pos, src in zip(sorted(set(used))[:len(merged)], merged):
-                put(name, pos, src)
-
-        conn.execute("UPDATE cards SET contact_id = ? WHERE contact_id = ?", (a, b))
-        conn.execute("UPDATE notes SET contact_id = ? WHERE contact_id = ?", (a, b))
-        conn.execute("UPDATE contact_needs SET contact_id = ? WHERE contact_id = ?", (a, b))
-        _move_followups(conn, a, b, ts)
-        conn.execute(
-            "UPDATE contacts SET event_id = ifnull(event_id, (SELECT event_id FROM contacts WHERE id = :b)), "
-            "region = ifnull(region, (SELECT region FROM contacts WHERE id = :b)), "
-            "reviewed = reviewed * (SELECT reviewed FROM contacts WHERE id = :b), updated_at = :ts WHERE id = :a",
-            {"a": a, "b": b, "ts": ts})
-        conn.execute("UPDATE contacts SET merged_into = ?, updated_at = ? WHERE id = ?", (a, ts, b))
+    a, b = store.merge_contacts(keep, other, newer_wins=NEWER_WINS, value_key=_value_key)
     log.info("merged contact %d into %d", b, a)
     return a
-
-
-_SENT_LIKE = ("sent", "sending", "failed", "uncertain")
-
-
-def _move_followups(conn: Any, a: int, b: int, ts: str) -> None:
-    """Follow-ups of ``b`` move to ``a``.  One person gets at most one live follow-up per
-    event: where both have one, a message already (being) sent wins over a draft, else ``a``'s
-    is kept and ``b``'s draft is skipped.  Two sent ones both stay (b's on b, reachable through
-    merged_into), as history must not be rewritten."""
-    live = "state <> 'skipped' AND kind = 'followup'"  # introductions and shares are not follow-ups
-    for fid, event_id, state in conn.execute(
-            f"SELECT id, event_id, state FROM followups WHERE contact_id = ? AND {live}", (b,)).fetchall():  # noqa: S608
-        mine = conn.execute(f"SELECT id, state FROM followups WHERE contact_id = ? AND {live} "  # noqa: S608
-                            "AND ifnull(event_id, 0) = ifnull(?, 0)", (a, event_id)).fetchone()
-        if mine is None:
-            continue
-        if state in _SENT_LIKE and mine[1] not in _SENT_LIKE:
-            conn.execute("UPDATE followups SET state = 'skipped', last_error = ?, updated_at = ? WHERE id = ?",
-                         (f"contact #{b} merged in, and its follow-up was already sent", ts, mine[0]))
-        elif state not in _SENT_LIKE:
-            conn.execute("UPDATE followups SET state = 'skipped', last_error = ?, updated_at = ? WHERE id = ?",
-                         (f"merged into contact #{a}, which has its own follow-up", ts, fid))
-    # re-point everything that no longer collides with a live row of a
-    conn.execute(
-        f"""UPDATE followups SET contact_id = :a, updated_at = :ts
-             WHERE contact_id = :b AND (state = 'skipped' OR kind <> 'followup' OR NOT EXISTS (
-                   SELECT 1 FROM followups f WHERE f.contact_id = :a AND f.{live}
-                      AND ifnull(f.event_id, 0) = ifnull(followups.event_id, 0)))""",  # noqa: S608
-        {"a": a, "b": b, "ts": ts})
-    conn.execute("UPDATE followups SET other_contact_id = ?, updated_at = ? WHERE other_contact_id = ?", (a, ts, b))
-    conn.execute("UPDATE intros SET contact_a = ?, updated_at = ? WHERE contact_a = ? AND contact_b <> ?", (a, ts, b, a))
-    conn.execute("UPDATE intros SET contact_b = ?, updated_at = ? WHERE contact_b = ? AND contact_a <> ?", (a, ts, b, a))
 
 
 merge_contacts = merge
@@ -409,6 +258,6 @@ def auto_merge(store: Store, strength: str = "strong", *, event: str | None = No
 
 __all__ = [
     "DuplicatePair", "MergeResult", "STRENGTHS", "auto_merge", "company_key", "dismissed_pairs", "duplicates",
-    "email_keys", "find_duplicates", "fold", "merge", "merge_contacts", "name_key", "names_agree", "phone_keys",
+    "email_keys", "find_duplicates", "match_key", "merge", "merge_contacts", "name_key", "names_agree", "phone_keys",
     "score_pair",
 ]

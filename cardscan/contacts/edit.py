@@ -18,10 +18,11 @@ import logging
 import unicodedata
 from dataclasses import dataclass
 
-from cardscan.contacts.validate import website_href
+from cardscan.contacts.validate import check_email, website_href
 from cardscan.errors import ValidationError
 from cardscan.models import PHONE_TYPES
-from cardscan.store import FIELD_NAMES, LIST_FIELDS, SCALAR_FIELDS, Store
+from cardscan.contacts.fields import FIELD_NAMES, LIST_FIELDS, SCALAR_FIELDS
+from cardscan.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -78,15 +79,10 @@ def validate_phone(value: str, region: str | None) -> str:
 
 
 def validate_email(value: str) -> str:
-    from email_validator import EmailNotValidError
-    from email_validator import validate_email as check
-
-    if any(c.isspace() for c in value):
-        raise ValidationError("not a valid e-mail address: it contains a space")
     try:
-        return check(value, check_deliverability=False).normalized
-    except EmailNotValidError as exc:
-        raise ValidationError(f"not a valid e-mail address: {exc}") from None
+        return check_email(value)
+    except ValidationError as exc:
+        raise ValidationError(f"not a valid e-mail address: {exc.message}") from None
 
 
 def validate_website(value: str) -> str:
@@ -144,15 +140,10 @@ def _store_position(store: Store, contact_id: int, field: str, position: int) ->
     when it is one past the end.  Slots can have gaps after deletions and merges."""
     if field in SCALAR_FIELDS:
         return 0
-    rows = store.connection.execute(
-        "SELECT position FROM fields WHERE contact_id = ? AND name = ? AND is_current = 1 AND deleted = 0 "
-        "ORDER BY position", (contact_id, field)).fetchall()
-    if position < len(rows):
-        return int(rows[position][0])
-    top = store.connection.execute(
-        "SELECT ifnull(max(position), -1) FROM fields WHERE contact_id = ? AND name = ?",
-        (contact_id, field)).fetchone()[0]
-    return int(top) + 1
+    shown = [slot for slot, deleted in store.field_slots(contact_id, field) if not deleted]
+    if position < len(shown):
+        return shown[position]
+    return store.next_slot(contact_id, field)
 
 
 def check_edit(store: Store, contact_id: int, field: str, value: str, *, position: int = 0,
@@ -200,10 +191,8 @@ def _revert_slot(store: Store, cid: int, field: str, position: int) -> int:
         if position != 0:
             raise ValidationError(f"the {field} has only one value (position 0)")
         return 0
-    rows = store.connection.execute(
-        "SELECT position, deleted FROM fields WHERE contact_id = ? AND name = ? AND is_current = 1 ORDER BY position",
-        (cid, field)).fetchall()
-    slots = [int(r[0]) for r in rows if not r[1]] + [int(r[0]) for r in rows if r[1]]
+    rows = store.field_slots(cid, field)
+    slots = [slot for slot, deleted in rows if not deleted] + [slot for slot, deleted in rows if deleted]
     if not 0 <= position < len(slots):
         raise ValidationError(f"contact #{cid} has no {field} at position {position}")
     return slots[position]

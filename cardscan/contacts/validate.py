@@ -1,7 +1,9 @@
-"""Value checks shared by every package: mail header text, e-mail recipients, website addresses.
+"""Value checks shared by every package: mail header text, e-mail addresses, website addresses.
 
 One owner for each rule, so the config file, the mailer, user edits and the report agree on what
-is acceptable.  Pure functions: no I/O, no state.
+is acceptable.  An e-mail address is checked by :func:`check_email` only: the parser's check
+(``cardscan.parsing.emails.check_email``: email-validator, syntax only, no DNS) plus the
+mail-header safety rule.  Pure functions: no I/O, no state.
 """
 from __future__ import annotations
 
@@ -9,9 +11,8 @@ import re
 import unicodedata
 from urllib.parse import urlsplit
 
-from email_validator import EmailNotValidError, validate_email
-
 from cardscan.errors import ValidationError
+from cardscan.parsing.emails import check_email as _parser_check_email
 
 MAX_HEADER_CHARS = 300
 
@@ -53,15 +54,26 @@ def check_header_text(value: str, /, *, what: str = "header value") -> str:
     return value
 
 
+def check_email(value: str, /) -> str:
+    """The normalised address, or ValidationError whose message says why it is not one: the one
+    e-mail rule of cardscan (edits, the report's mailto: links, the mailer, the config file)."""
+    problem = header_problem(value)
+    if problem is None and any(c.isspace() for c in value):
+        problem = "it contains a space"
+    if problem is None:
+        verdict = _parser_check_email(value)
+        if verdict.ok and verdict.normalized:
+            return verdict.normalized
+        problem = verdict.message or "not an e-mail address"
+    raise ValidationError(problem)
+
+
 def check_recipient(address: str, /) -> str:
-    """The normalised address, or ValidationError with email-validator's reason."""
-    problem = header_problem(address)
-    if problem:
-        raise ValidationError(f"e-mail address {_shown(address)} {problem}")
+    """:func:`check_email` for a message's recipient or sender, the address quoted in the error."""
     try:
-        return validate_email(address, check_deliverability=False).normalized
-    except EmailNotValidError as exc:
-        raise ValidationError(f"e-mail address {_shown(address)} is not valid: {exc}") from None
+        return check_email(address)
+    except ValidationError as exc:
+        raise ValidationError(f"e-mail address {_shown(address)} is not valid: {exc.message}") from None
 
 
 

@@ -22,12 +22,8 @@ first line of a rendered template is ``Subject: ...``, then a blank line, then t
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import sqlite3
 import time
-import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,15 +31,16 @@ from typing import Any
 
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
-from nameparser import HumanName
 
 from cardscan.config import Config, default_template_dir
 from cardscan.contacts.fields import DEFAULT_POLICY, ReviewPolicy
+from cardscan.contacts.names import parse_name
 from cardscan.errors import ConfigError, SendError, ValidationError
 from cardscan.followup.mailer import (PERMANENT, SENT, TRANSIENT, UNCERTAIN, Outcome, SmtpTransport, TokenBucket, build_message,
                      check_recipient, header_problem, new_message_id, write_eml)
 from cardscan.models import Contact, Field
-from cardscan.store import ContactRecord, Store
+from cardscan.store import ContactRecord, FollowupRecord, Store
+from cardscan.store.claims import owner_alive, worker_id
 
 log = logging.getLogger(__name__)
 
@@ -58,86 +55,16 @@ SKIPPABLE_STATES = ("draft", "approved", "failed", "uncertain")
 # records
 
 
-@dataclass(frozen=True)
-class FollowupRecord:
-    id: int
-    contact_id: int
-    event: str | None
-    state: str
-    to_addr: str
-    subject: str
-    body: str
-    message_id: str | None
-    attempts: int
-    last_error: str | None
-    next_attempt_at: float | None
-    approved_at: str | None
-    sent_at: str | None
-    created_at: str
-    updated_at: str
-    kind: str = "followup"  # followup | intro_ask | intro | share (see cardscan.followup.intros)
-    intro_id: int | None = None
-    other_contact_id: int | None = None  # an introduction goes to both contacts
-    other_addr: str | None = None
-    url: str | None = None
-
-    @property
-    def recipients(self) -> list[str]:
-        return [self.to_addr, *([self.other_addr] if self.other_addr else [])]
-
-    @property
-    def to_shown(self) -> str:
-        return ", ".join(self.recipients)
-
-    @property
-    def retry_pending(self) -> bool:
-        """A transient failure that will be tried again."""
-        return self.state == "failed" and self.next_attempt_at is not None
-
-    @property
-    def label(self) -> str:
-        if self.state == "failed":
-            return "failed (will retry)" if self.retry_pending else "failed (permanent)"
-        return self.state
-
-
-_COLS = ("f.id, f.contact_id, e.name, f.state, f.to_addr, f.subject, f.body, f.message_id, f.attempts, "
-         "f.last_error, f.next_attempt_at, f.approved_at, f.sent_at, f.created_at, f.updated_at, "
-         "f.kind, f.intro_id, f.other_contact_id, f.other_addr, f.url")
-_FROM = "followups f LEFT JOIN events e ON e.id = f.event_id"
-
-
-def _record(r: Sequence[Any]) -> FollowupRecord:
-    return FollowupRecord(int(r[0]), int(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], int(r[8]), r[9],
-                          None if r[10] is None else float(r[10]), r[11], r[12], r[13], r[14],
-                          r[15], r[16], r[17], r[18], r[19])
-
-
 def get(store: Store, followup_id: int) -> FollowupRecord:
-    row = store.connection.execute(f"SELECT {_COLS} FROM {_FROM} WHERE f.id = ?", (followup_id,)).fetchone()
-    if row is None:
+    entry = store.followup(followup_id)
+    if entry is None:
         raise ValidationError(f"no follow-up #{followup_id}", hint="see `cardscan followup list`")
-    return _record(row)
+    return entry
 
 
 def entries(store: Store, *, state: str | None = None, event: str | None = None,
             kind: str | None = None) -> list[FollowupRecord]:
-    where, params = [], []
-    if kind is not None:
-        where.append("f.kind = ?")
-        params.append(kind)
-    if state is not None:
-        where.append("f.state = ?")
-        params.append(state)
-    if event is not None:
-        where.append("e.name = ?")
-        params.append(event)
-    sql = f"SELECT {_COLS} FROM {_FROM} WHERE {' AND '.join(where) or '1'} ORDER BY f.id"  # noqa: S608
-    return [_record(r) for r in store.connection.execute(sql, params)]
-
-
-def _now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return store.followups(state=state, event=event, kind=kind)
 
 
 # --------------------------------------------------------------------------------------------
@@ -151,18 +78,12 @@ class Draft:
 
 
 def first_name(name: str | None) -> str:
-    if not name:
-        return ""
-    h = HumanName(name)
-    h.capitalize()
-    return h.first or ""
+    parts = parse_name(name, capitalize=True)
+    return parts.given if parts else ""
 
 
 def _event_date(store: Store, event: str | None) -> str:
-    if not event:
-        return ""
-    row = store.connection.execute("SELECT date FROM events WHERE name = ?", (event,)).fetchone()
-    return (row[0] or "") if row else ""
+    return store.event_date(event)
 
 
 def template_context(rec: ContactRecord, config: Config, *, event_date: str = "", email: str = "") -> dict[str, Any]:
@@ -291,21 +212,6 @@ def pick_email(contact: Contact) -> tuple[Field | None, str, str | None]:
     return None, "", "; ".join(reasons)
 
 
-def _without_followup(conn: sqlite3.Connection) -> list[int]:
-    rows = conn.execute(
-        """
-        SELECT c.id FROM contacts c
-         WHERE c.merged_into IS NULL
-           AND NOT EXISTS (SELECT 1 FROM followups f
-                            WHERE f.contact_id = c.id AND ifnull(f.event_id, 0) = ifnull(c.event_id, 0)
-                              AND f.kind = 'followup')
-           AND NOT EXISTS (SELECT 1 FROM followups f JOIN contacts m ON m.id = f.contact_id
-                            WHERE m.merged_into = c.id AND f.state <> 'skipped' AND f.kind = 'followup')
-         ORDER BY c.id
-        """).fetchall()
-    return [int(r[0]) for r in rows]
-
-
 def _not_queued(rec: ContactRecord, reason: str) -> NotQueued:
     c = rec.contact
     phone = c.phones[0].number if c.phones else ""
@@ -322,7 +228,7 @@ def ensure_drafts(store: Store, *, config: Config | None = None) -> DraftsResult
         config = Config()
     created: list[int] = []
     skipped: list[NotQueued] = []
-    for cid in _without_followup(store.connection):
+    for cid in store.contacts_without_followup():
         try:
             rec = store.contact(cid)
         except KeyError:
@@ -358,25 +264,10 @@ def ensure_drafts(store: Store, *, config: Config | None = None) -> DraftsResult
 
 def _insert_draft(store: Store, contact_id: int, addr: str, draft: Draft) -> int | str | None:
     """The new id; a reason (str) when the address is already queued; None when raced."""
-    ts = _now_iso()
-    with store.write() as conn:
-        if contact_id not in _without_followup(conn):
-            return None
-        event_id = conn.execute("SELECT event_id FROM contacts WHERE id = ?", (contact_id,)).fetchone()[0]
-        dup = conn.execute(
-            "SELECT id FROM followups WHERE lower(to_addr) = lower(?) AND ifnull(event_id, 0) = ifnull(?, 0) "
-            "AND kind = 'followup' "
-            "ORDER BY state = 'skipped', id LIMIT 1", (addr, event_id)).fetchone()
-        if dup:
-            return f"{addr} already has follow-up #{dup[0]} for this event"
-        try:
-            cur = conn.execute(
-                "INSERT INTO followups (contact_id, event_id, state, to_addr, subject, body, created_at, updated_at) "
-                "VALUES (?, ?, 'draft', ?, ?, ?, ?, ?)",
-                (contact_id, event_id, addr, draft.subject, draft.body, ts, ts))
-        except sqlite3.IntegrityError:
-            return None
-        return int(cur.lastrowid or 0)
+    new_id, duplicate_of = store.insert_draft(contact_id, addr, draft.subject, draft.body)
+    if duplicate_of is not None:
+        return f"{addr} already has follow-up #{duplicate_of} for this event"
+    return new_id
 
 
 # --------------------------------------------------------------------------------------------
@@ -453,14 +344,8 @@ def approve(store: Store, ids: Iterable[int], *, config: Config | None = None,
         if problem:
             refused.append((fid, problem))
             continue
-        ts = _now_iso()
-        with store.write() as conn:
-            cur = conn.execute(
-                "UPDATE followups SET state = 'approved', approved_at = ?, updated_at = ?, "
-                "to_addr = ifnull(?, to_addr), other_addr = ifnull(?, other_addr), message_id = ifnull(message_id, ?) "
-                "WHERE id = ? AND state = 'draft' AND updated_at = ?",
-                (ts, ts, current, other_current, new_message_id(sender), fid, entry.updated_at))
-        if cur.rowcount != 1:
+        if not store.approve_followup(entry, to_addr=current, other_addr=other_current,
+                                      message_id=new_message_id(sender)):
             refused.append((fid, "it changed meanwhile; look at it again"))
             continue
         if current:
@@ -489,13 +374,7 @@ def skip(store: Store, followup_id: int, *, reason: str = "") -> FollowupRecord:
     entry = get(store, followup_id)
     if entry.state not in SKIPPABLE_STATES:
         raise ValidationError(f"follow-up #{followup_id} is {entry.label} and cannot be skipped")
-    ts = _now_iso()
-    with store.write() as conn:
-        cur = conn.execute(
-            "UPDATE followups SET state = 'skipped', next_attempt_at = NULL, updated_at = ?, "
-            "last_error = CASE WHEN ? <> '' THEN ? ELSE last_error END WHERE id = ? AND state = ?",
-            (ts, reason, reason, followup_id, entry.state))
-    if cur.rowcount != 1:
+    if not store.skip_followup(entry, reason):
         raise ValidationError(f"follow-up #{followup_id} changed meanwhile; look at it again")
     return get(store, followup_id)
 
@@ -505,9 +384,7 @@ def retry(store: Store, followup_id: int) -> FollowupRecord:
     entry = get(store, followup_id)
     if entry.state not in ("failed", "uncertain"):
         raise ValidationError(f"follow-up #{followup_id} is {entry.label}; only failed or uncertain ones can be retried")
-    with store.write() as conn:
-        conn.execute("UPDATE followups SET state = 'approved', attempts = 0, next_attempt_at = NULL, "
-                     "updated_at = ? WHERE id = ? AND state = ?", (_now_iso(), followup_id, entry.state))
+    store.retry_followup(entry)
     return get(store, followup_id)
 
 
@@ -516,10 +393,7 @@ def mark_sent(store: Store, followup_id: int) -> FollowupRecord:
     entry = get(store, followup_id)
     if entry.state not in ("uncertain", "failed"):
         raise ValidationError(f"follow-up #{followup_id} is {entry.label}; only uncertain or failed ones can be marked sent")
-    ts = _now_iso()
-    with store.write() as conn:
-        conn.execute("UPDATE followups SET state = 'sent', sent_at = ?, next_attempt_at = NULL, updated_at = ? "
-                     "WHERE id = ? AND state = ?", (ts, ts, followup_id, entry.state))
+    store.mark_followup_sent(entry)
     return get(store, followup_id)
 
 
@@ -544,12 +418,7 @@ def save_edit(store: Store, entry: FollowupRecord, text: str) -> FollowupRecord 
         return None
     if entry.state not in EDITABLE_STATES:
         raise ValidationError(f"follow-up #{entry.id} is {entry.label} and can no longer be edited")
-    with store.write() as conn:
-        cur = conn.execute(
-            "UPDATE followups SET subject = ?, body = ?, state = 'draft', approved_at = NULL, next_attempt_at = NULL, "
-            "updated_at = ? WHERE id = ? AND updated_at = ? AND state = ?",
-            (draft.subject, draft.body, _now_iso(), entry.id, entry.updated_at, entry.state))
-    if cur.rowcount != 1:
+    if not store.save_followup_text(entry, draft.subject, draft.body, back_to_draft=True):
         raise ValidationError(f"follow-up #{entry.id} changed while you were editing; edit it again")
     return get(store, entry.id)
 
@@ -581,19 +450,12 @@ def add_note(store: Store, contact_id: int, text: str, *, config: Config | None 
     if before is None or (before.subject, before.body) != (entry.subject, entry.body):
         return NoteResult(note_id, draft_kept=entry.id)
     after = render_draft(store, store.contact(before_rec.id), config, email=entry.to_addr)  # type: ignore[arg-type]
-    with store.write() as conn:
-        cur = conn.execute("UPDATE followups SET subject = ?, body = ?, updated_at = ? "
-                           "WHERE id = ? AND state = 'draft' AND updated_at = ?",
-                           (after.subject, after.body, _now_iso(), entry.id, entry.updated_at))
-    return NoteResult(note_id, draft_updated=entry.id) if cur.rowcount == 1 else NoteResult(note_id, draft_kept=entry.id)
+    saved = store.save_followup_text(entry, after.subject, after.body, back_to_draft=False)
+    return NoteResult(note_id, draft_updated=entry.id) if saved else NoteResult(note_id, draft_kept=entry.id)
 
 
 def _live_entry(store: Store, rec: ContactRecord) -> FollowupRecord | None:
-    row = store.connection.execute(
-        f"SELECT {_COLS} FROM {_FROM} WHERE f.contact_id = ? AND f.state <> 'skipped' AND f.kind = 'followup' "
-        f"ORDER BY f.id DESC LIMIT 1",
-        (rec.id,)).fetchone()
-    return _record(row) if row else None
+    return store.live_followup(rec.id)
 
 
 # --------------------------------------------------------------------------------------------
@@ -621,56 +483,29 @@ class SendReport:
         return sum(1 for i in self.items if i.state == state)
 
 
-def _worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _is_stale(claimed_by: str | None, lease_until: float | None, now: float) -> bool:
+    """The lease ran out, or its owner on this host is certainly gone (``store.claims.owner_alive``)."""
     if lease_until is None or lease_until <= now or not claimed_by:
         return True
-    host, _, rest = claimed_by.partition(":")
-    pid_s = rest.partition(":")[0]
-    if host == socket.gethostname() and pid_s.isdigit():
-        return not _pid_alive(int(pid_s))
-    return False
+    return not owner_alive(claimed_by)
 
 
 def recover_stale(store: Store, *, now: float | None = None) -> list[int]:
     """Entries left in 'sending' by a run that died become 'uncertain' (never resent automatically)."""
     t = time.time() if now is None else now
     out = []
-    rows = store.connection.execute(
-        "SELECT id, claimed_by, lease_until FROM followups WHERE state = 'sending'").fetchall()
-    for fid, claimed_by, lease in rows:
+    for fid, claimed_by, lease in store.sending_followups():
         if not _is_stale(claimed_by, lease, t):
             continue
-        with store.write() as conn:
-            cur = conn.execute(
-                "UPDATE followups SET state = 'uncertain', lease_until = NULL, claimed_by = NULL, updated_at = ?, "
-                "last_error = 'an earlier send stopped while sending it; it may have been delivered' "
-                "WHERE id = ? AND state = 'sending' AND claimed_by IS ?", (_now_iso(), fid, claimed_by))
-        if cur.rowcount == 1:
+        if store.mark_followup_uncertain(
+                fid, claimed_by, "an earlier send stopped while sending it; it may have been delivered"):
             log.warning("follow-up #%d was being sent when an earlier run stopped: marked uncertain", fid)
             out.append(int(fid))
     return out
 
 
 def due(store: Store, *, now: float, limit: int | None = None) -> list[FollowupRecord]:
-    rows = store.connection.execute(
-        f"SELECT {_COLS} FROM {_FROM} WHERE f.state = 'approved' "
-        f"OR (f.state = 'failed' AND f.next_attempt_at IS NOT NULL AND f.next_attempt_at <= ?) "
-        f"ORDER BY f.id LIMIT ?", (now, -1 if limit is None else limit)).fetchall()
-    return [_record(r) for r in rows]
+    return store.due_followups(now=now, limit=limit)
 
 
 def message_for(store: Store, entry: FollowupRecord, config: Config):  # noqa: ANN201 - EmailMessage
@@ -733,7 +568,7 @@ def send_queue(store: Store, config: Config, *, dry_run: bool = False, limit: in
     if own:
         transport = SmtpTransport(config.require_smtp())
     bucket = bucket or TokenBucket(config.followup.rate_per_minute)
-    worker = _worker_id()
+    worker = worker_id()
     lease = max(300.0, 4 * config.smtp.timeout)
     stopped = None
     try:
@@ -769,26 +604,16 @@ def send_queue(store: Store, config: Config, *, dry_run: bool = False, limit: in
 
 
 def _waiting(store: Store, now: float) -> int:
-    return int(store.connection.execute(
-        "SELECT count(*) FROM followups WHERE state = 'failed' AND next_attempt_at > ?", (now,)).fetchone()[0])
+    return store.waiting_followups(now)
 
 
 def _claim(store: Store, entry: FollowupRecord, worker: str, lease_until: float) -> bool:
     """approved/failed -> sending, committed before any connection is opened."""
-    with store.write() as conn:
-        cur = conn.execute(
-            "UPDATE followups SET state = 'sending', attempts = attempts + 1, claimed_by = ?, lease_until = ?, "
-            "updated_at = ? WHERE id = ? AND state = ? AND updated_at = ?",
-            (worker, lease_until, _now_iso(), entry.id, entry.state, entry.updated_at))
-        return cur.rowcount == 1
+    return store.claim_followup(entry, worker, lease_until)
 
 
 def _unclaim(store: Store, entry: FollowupRecord, worker: str) -> None:
-    with store.write() as conn:
-        conn.execute(
-            "UPDATE followups SET state = ?, attempts = ?, claimed_by = NULL, lease_until = NULL, updated_at = ? "
-            "WHERE id = ? AND state = 'sending' AND claimed_by = ?",
-            (entry.state, entry.attempts, _now_iso(), entry.id, worker))
+    store.unclaim_followup(entry, worker)
 
 
 def backoff(attempts: int, base: float) -> float:
@@ -822,13 +647,7 @@ def _apply(store: Store, entry: FollowupRecord, attempts: int, outcome: Outcome,
 
 def _finish(store: Store, fid: int, state: str, reason: str | None, *, next_at: float | None,
             expect: str = "sending") -> None:
-    ts = _now_iso()
-    with store.write() as conn:
-        conn.execute(
-            "UPDATE followups SET state = ?, last_error = ?, next_attempt_at = ?, claimed_by = NULL, "
-            "lease_until = NULL, sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END, updated_at = ? "
-            "WHERE id = ? AND state = ?",
-            (state, reason, next_at, state, ts, ts, fid, expect))
+    store.finish_followup(fid, state, reason, next_at=next_at, expect=expect)
 
 
 # --------------------------------------------------------------------------------------------
@@ -850,16 +669,10 @@ class Reminder:
 def reminders(store: Store, *, days: int = 3, now: datetime | None = None) -> list[Reminder]:
     """Contacts met more than ``days`` days ago with no follow-up sent."""
     now = now or datetime.now(timezone.utc)
-    fu = "SELECT contact_id{} FROM followups WHERE kind = 'followup' AND "
-    sent = {int(r[0]) for r in store.connection.execute(fu.format("") + "state = 'sent'")}
-    live = {int(r[0]): (int(r[1]), r[2]) for r in store.connection.execute(
-        fu.format(", id, state") + "state <> 'skipped' ORDER BY id")}
-    skipped = {int(r[0]) for r in store.connection.execute(fu.format("") + "state = 'skipped'")}
+    sent, live, skipped = store.followup_states()
     event_dates = dict(store.events())
     out = []
-    for cid, event, created in store.connection.execute(
-            "SELECT c.id, e.name, c.created_at FROM contacts c LEFT JOIN events e ON e.id = c.event_id "
-            "WHERE c.merged_into IS NULL ORDER BY c.id").fetchall():
+    for cid, event, created in store.contacts_met():
         if cid in sent or (cid in skipped and cid not in live):
             continue
         met = (event_dates.get(event) if event else None) or created[:10]

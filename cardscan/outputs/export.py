@@ -51,6 +51,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cardscan.contacts.names import NameParts, parse_name
 from cardscan.errors import BadArgumentsError
 from cardscan.reading.files import write_atomic
 from cardscan.models import Contact, Field, Phone
@@ -83,15 +84,6 @@ class ExportItem:
     files: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class NameParts:
-    prefix: str = ""
-    given: str = ""
-    middle: str = ""
-    family: str = ""
-    suffix: str = ""
-
-
 # --------------------------------------------------------------------------------------------
 # text helpers (pure)
 
@@ -109,20 +101,10 @@ def clean_text(value: str, /, *, multiline: bool = True) -> str:
 def split_name(name: str, /) -> NameParts:
     """Prefix, given, middle, family and suffix of a person's name (nameparser).  A name
     nameparser cannot split is kept whole as the given name."""
-    from nameparser import HumanName
-
     text = clean_text(name, multiline=False).strip()
     if not text:
         return NameParts()
-    try:
-        h = HumanName(text)
-        parts = NameParts(h.title, h.first, h.middle, h.last, h.suffix)
-    except Exception:  # noqa: BLE001 - nameparser on odd text: keep the name whole
-        log.debug("nameparser failed on %r", text, exc_info=True)
-        return NameParts(given=text)
-    if not any(asdict(parts).values()):
-        return NameParts(given=text)
-    return parts
+    return parse_name(text) or NameParts(given=text)
 
 
 def _is_valid(v: Field | Phone) -> bool:

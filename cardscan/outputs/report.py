@@ -29,11 +29,12 @@ from urllib.parse import quote
 
 import jinja2
 
-from cardscan.contacts.validate import website_href
+from cardscan.contacts.validate import check_email, website_href
+from cardscan.errors import ValidationError
 from cardscan.reading.files import write_atomic
 from cardscan.models import SOURCE_QR, SOURCE_USER, Field, Phone
 from cardscan.contacts.fields import DEFAULT_POLICY, ReviewPolicy
-from cardscan.store import ContactRecord, Failure
+from cardscan.store import ContactRecord, Failure, FollowupRow
 
 if TYPE_CHECKING:
     from cardscan.store import Store
@@ -74,14 +75,10 @@ def _has_hidden(s: str) -> bool:
 
 
 def mailto_href(value: str) -> str | None:
-    """``mailto:`` link for an address that passes email-validator (syntax only), else None."""
-    from email_validator import EmailNotValidError, validate_email
-
-    if _has_hidden(value) or any(c.isspace() for c in value):
-        return None
+    """``mailto:`` link for an address that passes ``contacts.validate.check_email``, else None."""
     try:
-        addr = validate_email(value, check_deliverability=False).normalized
-    except EmailNotValidError:
+        addr = check_email(value)
+    except ValidationError:
         return None
     return "mailto:" + quote(addr, safe="@.+-_")
 
@@ -118,27 +115,6 @@ class ValueView:
     edited: bool = False  # the current value is a person's entry
     original: str = ""  # the value itself (for an edit form; escaped like everything else)
     phone_type: str | None = None
-
-
-@dataclass(frozen=True)
-class FollowupRow:
-    """One entry of the follow-up queue (the ``followups`` table), as the report reads it."""
-
-    id: int
-    contact_id: int
-    state: str
-    to_addr: str
-    subject: str
-    body: str
-    last_error: str | None = None
-    retry_pending: bool = False
-    kind: str = "followup"  # followup | intro_ask | intro | share
-
-    @property
-    def label(self) -> str:
-        if self.state == "failed":
-            return "failed (will retry)" if self.retry_pending else "failed (permanent)"
-        return self.state
 
 
 @dataclass(frozen=True)
@@ -345,38 +321,18 @@ class ReportData:
 
 def load_followups(store: Store) -> dict[int, tuple[FollowupRow, ...]]:
     """Every follow-up entry by contact id (a merged contact's entries go to its survivor)."""
-    conn = store.connection
-    merged = {int(a): int(b) for a, b in conn.execute(
-        "SELECT id, merged_into FROM contacts WHERE merged_into IS NOT NULL")}
-
-    def survivor(cid: int) -> int:
-        seen = set()
-        while cid in merged and cid not in seen:
-            seen.add(cid)
-            cid = merged[cid]
-        return cid
-
-    out: dict[int, list[FollowupRow]] = {}
-    for fid, cid, state, to_addr, subject, body, err, next_at, kind, other in conn.execute(
-            "SELECT id, contact_id, state, to_addr, subject, body, last_error, next_attempt_at, kind, other_addr "
-            "FROM followups ORDER BY id"):
-        owner = survivor(int(cid))
-        out.setdefault(owner, []).append(FollowupRow(int(fid), owner, state, to_addr + (f", {other}" if other else ""),
-                                                     subject, body, err, state == "failed" and next_at is not None,
-                                                     kind))
-    return {k: tuple(v) for k, v in out.items()}
+    return store.followups_by_contact()
 
 
 def load_report_data(store: Store, *, event: str | None = None,
                      policy: ReviewPolicy = DEFAULT_POLICY) -> ReportData:
     """Everything the report shows, read from the store (contacts of one event when given)."""
-    with store.read() as conn:
+    with store.read():
         records = tuple(store.contacts(event=event))
         stats = store.stats(event=event, policy=policy)
         failures = tuple(store.failures())
         followups = load_followups(store)
-        dismissed = [(int(a), int(b)) for a, b in conn.execute(
-            "SELECT contact_a, contact_b FROM duplicate_dismissals")]
+        dismissed = store.dismissed_duplicates()
         events = tuple(name for name, _ in store.events())
         intros = load_intros(store)
     return ReportData(records, stats, failures, followups, tuple(duplicate_pairs(records, dismissed=dismissed)),

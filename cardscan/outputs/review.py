@@ -25,7 +25,6 @@ import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -104,10 +103,9 @@ def edit_followup(store: Store, followup_id: int, subject: str, body: str) -> No
 def answer_intro(store: Store, intro_id: int, contact_id: int, answer: str, *,
                  config_loader: Callable[[], Any] | None = None) -> str:
     """Record a contact's answer to an introduction ask (``cardscan.followup.intros.answer``)."""
-    from cardscan.config import Config
     from cardscan.followup import intros
 
-    config = config_loader() if config_loader is not None else Config()
+    config = config_loader() if config_loader is not None else None
     res = intros.answer(store, intro_id, contact_id, answer, config=config)
     if res.introduction:
         return f"introduction #{intro_id}: both said yes; draft #{res.introduction} written"
@@ -126,9 +124,7 @@ def dismiss_duplicate(store: Store, a: int, b: int) -> None:
     a, b = store.contact(a).id, store.contact(b).id
     if a == b:
         return
-    with store.write() as conn:
-        conn.execute("INSERT OR IGNORE INTO duplicate_dismissals (contact_a, contact_b, created_at) VALUES (?, ?, ?)",
-                     (min(a, b), max(a, b), datetime.now(timezone.utc).isoformat(timespec="milliseconds")))
+    store.dismiss_duplicate(a, b)
 
 
 # --------------------------------------------------------------------------------------------
@@ -355,12 +351,12 @@ def create_app(settings: ReviewSettings):  # noqa: ANN201 - flask.Flask (importe
         if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
             abort(404)
         with Store(settings.db) as store:
-            row = store.connection.execute("SELECT path FROM photos WHERE sha256 = ?", (sha256,)).fetchone()
-        if row is None:
+            seen_at = store.photo_path(sha256)
+        if seen_at is None:
             abort(404)
-        path = Path(row[0])
+        path = Path(seen_at)
         if not path.is_file() or sha256_file(path) != sha256:
-            return Response(f"The original photo is no longer at {row[0]} (or it changed).\n", status=404,
+            return Response(f"The original photo is no longer at {seen_at} (or it changed).\n", status=404,
                             mimetype="text/plain")
         from PIL import Image
 

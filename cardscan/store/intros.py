@@ -71,7 +71,7 @@ def now_iso() -> str:
 
 
 def _survivor(conn: sqlite3.Connection, contact_id: int) -> int:
-    from cardscan.store import _follow_merges
+    from cardscan.store.rows import _follow_merges
 
     return _follow_merges(conn, contact_id)
 
