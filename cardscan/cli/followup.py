@@ -36,6 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     a = action("list", "the queue, and contacts to follow up another way", run_list)
     a.add_argument("--state", choices=STATES, help="only entries in this state")
     a.add_argument("--event", metavar="NAME", help="only this event")
+    a.add_argument("--kind", choices=("followup", "intro_ask", "intro", "share"), help="only entries of this kind")
+    a.add_argument("--json", action="store_true", help="machine-readable: id, kind, state, contacts, to, subject ...")
     add_review_threshold(a, hidden=True)
 
     a = action("show", "one entry: headers, state, the message", run_show)
@@ -107,7 +109,13 @@ def run_list(args: argparse.Namespace) -> int:
         made = fu.ensure_drafts(store, config=config)
         if made.error:
             print(f"cardscan: warning: no new drafts: {made.error}", file=sys.stderr)
-        rows = fu.entries(store, state=args.state, event=args.event)
+        rows = fu.entries(store, state=args.state, event=args.event, kind=args.kind)
+        if args.json:
+            import json
+
+            from cardscan.followup.intros import entry_json
+            print(json.dumps([entry_json(e) for e in rows], ensure_ascii=False, indent=1))
+            return 0
         for e in rows:
             print(_entry_line(store, e, policy))
         if not rows:
@@ -136,9 +144,11 @@ def _entry_line(store, e, policy: ReviewPolicy) -> str:  # noqa: ANN001
     except KeyError:
         who, has_note, gaps = "(contact gone)", False, ()
     ev = f"  [{e.event}]" if e.event else ""
-    line = f"#{e.id:<4} {e.label:<19} {e.to_addr}  {who}{ev}"
+    kind = "" if e.kind == "followup" else f"[{e.kind}] "
+    to = ", ".join(e.recipients)
+    line = f"#{e.id:<4} {e.label:<19} {kind}{to}  {who}{ev}"
     extra = []
-    if not has_note and e.state in ("draft", "approved"):
+    if not has_note and e.state in ("draft", "approved") and e.kind == "followup":
         extra.append("no note about this person: the draft is not personal yet")
     if e.state in ("draft", "approved"):
         extra.extend(gaps)
@@ -166,7 +176,11 @@ def run_show(args: argparse.Namespace) -> int:
         print(f"follow-up #{e.id}  state: {e.label}  attempts: {e.attempts}")
         print(f"contact #{e.contact_id}" + (f"  event: {_p(e.event)}" if e.event else ""))
         name = rec.contact.scalar("name")
-        print(f"To: {_p(name) + ' ' if name else ''}<{_p(e.to_addr)}>")
+        print(f"To: {_p(name) + ' ' if name else ''}<{_p(e.to_addr)}>"
+              + (f", <{_p(e.other_addr)}> (contact #{e.other_contact_id})" if e.other_addr else ""))
+        if e.kind != "followup":
+            print(f"kind: {e.kind}" + (f"  introduction #{e.intro_id}" if e.intro_id else "")
+                  + (f"  link: {_p(e.url)}" if e.url else ""))
         print(f"Subject: {_p(e.subject)}")
         if e.message_id:
             print(f"Message-ID: {e.message_id}")
@@ -327,13 +341,19 @@ def _delivery(store, fid: int) -> str | None:  # noqa: ANN001
 
 def run_remind(args: argparse.Namespace) -> int:
     from cardscan.followup import queue as fu
+    from cardscan.followup.intros import waiting_asks
     with _open(args) as store:
         rows = fu.reminders(store, days=args.days)
+        asks = waiting_asks(store, days=args.days)
+    for w in asks:
+        print(f"contact #{w.contact_id}  {_p(w.name)}  has not answered whether they want an introduction to "
+              f"{_p(w.other)} (asked {w.sent_at}, {w.days} days ago): cardscan intro answer {w.intro_id} "
+              f"{w.contact_id} yes|no")
     for r in rows:
         who = ", ".join(x for x in (r.name, r.company) if x) or "(no name)"
         ev = f"  [{r.event}]" if r.event else ""
         entry = f"follow-up #{r.followup_id} {r.state}" if r.followup_id else r.state
         print(f"contact #{r.contact_id}  {_p(who)}{_p(ev)}  met {r.met} ({r.days} days ago): {entry}")
-    if not rows:
+    if not rows and not asks:
         print(f"nobody met more than {args.days} days ago is waiting for a follow-up")
     return 0

@@ -14,6 +14,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "have not edited by hand is rewritten to include the note.")
     p.add_argument("contact", type=record_id, metavar="CONTACT", help="contact number (as shown by scan and the report)")
     p.add_argument("text", nargs="?", metavar="TEXT", help="the note")
+    p.add_argument("--asks", action="append", default=[], metavar="TEXT",
+                   help="something this person asks for (repeat for several); used by cardscan intro suggest")
+    p.add_argument("--offers", action="append", default=[], metavar="TEXT",
+                   help="something this person offers (repeat for several)")
     add_db_option(p)
     p.add_argument("--config", type=Path, metavar="FILE",
                    help="config file (default: $CARDSCAN_CONFIG or ~/.config/cardscan/config.toml)")
@@ -28,6 +32,16 @@ def run(args: argparse.Namespace) -> int:
 
     require_db(args.db)
     with Store(args.db) as store:
+        if args.asks or args.offers:
+            from cardscan.followup import intros as it
+
+            for text in args.asks:
+                it.add_ask(store, args.contact, text)
+            for text in args.offers:
+                it.add_offer(store, args.contact, text)
+            print(f"contact #{args.contact}: {len(args.asks)} ask(s), {len(args.offers)} offer(s) added")
+            if args.text is None:
+                return 0
         if args.text is None:
             try:
                 rec = store.contact(args.contact)
@@ -35,7 +49,11 @@ def run(args: argparse.Namespace) -> int:
                 raise ValidationError(f"no contact #{args.contact}") from None
             for n in rec.notes:
                 print(_p(n))
-            if not rec.notes:
+            for n in rec.asks:
+                print(f"asks: {_p(n)}")
+            for n in rec.offers:
+                print(f"offers: {_p(n)}")
+            if not rec.notes and not rec.asks and not rec.offers:
                 print(f"contact #{rec.id} has no notes")
             return 0
         try:

@@ -63,8 +63,9 @@ def get(store: Store, followup_id: int) -> FollowupRecord:
     return entry
 
 
-def entries(store: Store, *, state: str | None = None, event: str | None = None) -> list[FollowupRecord]:
-    return store.followups(state=state, event=event)
+def entries(store: Store, *, state: str | None = None, event: str | None = None,
+            kind: str | None = None) -> list[FollowupRecord]:
+    return store.followups(state=state, event=event, kind=kind)
 
 
 # --------------------------------------------------------------------------------------------
@@ -292,13 +293,19 @@ def identity_gaps(contact: Contact, bodies: Iterable[str] = ()) -> tuple[str, ..
 def email_problem(store: Store, entry: FollowupRecord, *,
                   policy: ReviewPolicy = DEFAULT_POLICY) -> tuple[str | None, str | None]:
     """(why the recipient cannot be approved or None, the contact's current address if it changed)."""
+    return address_problem(store, entry.contact_id, entry.to_addr, policy=policy)
+
+
+def address_problem(store: Store, contact_id: int, to_addr: str, *,
+                    policy: ReviewPolicy = DEFAULT_POLICY) -> tuple[str | None, str | None]:
+    """Like :func:`email_problem` for any (contact, address); a merged contact's survivor is checked."""
     try:
-        rec = store.contact(entry.contact_id)
+        rec = store.contact(contact_id)
     except KeyError:
         return "the contact no longer exists", None
     field, addr, why = pick_email(rec.contact)
     current = None
-    match = [f for f in rec.contact.emails if _norm(f.value) == _norm(entry.to_addr)]
+    match = [f for f in rec.contact.emails if _norm(f.value) == _norm(to_addr)]
     if match:
         field = match[0]
     elif field is None:
@@ -346,10 +353,15 @@ def approve(store: Store, ids: Iterable[int], *, config: Config | None = None,
             refused.append((fid, f"it is {entry.label}, not a draft"))
             continue
         problem, current = email_problem(store, entry, policy=policy)
+        other_current = None
+        if not problem and entry.other_contact_id is not None and entry.other_addr:
+            problem, other_current = address_problem(store, entry.other_contact_id, entry.other_addr,
+                                                     policy=policy)
         if problem:
             refused.append((fid, problem))
             continue
-        if not store.approve_followup(entry, to_addr=current, message_id=new_message_id(sender)):
+        if not store.approve_followup(entry, to_addr=current, other_addr=other_current,
+                                      message_id=new_message_id(sender)):
             refused.append((fid, "it changed meanwhile; look at it again"))
             continue
         if current:
@@ -513,7 +525,14 @@ def due(store: Store, *, now: float, limit: int | None = None) -> list[FollowupR
 
 
 def message_for(store: Store, entry: FollowupRecord, config: Config):  # noqa: ANN201 - EmailMessage
-    """The message of an approved entry (ValidationError when a header value is unsafe)."""
+    """The message of an approved entry (ValidationError when a header value is unsafe, or when
+    an introduction or share may no longer be sent: see :func:`cardscan.followup.intros.check_sendable`)."""
+    if entry.kind != "followup":
+        from cardscan.followup.intros import check_sendable, message_for_intro
+
+        check_sendable(store, entry)
+        if entry.other_addr:
+            return message_for_intro(store, entry, config)
     try:
         name = store.contact(entry.contact_id).contact.scalar("name")
     except KeyError:
@@ -551,9 +570,9 @@ def send_queue(store: Store, config: Config, *, dry_run: bool = False, limit: in
             try:
                 msg = message_for(store, entry, config)
             except ValidationError as exc:
-                done(SendItem(entry.id, entry.to_addr, entry.state, exc.message))
+                done(SendItem(entry.id, entry.to_shown, entry.state, exc.message))
                 continue
-            done(SendItem(entry.id, entry.to_addr, entry.state, "not sent (dry run)",
+            done(SendItem(entry.id, entry.to_shown, entry.state, "not sent (dry run)",
                           write_eml(msg, outbox, eml_name(entry))))
         return SendReport(tuple(items), waiting=_waiting(store, t), dry_run=True)
 
@@ -574,7 +593,7 @@ def send_queue(store: Store, config: Config, *, dry_run: bool = False, limit: in
                 msg = message_for(store, entry, config)
             except ValidationError as exc:
                 _finish(store, entry.id, "failed", exc.message, next_at=None, expect=entry.state)
-                done(SendItem(entry.id, entry.to_addr, "failed", exc.message))
+                done(SendItem(entry.id, entry.to_shown, "failed", exc.message))
                 continue
             bucket.acquire()
             now = clock()
@@ -582,7 +601,7 @@ def send_queue(store: Store, config: Config, *, dry_run: bool = False, limit: in
                 continue  # another sender took it
             attempts = entry.attempts + 1
             try:
-                outcome: Outcome = transport.send(msg, [entry.to_addr])
+                outcome: Outcome = transport.send(msg, entry.recipients)
             except SendError:
                 _unclaim(store, entry, worker)  # nothing was handed over: as it was
                 raise
@@ -625,21 +644,21 @@ def _apply(store: Store, entry: FollowupRecord, attempts: int, outcome: Outcome,
             log.warning("follow-up #%d: some recipients refused: %s", entry.id, outcome.refused)
         _finish(store, entry.id, "sent", None, next_at=None)
         log.info("follow-up #%d sent to %s", entry.id, entry.to_addr)
-        return SendItem(entry.id, entry.to_addr, "sent", outcome.reason)
+        return SendItem(entry.id, entry.to_shown, "sent", outcome.reason)
     if outcome.status == UNCERTAIN:
         _finish(store, entry.id, "uncertain", outcome.reason, next_at=None)
-        return SendItem(entry.id, entry.to_addr, "uncertain", outcome.reason)
+        return SendItem(entry.id, entry.to_shown, "uncertain", outcome.reason)
     if outcome.status == TRANSIENT and attempts < config.followup.max_attempts:
         wait = backoff(attempts, config.followup.retry_after)
         reason = f"{outcome.reason} (attempt {attempts} of {config.followup.max_attempts}, retry in {wait:.0f} s)"
         _finish(store, entry.id, "failed", reason, next_at=now + wait)
-        return SendItem(entry.id, entry.to_addr, "failed", reason)
+        return SendItem(entry.id, entry.to_shown, "failed", reason)
     reason = outcome.reason
     if outcome.status == TRANSIENT:
         reason = f"gave up after {attempts} attempts: {reason}"
     assert outcome.status in (TRANSIENT, PERMANENT)
     _finish(store, entry.id, "failed", reason, next_at=None)
-    return SendItem(entry.id, entry.to_addr, "failed", reason)
+    return SendItem(entry.id, entry.to_shown, "failed", reason)
 
 
 def _finish(store: Store, fid: int, state: str, reason: str | None, *, next_at: float | None,
@@ -689,7 +708,7 @@ def reminders(store: Store, *, days: int = 3, now: datetime | None = None) -> li
 
 __all__ = [
     "ApproveResult", "Draft", "DraftsResult", "FollowupRecord", "NoteResult", "NotQueued", "Reminder", "SendItem",
-    "SendReport", "add_note", "approve", "backoff", "due", "edit_text", "email_problem", "ensure_drafts", "entries",
+    "SendReport", "add_note", "address_problem", "approve", "backoff", "due", "edit_text", "email_problem", "ensure_drafts", "entries",
     "first_name", "get", "mark_sent", "message_for", "pick_email", "recover_stale", "reminders", "render_draft",
     "render_text", "retry", "reviewed_drafts", "save_edit", "send_queue", "skip", "split_subject", "template_context",
 ]

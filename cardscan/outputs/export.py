@@ -569,7 +569,8 @@ def load_items(store: Store, *, event: str | None = None, since: str | None = No
             continue
         out.append(ExportItem(
             id=r.id, contact=r.contact, event=r.event, event_date=dates.get(r.event) if r.event else None,
-            notes=r.notes, created_at=r.created_at, updated_at=r.updated_at, reviewed=r.reviewed,
+            notes=(*r.notes, *(f"Asks for: {x}" for x in r.asks), *(f"Offers: {x}" for x in r.offers)),
+            created_at=r.created_at, updated_at=r.updated_at, reviewed=r.reviewed,
             files=tuple(k.path for k in r.cards),
         ))
     return out

@@ -131,6 +131,26 @@ class FollowupView:
     can_approve: bool
     can_skip: bool
     can_edit: bool
+    kind: str = "followup"
+    kind_label: str = "Follow-up"
+
+
+KIND_LABELS = {"followup": "Follow-up", "intro_ask": "Introduction ask", "intro": "Introduction",
+               "share": "Shared link"}
+
+
+@dataclass(frozen=True)
+class IntroLine:
+    """An introduction as one of its two contacts sees it."""
+
+    id: int
+    other_id: int
+    other_name: str
+    state: str  # asking | introducing | introduced | declined | cancelled
+    answer: str | None  # this contact's answer
+    other_answer: str | None
+    why: str
+    can_answer: bool
 
 
 @dataclass(frozen=True)
@@ -164,6 +184,9 @@ class ContactView:
     photos: tuple[tuple[str, str], ...] = ()  # (data: URI of the crop, sha256 of the photo)
     followups: tuple[FollowupView, ...] = ()
     duplicates: tuple[DuplicateView, ...] = ()
+    asks: tuple[str, ...] = ()
+    offers: tuple[str, ...] = ()
+    intros: tuple[IntroLine, ...] = ()
     followup_state: str = "none"  # state of the live entry, "skipped" or "none": the filters use it
     synced: str | None = None  # where and when the contact was last written to a CardDAV address book
     filter_keys: tuple[str, ...] = ()  # CSS classes the filter rules match
@@ -215,10 +238,12 @@ def followup_view(f: FollowupRow) -> FollowupView:
         id=f.id, state=f.state, label=f.label, to_addr=visible_text(f.to_addr), subject=visible_text(f.subject),
         body=visible_text(f.body), error=visible_text(f.last_error) if f.last_error else None,
         can_approve=f.state in _APPROVABLE, can_skip=f.state in _SKIPPABLE, can_edit=f.state in _EDITABLE,
+        kind=f.kind, kind_label=KIND_LABELS.get(f.kind, f.kind),
     )
 
 
 def _followup_state(rows: Sequence[FollowupRow]) -> str:
+    rows = [f for f in rows if f.kind == "followup"]  # introductions and shares are not follow-ups
     live = [f for f in rows if f.state != "skipped"]
     if live:
         return live[-1].state
@@ -227,7 +252,7 @@ def _followup_state(rows: Sequence[FollowupRow]) -> str:
 
 def contact_view(rec: ContactRecord, *, policy: ReviewPolicy = DEFAULT_POLICY,
                  followups: Sequence[FollowupRow] = (), duplicates: Sequence[DuplicateView] = (),
-                 synced: str | None = None) -> ContactView:
+                 synced: str | None = None, intros: Sequence[IntroLine] = ()) -> ContactView:
     c = rec.contact
     vals: list[ValueView] = []
     for label, name in (("Name", "name"), ("Title", "title"), ("Company", "company")):
@@ -262,6 +287,9 @@ def contact_view(rec: ContactRecord, *, policy: ReviewPolicy = DEFAULT_POLICY,
         photos=photos,
         followups=tuple(followup_view(f) for f in followups),
         duplicates=tuple(duplicates),
+        asks=tuple(visible_text(a) for a in rec.asks),
+        offers=tuple(visible_text(o) for o in rec.offers),
+        intros=tuple(intros),
         followup_state=_followup_state(followups),
         gaps=identity_gaps(c, [f.body for f in followups if f.body]),
         synced=visible_text(synced) if synced else None,
@@ -295,6 +323,7 @@ class ReportData:
     duplicates: tuple[DuplicatePair, ...]
     events: tuple[str, ...] = ()
     synced: Mapping[int, str] = dc_field(default_factory=dict)  # contact id -> "synced to ... at ..."
+    intros: Mapping[int, tuple[IntroLine, ...]] = dc_field(default_factory=dict)
 
 
 def load_followups(store: Store) -> dict[int, tuple[FollowupRow, ...]]:
@@ -329,8 +358,23 @@ def load_report_data(store: Store, *, event: str | None = None,
         dismissed = store.dismissed_duplicates()
         events = tuple(name for name, _ in store.events())
         synced = sync_lines(store)
+        intros = load_intros(store)
     return ReportData(records, stats, failures, followups, tuple(duplicate_pairs(records, dismissed=dismissed)),
-                      events, synced)
+                      events, synced, intros)
+
+
+def load_intros(store: Store) -> dict[int, tuple[IntroLine, ...]]:
+    """Every introduction, listed under both of its contacts."""
+    from cardscan.followup import intros as it
+
+    out: dict[int, list[IntroLine]] = {}
+    for v in it.list_intros(store):
+        for me, other, name, ans, other_ans in ((v.contact_a, v.contact_b, v.name_b, v.answer_a, v.answer_b),
+                                                (v.contact_b, v.contact_a, v.name_a, v.answer_b, v.answer_a)):
+            out.setdefault(me, []).append(IntroLine(
+                v.id, other, visible_text(name), v.state, ans, other_ans, visible_text(v.why),
+                can_answer=v.state == "asking" and ans is None))
+    return {k: tuple(x) for k, x in out.items()}
 
 
 # --------------------------------------------------------------------------------------------
@@ -371,6 +415,7 @@ def report_context(
     followups: Mapping[int, Sequence[FollowupRow]] | None = None,
     duplicates: Sequence[DuplicatePair] = (),
     synced: Mapping[int, str] | None = None,
+    intros: Mapping[int, Sequence[IntroLine]] | None = None,
 ) -> dict[str, object]:
     """The template variables of ``report.html.j2`` (``review.html.j2`` adds its own)."""
     followups = followups or {}
@@ -382,8 +427,10 @@ def report_context(
             for me, other in ((p.a, p.b), (p.b, p.a)):
                 dup_views.setdefault(me, []).append(
                     DuplicateView(other, _heading(headings[other]), visible_text(p.reason)))
+    intros = intros or {}
     views = [contact_view(r, policy=policy, followups=followups.get(r.id, ()), duplicates=dup_views.get(r.id, ()),
-                          synced=synced.get(r.id)) for r in records]
+                          synced=synced.get(r.id), intros=intros.get(r.id, ()))
+             for r in records]
     views.sort(key=lambda v: (not v.review,))  # stable: creation order within each group
 
     event_names = sorted({v.event for v in views if v.event})
@@ -459,10 +506,12 @@ def render_report(
     followups: Mapping[int, Sequence[FollowupRow]] | None = None,
     duplicates: Sequence[DuplicatePair] = (),
     synced: Mapping[int, str] | None = None,
+    intros: Mapping[int, Sequence[IntroLine]] | None = None,
 ) -> str:
     """The report as one HTML string; contacts needing review come first."""
     ctx = report_context(records, stats=stats, failures=failures, title=title, policy=policy,
-                         generated_at=generated_at, followups=followups, duplicates=duplicates, synced=synced)
+                         generated_at=generated_at, followups=followups, duplicates=duplicates, synced=synced,
+                         intros=intros)
     return _environment().get_template("report.html.j2").render(**ctx)
 
 
@@ -488,13 +537,15 @@ def write_report(
         followups=data.followups,
         duplicates=data.duplicates,
         synced=data.synced,
+        intros=data.intros,
     )
     write_atomic(path, html.encode("utf-8"), what="report")
     log.info("wrote report %s (%d contacts)", path, len(data.records))
     return path
 
 
-__all__ = ["CSP", "ContactView", "DuplicatePair", "DuplicateView", "FollowupRow", "FollowupView", "ReportData",
+__all__ = ["CSP", "ContactView", "DuplicatePair", "DuplicateView", "FollowupRow", "FollowupView", "IntroLine",
+           "ReportData",
            "ValueView", "contact_view", "duplicate_pairs", "environment", "load_followups", "load_report_data",
            "mailto_href", "render_report", "report_context", "sync_lines", "tel_href", "visible_text", "website_href",
            "write_report"]

@@ -100,6 +100,18 @@ def edit_followup(store: Store, followup_id: int, subject: str, body: str) -> No
     followup.save_edit(store, entry, f"Subject: {subject.strip()}\n\n{body.replace(chr(13), '')}")
 
 
+def answer_intro(store: Store, intro_id: int, contact_id: int, answer: str, *,
+                 config_loader: Callable[[], Any] | None = None) -> str:
+    """Record a contact's answer to an introduction ask (``cardscan.followup.intros.answer``)."""
+    from cardscan.followup import intros
+
+    config = config_loader() if config_loader is not None else None
+    res = intros.answer(store, intro_id, contact_id, answer, config=config)
+    if res.introduction:
+        return f"introduction #{intro_id}: both said yes; draft #{res.introduction} written"
+    return f"introduction #{intro_id}: answer recorded ({res.state})"
+
+
 def merge_contacts(store: Store, keep: int, other: int) -> int:
     """Merge ``other`` into ``keep`` (``dedupe.merge``); returns the surviving id."""
     if store.contact(keep).id == store.contact(other).id:
@@ -201,7 +213,8 @@ def create_app(settings: ReviewSettings):  # noqa: ANN201 - flask.Flask (importe
         ctx = report_context(
             data.records, stats=data.stats, failures=data.failures,
             title=settings.title or (f"{DEFAULT_TITLE}: {settings.event}" if settings.event else DEFAULT_TITLE),
-            policy=settings.policy, followups=data.followups, duplicates=data.duplicates, synced=data.synced)
+            policy=settings.policy, followups=data.followups, duplicates=data.duplicates, synced=data.synced,
+            intros=data.intros)
         shown = []
         nid = request.args.get("n", "")
         with lock:
@@ -301,6 +314,17 @@ def create_app(settings: ReviewSettings):  # noqa: ANN201 - flask.Flask (importe
                     abort(404)
         except CardscanError as exc:
             return page(_Problems(followups={fid: (str(exc), "", "")}), status=422)
+        return back(cid, msg=msg)
+
+    @app.post("/<token>/intro/<int:iid>/answer")
+    def intro_answer(token: str, iid: int) -> Any:
+        cid = int_arg("contact")
+        try:
+            with Store(settings.db) as store:
+                msg = answer_intro(store, iid, cid, request.form.get("answer", ""),
+                                   config_loader=settings.config_loader)
+        except CardscanError as exc:
+            return page(_Problems(general=[str(exc)]), status=422)
         return back(cid, msg=msg)
 
     @app.post("/<token>/merge")

@@ -30,6 +30,9 @@ Schema overview (see ``MIGRATIONS`` for the exact SQL):
 - ``carddav_resources`` the vCards cardscan created on a CardDAV server (href, ETag, hash of the
                   body last written, when) - see :mod:`cardscan.store.sync`.
 - ``duplicate_dismissals`` pairs of contacts the user said are different people.
+- ``contact_needs`` what a contact asks for and offers (see :mod:`cardscan.store.intros`).
+- ``intros``      introductions between two contacts, with each one's answer; their messages
+                  are ``followups`` rows of kind ``intro_ask`` / ``intro`` (``share`` for shared links).
 """
 from __future__ import annotations
 
@@ -356,6 +359,13 @@ def _m5_sync(conn: sqlite3.Connection) -> None:
         CREATE INDEX carddav_contact ON carddav_resources(contact_id);
         """,
     )
+
+
+@migration(6, "asks and offers, introductions; follow-up entries get a kind")
+def _m6_intros(conn: sqlite3.Connection) -> None:
+    from cardscan.store.intros import MIGRATION_SQL
+
+    _run_script(conn, MIGRATION_SQL)
 
 
 SCHEMA_VERSION = len(MIGRATIONS)

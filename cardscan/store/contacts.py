@@ -220,6 +220,7 @@ class ContactQueries(Queries):
         fields: dict[int, list[tuple[Any, ...]]] = {i: [] for i in ids}
         cards: dict[int, list[CardRecord]] = {i: [] for i in ids}
         notes: dict[int, list[str]] = {i: [] for i in ids}
+        needs: dict[int, dict[str, list[str]]] = {i: {"ask": [], "offer": []} for i in ids}
         crop_col = "coalesce(k.crop_jpeg, p.crop_jpeg)" if with_crops else "NULL"
         for chunk in _chunks(ids, 500):
             marks = ",".join("?" * len(chunk))
@@ -239,6 +240,9 @@ class ContactQueries(Queries):
             for r in conn.execute(
                 f"SELECT contact_id, text FROM notes WHERE contact_id IN ({marks}) ORDER BY id", chunk):
                 notes[r[0]].append(r[1])
+            for r in conn.execute(
+                f"SELECT contact_id, kind, text FROM contact_needs WHERE contact_id IN ({marks}) ORDER BY id", chunk):
+                needs[r[0]][r[1]].append(r[2])
         out = []
         for cid, event, region, created, updated, reviewed, merged in heads:
             raw_text = "\n\n".join(c.raw_text for c in cards[cid] if c.raw_text)
@@ -252,5 +256,7 @@ class ContactQueries(Queries):
                 updated_at=updated,
                 reviewed=bool(reviewed),
                 merged_into=merged,
+                asks=tuple(needs[cid]["ask"]),
+                offers=tuple(needs[cid]["offer"]),
             ))
         return out

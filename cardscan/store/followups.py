@@ -32,6 +32,19 @@ class FollowupRecord:
     sent_at: str | None
     created_at: str
     updated_at: str
+    kind: str = "followup"  # followup | intro_ask | intro | share (see cardscan.followup.intros)
+    intro_id: int | None = None
+    other_contact_id: int | None = None  # an introduction goes to both contacts
+    other_addr: str | None = None
+    url: str | None = None
+
+    @property
+    def recipients(self) -> list[str]:
+        return [self.to_addr, *([self.other_addr] if self.other_addr else [])]
+
+    @property
+    def to_shown(self) -> str:
+        return ", ".join(self.recipients)
 
     @property
     def retry_pending(self) -> bool:
@@ -60,6 +73,7 @@ class FollowupRow:
     delivered_via: str | None = None  # smtp | drafts (how a sent / drafted entry went out)
     delivered_to: str | None = None  # IMAP server/folder of a drafted entry
     sent_at: str | None = None
+    kind: str = "followup"  # followup | intro_ask | intro | share
 
     @property
     def label(self) -> str:
@@ -74,13 +88,15 @@ class FollowupRow:
 
 
 _COLS = ("f.id, f.contact_id, e.name, f.state, f.to_addr, f.subject, f.body, f.message_id, f.attempts, "
-         "f.last_error, f.next_attempt_at, f.approved_at, f.sent_at, f.created_at, f.updated_at")
+         "f.last_error, f.next_attempt_at, f.approved_at, f.sent_at, f.created_at, f.updated_at, "
+         "f.kind, f.intro_id, f.other_contact_id, f.other_addr, f.url")
 _FROM = "followups f LEFT JOIN events e ON e.id = f.event_id"
 
 
 def _record(r: Sequence[Any]) -> FollowupRecord:
     return FollowupRecord(int(r[0]), int(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], int(r[8]), r[9],
-                          None if r[10] is None else float(r[10]), r[11], r[12], r[13], r[14])
+                          None if r[10] is None else float(r[10]), r[11], r[12], r[13], r[14],
+                          r[15], r[16], r[17], r[18], r[19])
 
 
 def _without_followup(conn: sqlite3.Connection) -> list[int]:
@@ -89,9 +105,10 @@ def _without_followup(conn: sqlite3.Connection) -> list[int]:
         SELECT c.id FROM contacts c
          WHERE c.merged_into IS NULL
            AND NOT EXISTS (SELECT 1 FROM followups f
-                            WHERE f.contact_id = c.id AND ifnull(f.event_id, 0) = ifnull(c.event_id, 0))
+                            WHERE f.contact_id = c.id AND ifnull(f.event_id, 0) = ifnull(c.event_id, 0)
+                              AND f.kind = 'followup')
            AND NOT EXISTS (SELECT 1 FROM followups f JOIN contacts m ON m.id = f.contact_id
-                            WHERE m.merged_into = c.id AND f.state <> 'skipped')
+                            WHERE m.merged_into = c.id AND f.state <> 'skipped' AND f.kind = 'followup')
          ORDER BY c.id
         """).fetchall()
     return [int(r[0]) for r in rows]
@@ -104,8 +121,12 @@ class FollowupQueries(Queries):
         row = self._conn.execute(f"SELECT {_COLS} FROM {_FROM} WHERE f.id = ?", (followup_id,)).fetchone()
         return _record(row) if row is not None else None
 
-    def followups(self, *, state: str | None = None, event: str | None = None) -> list[FollowupRecord]:
+    def followups(self, *, state: str | None = None, event: str | None = None,
+                  kind: str | None = None) -> list[FollowupRecord]:
         where, params = [], []
+        if kind is not None:
+            where.append("f.kind = ?")
+            params.append(kind)
         if state is not None:
             where.append("f.state = ?")
             params.append(state)
@@ -118,7 +139,8 @@ class FollowupQueries(Queries):
     def live_followup(self, contact_id: int) -> FollowupRecord | None:
         """The contact's newest follow-up that is not skipped."""
         row = self._conn.execute(
-            f"SELECT {_COLS} FROM {_FROM} WHERE f.contact_id = ? AND f.state <> 'skipped' ORDER BY f.id DESC LIMIT 1",
+            f"SELECT {_COLS} FROM {_FROM} WHERE f.contact_id = ? AND f.state <> 'skipped' AND f.kind = 'followup' "
+            f"ORDER BY f.id DESC LIMIT 1",
             (contact_id,)).fetchone()
         return _record(row) if row else None
 
@@ -147,13 +169,14 @@ class FollowupQueries(Queries):
             return cid
 
         out: dict[int, list[FollowupRow]] = {}
-        for fid, cid, state, to_addr, subject, body, err, next_at, via, to, sent_at in conn.execute(
+        for fid, cid, state, to_addr, subject, body, err, next_at, via, to, sent_at, kind, other in conn.execute(
                 "SELECT id, contact_id, state, to_addr, subject, body, last_error, next_attempt_at, delivered_via, "
-                "delivered_to, sent_at FROM followups ORDER BY id"):
+                "delivered_to, sent_at, kind, other_addr FROM followups ORDER BY id"):
             owner = survivor(int(cid))
-            out.setdefault(owner, []).append(FollowupRow(int(fid), owner, state, to_addr, subject, body, err,
+            shown = to_addr + (f", {other}" if other else "")
+            out.setdefault(owner, []).append(FollowupRow(int(fid), owner, state, shown, subject, body, err,
                                                          state == "failed" and next_at is not None, via, to,
-                                                         sent_at))
+                                                         sent_at, kind))
         return {k: tuple(v) for k, v in out.items()}
 
     # -- drafts and the person's decisions ----------------------------------------------
@@ -168,6 +191,7 @@ class FollowupQueries(Queries):
             event_id = conn.execute("SELECT event_id FROM contacts WHERE id = ?", (contact_id,)).fetchone()[0]
             dup = conn.execute(
                 "SELECT id FROM followups WHERE lower(to_addr) = lower(?) AND ifnull(event_id, 0) = ifnull(?, 0) "
+                "AND kind = 'followup' "
                 "ORDER BY state = 'skipped', id LIMIT 1", (to_addr, event_id)).fetchone()
             if dup:
                 return None, int(dup[0])
@@ -180,15 +204,17 @@ class FollowupQueries(Queries):
                 return None, None
             return int(cur.lastrowid or 0), None
 
-    def approve_followup(self, entry: FollowupRecord, *, to_addr: str | None, message_id: str) -> bool:
-        """draft -> approved (the recipient replaced when ``to_addr``; the Message-ID fixed once)."""
+    def approve_followup(self, entry: FollowupRecord, *, to_addr: str | None, message_id: str,
+                         other_addr: str | None = None) -> bool:
+        """draft -> approved (the recipient replaced when ``to_addr``, an introduction's second one when
+        ``other_addr``; the Message-ID fixed once)."""
         ts = _now()
         with self.write() as conn:  # type: ignore[attr-defined]
             cur = conn.execute(
                 "UPDATE followups SET state = 'approved', approved_at = ?, updated_at = ?, "
-                "to_addr = ifnull(?, to_addr), message_id = ifnull(message_id, ?) "
-                "WHERE id = ? AND state = 'draft' AND updated_at = ?",
-                (ts, ts, to_addr, message_id, entry.id, entry.updated_at))
+                "to_addr = ifnull(?, to_addr), other_addr = ifnull(?, other_addr), "
+                "message_id = ifnull(message_id, ?) WHERE id = ? AND state = 'draft' AND updated_at = ?",
+                (ts, ts, to_addr, other_addr, message_id, entry.id, entry.updated_at))
             return cur.rowcount == 1
 
     def skip_followup(self, entry: FollowupRecord, reason: str) -> bool:
@@ -290,10 +316,11 @@ class FollowupQueries(Queries):
         """(contacts with a sent follow-up, contact -> (id, state) of its newest live one,
         contacts with a skipped one)."""
         conn = self._conn
-        sent = {int(r[0]) for r in conn.execute("SELECT contact_id FROM followups WHERE state IN ('sent', 'drafted')")}
+        fu = "SELECT contact_id{} FROM followups WHERE kind = 'followup' AND "  # not introductions or shares
+        sent = {int(r[0]) for r in conn.execute(fu.format("") + "state IN ('sent', 'drafted')")}
         live = {int(r[0]): (int(r[1]), r[2]) for r in conn.execute(
-            "SELECT contact_id, id, state FROM followups WHERE state <> 'skipped' ORDER BY id")}
-        skipped = {int(r[0]) for r in conn.execute("SELECT contact_id FROM followups WHERE state = 'skipped'")}
+            fu.format(", id, state") + "state <> 'skipped' ORDER BY id")}
+        skipped = {int(r[0]) for r in conn.execute(fu.format("") + "state = 'skipped'")}
         return sent, live, skipped
 
     def contacts_met(self) -> list[tuple[int, str | None, str]]:

@@ -139,6 +139,7 @@ def _merge(store: Any, keep: int, other: int, newer_wins: Collection[str],
 
         conn.execute("UPDATE cards SET contact_id = ? WHERE contact_id = ?", (a, b))
         conn.execute("UPDATE notes SET contact_id = ? WHERE contact_id = ?", (a, b))
+        conn.execute("UPDATE contact_needs SET contact_id = ? WHERE contact_id = ?", (a, b))
         _move_followups(conn, a, b, ts)
         conn.execute(
             "UPDATE contacts SET event_id = ifnull(event_id, (SELECT event_id FROM contacts WHERE id = :b)), "
@@ -157,7 +158,7 @@ def _move_followups(conn: Any, a: int, b: int, ts: str) -> None:
     event: where both have one, a message already (being) sent wins over a draft, else ``a``'s
     is kept and ``b``'s draft is skipped.  Two sent ones both stay (b's on b, reachable through
     merged_into), as history must not be rewritten."""
-    live = "state <> 'skipped'"
+    live = "state <> 'skipped' AND kind = 'followup'"  # introductions and shares are not follow-ups
     for fid, event_id, state in conn.execute(
             f"SELECT id, event_id, state FROM followups WHERE contact_id = ? AND {live}", (b,)).fetchall():  # noqa: S608
         mine = conn.execute(f"SELECT id, state FROM followups WHERE contact_id = ? AND {live} "  # noqa: S608
@@ -173,7 +174,10 @@ def _move_followups(conn: Any, a: int, b: int, ts: str) -> None:
     # re-point everything that no longer collides with a live row of a
     conn.execute(
         f"""UPDATE followups SET contact_id = :a, updated_at = :ts
-             WHERE contact_id = :b AND (state = 'skipped' OR NOT EXISTS (
+             WHERE contact_id = :b AND (state = 'skipped' OR kind <> 'followup' OR NOT EXISTS (
                    SELECT 1 FROM followups f WHERE f.contact_id = :a AND f.{live}
                       AND ifnull(f.event_id, 0) = ifnull(followups.event_id, 0)))""",  # noqa: S608
         {"a": a, "b": b, "ts": ts})
+    conn.execute("UPDATE followups SET other_contact_id = ?, updated_at = ? WHERE other_contact_id = ?", (a, ts, b))
+    conn.execute("UPDATE intros SET contact_a = ?, updated_at = ? WHERE contact_a = ? AND contact_b <> ?", (a, ts, b, a))
+    conn.execute("UPDATE intros SET contact_b = ?, updated_at = ? WHERE contact_b = ? AND contact_a <> ?", (a, ts, b, a))

@@ -83,6 +83,8 @@ class ContactRecord:
     updated_at: str
     reviewed: bool = False
     merged_into: int | None = None
+    asks: tuple[str, ...] = ()
+    offers: tuple[str, ...] = ()
 
     @property
     def crops(self) -> tuple[bytes, ...]:
