@@ -193,8 +193,10 @@ def _side(store: Store, row: sql.IntroRow, contact_id: int) -> str:
                           f"(#{row.contact_a} and #{row.contact_b})")
 
 
-def answer(store: Store, intro_id: int, contact_id: int, value: str, *, config: Config) -> Answered:
-    """Record one person's answer.  'no' ends the introduction for ever; yes + yes writes it."""
+def answer(store: Store, intro_id: int, contact_id: int, value: str, *, config: Config | None) -> Answered:
+    """Record one person's answer.  'no' ends the introduction for ever; yes + yes writes it
+    (``config`` None: the built-in defaults, no sender signature)."""
+    config = config if config is not None else Config()
     value = value.strip().lower()
     if value not in ANSWERS:
         raise ValidationError(f"the answer must be yes or no, not {value!r}")

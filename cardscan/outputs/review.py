@@ -104,10 +104,9 @@ def edit_followup(store: Store, followup_id: int, subject: str, body: str) -> No
 def answer_intro(store: Store, intro_id: int, contact_id: int, answer: str, *,
                  config_loader: Callable[[], Any] | None = None) -> str:
     """Record a contact's answer to an introduction ask (``cardscan.followup.intros.answer``)."""
-    from cardscan.config import Config
     from cardscan.followup import intros
 
-    config = config_loader() if config_loader is not None else Config()
+    config = config_loader() if config_loader is not None else None
     res = intros.answer(store, intro_id, contact_id, answer, config=config)
     if res.introduction:
         return f"introduction #{intro_id}: both said yes; draft #{res.introduction} written"
