@@ -57,7 +57,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	@touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[test,rapidocr]'
+	$(BIN)/python -m pip install -q -e '.[test,rapidocr,cluster]'
 	@touch $@ $(VENV)/.installed
 
 setup: system-deps $(VENV)/.installed

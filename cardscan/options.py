@@ -31,6 +31,8 @@ class Options:
     keep_crops: bool = True
     auto_merge: str | None = None  # "strong" | "possible": merge duplicates after the scan (None: only list them)
     followup_drafts: bool = True  # write a follow-up draft for each new contact with a usable e-mail
+    cluster: str | None = None  # read on a Dask cluster: "tcp://HOST:8786", or "local:N" worker processes
+    shared_paths: bool = False  # with cluster: send paths (every worker can read them), not the photos' bytes
 
     def __post_init__(self) -> None:
         if self.region is not None:
@@ -60,6 +62,12 @@ class Options:
             raise BadArgumentsError("--max-image-mpixels must be positive")
         if not 0.0 <= self.review_threshold <= 1.0:
             raise BadArgumentsError("review threshold must be between 0 and 1")
+        if self.cluster is not None:
+            from cardscan.cluster import check_address
+
+            check_address(self.cluster)
+        elif self.shared_paths:
+            raise BadArgumentsError("--shared-paths goes with --cluster ADDRESS")
         object.__setattr__(self, "db", Path(self.db))
 
     @property

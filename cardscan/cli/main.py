@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import pkgutil
 import sys
 import traceback
@@ -57,6 +58,11 @@ def add_scan_options(p: argparse.ArgumentParser) -> None:
                         "possible (also same name and similar company); default: only list them")
     p.add_argument("--no-drafts", dest="followup_drafts", action="store_false",
                    help="do not write follow-up drafts for the new contacts")
+    p.add_argument("--cluster", metavar="ADDRESS",
+                   help="read the photos on a Dask cluster: the scheduler's tcp://HOST:8786, or local:N to start "
+                        "N worker processes here (needs the cluster extra); this process still writes the database")
+    p.add_argument("--shared-paths", action="store_true",
+                   help="with --cluster: send the photos' paths, which every worker can read, instead of their bytes")
 
 
 def _config_defaults() -> tuple[str | None, str | None]:
@@ -79,7 +85,8 @@ def options_from_args(args: argparse.Namespace, **extra: object) -> Options:
             args.region = region
         args.lang = args.lang or lang or "eng"
     kw = {k: getattr(args, k) for k in ("db", "event", "event_date", "note", "region", "lang", "engine", "jobs",
-                                         "max_image_mpixels", "review_threshold", "auto_merge", "followup_drafts")
+                                         "max_image_mpixels", "review_threshold", "auto_merge", "followup_drafts",
+                                         "cluster", "shared_paths")
           if hasattr(args, k)}
     if hasattr(args, "second_engine"):
         kw["second_engine"] = args.second_engine
@@ -105,6 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = logging.ERROR if args.quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
     logging.basicConfig(level=level, format="cardscan: %(message)s", stream=sys.stderr)
+    if getattr(args, "cluster", None):  # Dask logs each worker's start and stop at INFO: only -v shows them
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", logging.getLevelName(max(level, logging.WARNING)).lower())
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

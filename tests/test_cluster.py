@@ -1,0 +1,189 @@
+"""Scanning on a real Dask LocalCluster (2 worker processes on 127.0.0.1, dashboard off).
+
+The logic tests run the real pipeline on tiny photos with the test OCR engine in the workers
+(tests/cluster_fixtures.py: the fake card text; a black photo ends its worker process, for the
+fault tests); the samples test reads with real Tesseract on both sides.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from cardscan import api
+from cardscan.errors import BadArgumentsError
+from cardscan.options import Options
+from tests.cluster_fixtures import DELAY_ENV, ENGINE, black_jpeg, tiny_jpeg
+
+distributed = pytest.importorskip("distributed", reason="the cluster extra (make test installs it)")
+
+
+@pytest.fixture(scope="module")
+def dask_cluster():
+    from cardscan.cluster import start_local
+
+    cluster = start_local(2, env={api.TEST_ENGINE_ENV: ENGINE, DELAY_ENV: "0.05", "OMP_THREAD_LIMIT": "1"})
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+
+
+def _photos(folder: Path, n: int, start: int = 0) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(start, start + n):
+        (folder / f"p{i:05d}.jpg").write_bytes(tiny_jpeg(i))
+    return folder
+
+
+def _opts(db: Path, address: str, **kw: object) -> Options:
+    return Options(db=db, cluster=address, followup_drafts=False, report=None, **kw)  # type: ignore[arg-type]
+
+
+def _rows(db: Path, sql: str) -> list[tuple]:
+    con = sqlite3.connect(db)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def _assert_each_photo_once(db: Path, n: int) -> None:
+    photos = _rows(db, "SELECT sha256 FROM photos")
+    assert len(photos) == n and len({p for (p,) in photos}) == n
+    per_photo = Counter(sha for (sha,) in _rows(db, "SELECT photo_sha256 FROM cards"))
+    assert len(per_photo) == n and set(per_photo.values()) == {1}, per_photo.most_common(3)
+    assert _rows(db, "SELECT COUNT(*) FROM contacts") == [(n,)]
+
+
+def _worker_pids(address: str) -> dict[str, int]:
+    with distributed.Client(address, timeout=10) as c:
+        return c.run(os.getpid)
+
+
+def test_cluster_option_is_checked():
+    with pytest.raises(BadArgumentsError, match="local:N or a scheduler address"):
+        Options(cluster="my laptop")
+    with pytest.raises(BadArgumentsError, match="1 or more"):
+        Options(cluster="local:0")
+    with pytest.raises(BadArgumentsError, match="--shared-paths goes with --cluster"):
+        Options(shared_paths=True)
+    assert Options(cluster="tcp://10.0.0.5:8786").cluster == "tcp://10.0.0.5:8786"
+
+
+def test_worker_killed_mid_run_every_photo_stored_once(dask_cluster, tmp_path):
+    folder = _photos(tmp_path / "in", 14)
+    address = dask_cluster.scheduler_address
+    before = _worker_pids(address)
+    killed: list[int] = []
+
+    def kill_one_worker(item: api.ScanItem) -> None:  # at the first commit both workers are reading
+        if not killed:
+            pid = sorted(before.values())[0]
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+
+    db = tmp_path / "c.db"
+    r = api.scan([folder], options=_opts(db, address), progress=kill_one_worker)
+    assert killed
+    assert not r.failures, [i.error for i in r.failures]
+    assert r.photos == 14 and r.contacts == 14
+    _assert_each_photo_once(db, 14)
+    dask_cluster.wait_for_workers(2, timeout=60)
+    after = _worker_pids(address)
+    assert killed[0] not in after.values()  # the nanny started a new worker in its place
+
+
+def test_rerun_after_stopping_half_way_stores_nothing_twice(dask_cluster, tmp_path):
+    folder = _photos(tmp_path / "in", 16, start=100)
+    db = tmp_path / "c.db"
+    seen: list[api.ScanItem] = []
+
+    def stop_half_way(item: api.ScanItem) -> None:
+        seen.append(item)
+        if len(seen) == 8:
+            raise KeyboardInterrupt  # what Ctrl-C does in the middle of a run
+
+    with pytest.raises(KeyboardInterrupt):
+        api.scan([folder], options=_opts(db, dask_cluster.scheduler_address), progress=stop_half_way)
+    stored = _rows(db, "SELECT COUNT(*) FROM photos WHERE sha256 IN (SELECT photo_sha256 FROM cards)")[0][0]
+    assert 8 <= stored < 16
+    r = api.scan([folder], options=_opts(db, dask_cluster.scheduler_address))
+    assert not r.failures
+    assert sum(1 for i in r.items if i.duplicate) == stored  # skipped by hash, never sent
+    assert sum(1 for i in r.items if not i.duplicate) == 16 - stored
+    _assert_each_photo_once(db, 16)
+
+
+def test_photo_that_kills_workers_fails_alone(dask_cluster, tmp_path):
+    folder = _photos(tmp_path / "in", 5, start=200)
+    (folder / "zz-black.jpg").write_bytes(black_jpeg())
+    db = tmp_path / "c.db"
+    r = api.scan([folder], options=_opts(db, dask_cluster.scheduler_address))
+    assert [Path(i.path).name for i in r.failures] == ["zz-black.jpg"]
+    assert "stopped cluster workers" in (r.failures[0].error or "")
+    assert r.contacts == 5
+    assert _rows(db, "SELECT COUNT(*) FROM photos") == [(6,)]  # the failure is recorded, once
+    dask_cluster.wait_for_workers(2, timeout=60)
+
+
+def _rss_kib() -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+@pytest.mark.slow
+def test_client_memory_flat_over_2000_photos(dask_cluster, tmp_path):
+    n = 2000
+    folder = _photos(tmp_path / "in", n, start=1000)
+    address = dask_cluster.scheduler_address
+    rss: dict[int, int] = {}
+    on_scheduler: list[int] = []
+    client = distributed.Client(address, timeout=10)
+
+    def sample(item: api.ScanItem) -> None:
+        k = len(rss_seen) + 1
+        rss_seen.append(k)
+        if k in (300, 1000, n):
+            rss[k] = _rss_kib()
+        if k % 250 == 0:  # photos the scheduler holds: the window, never the whole run
+            on_scheduler.append(client.run_on_scheduler(
+                lambda dask_scheduler: sum(1 for key in dask_scheduler.tasks if str(key).startswith("cardscan-photo-"))))
+
+    rss_seen: list[int] = []
+    try:
+        r = api.scan([folder], options=_opts(tmp_path / "c.db", address, keep_crops=False), progress=sample)
+    finally:
+        client.close()
+    assert r.contacts == n and not r.failures
+    assert on_scheduler and max(on_scheduler) <= 4  # 2 per worker thread
+    grew = rss[n] - rss[300]
+    assert grew < 20 * 1024, f"client memory grew {grew / 1024:.1f} MB over {n - 300} photos ({rss})"
+
+
+@pytest.mark.slow
+def test_samples_through_the_cluster_give_the_same_contacts(samples_dir, tmp_path):
+    """Real Tesseract in 2 cluster worker processes (local:2) against the local worker pool."""
+    photos = sorted(p for p in samples_dir.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    assert photos
+
+    def contacts(result: api.ScanResult, db: Path) -> dict[tuple[str, int], dict]:
+        from cardscan.store import Store
+
+        with Store(db) as store:
+            return {(Path(i.path).name, i.card_index): store.contact(i.contact_id).contact.to_record()
+                    for i in result.items if i.contact_id is not None}
+
+    base = Options(followup_drafts=False, report=None, jobs=2)
+    local = api.scan(photos, options=base.with_(db=tmp_path / "local.db"))
+    remote = api.scan(photos, options=base.with_(db=tmp_path / "cluster.db", cluster="local:2"))
+    assert [Path(i.path).name for i in remote.failures] == [Path(i.path).name for i in local.failures]
+    a, b = contacts(local, tmp_path / "local.db"), contacts(remote, tmp_path / "cluster.db")
+    assert a and a == b
