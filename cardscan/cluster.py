@@ -29,10 +29,11 @@ import os
 import re
 import threading
 import uuid
+from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
-from cardscan.errors import BadArgumentsError, CardscanError, ExitCode, MissingDependencyError
+from cardscan.errors import BadArgumentsError, CardscanError, ClusterError, ExitCode, MissingDependencyError
 from cardscan.options import Options
 from cardscan.reading import files, pipeline
 from cardscan.reading.pipeline import CardOutcome
@@ -47,12 +48,6 @@ LOCAL_ALLOWED_FAILURES = 2  # a photo that kills this many workers of a local:N 
 PLUGIN_NAME = "cardscan-reader"
 _LOCAL_RE = re.compile(r"^local:(\d+)$")
 _ADDRESS_RE = re.compile(r"^([a-z]+://)?[^\s/:]+:\d+$")
-
-
-class ClusterError(CardscanError):
-    """The cluster cannot be reached or was lost mid-run; photos already committed stay stored."""
-
-    exit_code = ExitCode.other_error
 
 
 def check_address(spec: str) -> str:
@@ -301,3 +296,55 @@ def iter_outcomes(paths: Sequence[str], options: Options, *, window: int | None 
                     client.cancel([f for f, _, _ in inflight.values()])
                 inflight.clear()
             ac.clear()
+
+
+class ClusterPool:
+    """The cluster behind the interface of the watcher's local pool (`submit(fn, path)` giving a
+    `concurrent.futures.Future` of the photo's CardOutcome): the photo goes to the cluster as
+    `read_photo`, whatever local worker function `fn` names. A photo that kills workers comes back
+    as that photo's failed outcome; a lost scheduler as `ClusterError` on the future."""
+
+    def __init__(self, options: Options, *, wait_for_workers: float = 60.0) -> None:
+        self.options = options
+        self.spec = options.cluster or ""
+        self._stack = contextlib.ExitStack()
+        try:
+            self.client = self._stack.enter_context(connect(self.spec))
+            self.client.register_plugin(ReaderPlugin(options), name=PLUGIN_NAME)
+            self.window = max(2, PER_THREAD * _check_workers(self.client, options, self.spec, wait_for_workers))
+        except BaseException:
+            self._stack.close()
+            raise
+        self._futures: dict[str, Any] = {}
+
+    def submit(self, fn: Any, path: str) -> Future:  # noqa: ARG002 - fn: the local pool's worker function
+        done: Future = Future()
+        data: bytes | None = None
+        sha = None
+        if not self.options.shared_paths:
+            try:
+                data = files.read_regular_file(Path(path))
+            except CardscanError as e:
+                done.set_result(_failed(path, str(e), int(e.exit_code)))
+                return done
+            sha = pipeline.sha256_bytes(data)
+        key = f"cardscan-photo-{uuid.uuid4().hex}"
+        fut = self.client.submit(read_photo, path, data, self.options, key=key, pure=False)
+        self._futures[key] = fut
+
+        def finished(f: Any) -> None:
+            self._futures.pop(key, None)
+            try:
+                done.set_result(_collect(f, path, sha, self.spec))
+            except BaseException as e:  # noqa: BLE001 - handed to the waiting caller
+                done.set_exception(e)
+
+        fut.add_done_callback(finished)
+        return done
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:  # noqa: ARG002
+        if cancel_futures and self._futures:
+            with contextlib.suppress(Exception):
+                self.client.cancel(list(self._futures.values()))
+        self._futures.clear()
+        self._stack.close()

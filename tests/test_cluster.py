@@ -6,9 +6,13 @@ fault tests); the samples test reads with real Tesseract on both sides.
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
+import subprocess
+import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -26,7 +30,7 @@ distributed = pytest.importorskip("distributed", reason="the cluster extra (make
 def dask_cluster():
     from cardscan.cluster import start_local
 
-    cluster = start_local(2, env={api.TEST_ENGINE_ENV: ENGINE, DELAY_ENV: "0.05", "OMP_THREAD_LIMIT": "1"})
+    cluster = start_local(2, env={api.TEST_ENGINE_ENV: ENGINE, DELAY_ENV: "0.01", "OMP_THREAD_LIMIT": "1"})
     try:
         yield cluster
     finally:
@@ -76,7 +80,7 @@ def test_cluster_option_is_checked():
 
 
 def test_worker_killed_mid_run_every_photo_stored_once(dask_cluster, tmp_path):
-    folder = _photos(tmp_path / "in", 14)
+    folder = _photos(tmp_path / "in", 40)
     address = dask_cluster.scheduler_address
     before = _worker_pids(address)
     killed: list[int] = []
@@ -91,8 +95,8 @@ def test_worker_killed_mid_run_every_photo_stored_once(dask_cluster, tmp_path):
     r = api.scan([folder], options=_opts(db, address), progress=kill_one_worker)
     assert killed
     assert not r.failures, [i.error for i in r.failures]
-    assert r.photos == 14 and r.contacts == 14
-    _assert_each_photo_once(db, 14)
+    assert r.photos == 40 and r.contacts == 40
+    _assert_each_photo_once(db, 40)
     dask_cluster.wait_for_workers(2, timeout=60)
     after = _worker_pids(address)
     assert killed[0] not in after.values()  # the nanny started a new worker in its place
@@ -187,3 +191,71 @@ def test_samples_through_the_cluster_give_the_same_contacts(samples_dir, tmp_pat
     assert [Path(i.path).name for i in remote.failures] == [Path(i.path).name for i in local.failures]
     a, b = contacts(local, tmp_path / "local.db"), contacts(remote, tmp_path / "cluster.db")
     assert a and a == b
+
+
+def test_watch_reads_through_the_cluster(dask_cluster, tmp_path):
+    from cardscan.watch import WatchConfig, watch
+
+    folder = _photos(tmp_path / "in", 6, start=300)
+    db = tmp_path / "c.db"
+    cfg = WatchConfig(folder=folder, options=_opts(db, dask_cluster.scheduler_address), poll=0.2, settle=0.2,
+                      once=True)
+    stats = watch(cfg)
+    assert stats.done == 6 and stats.failed == 0
+    _assert_each_photo_once(db, 6)
+
+
+# ---------------------------------------------------------------- a scheduler and a worker as people start them
+def _start(*args: str, env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen([str(Path(sys.executable).with_name("dask")), *args], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def _end(p: subprocess.Popen) -> None:
+    if p.poll() is None:
+        os.killpg(p.pid, signal.SIGKILL)
+    p.wait(timeout=10)
+
+
+def test_scheduler_lost_mid_run_stops_cleanly_and_a_rerun_continues(dask_cluster, tmp_path):
+    """`dask scheduler` and `dask worker --preload cardscan.cluster` as separate processes; the
+    scheduler is killed mid-run."""
+    from cardscan.errors import ClusterError
+
+    env = dict(os.environ, **{api.TEST_ENGINE_ENV: ENGINE, DELAY_ENV: "0.1", "OMP_THREAD_LIMIT": "1",
+                              "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    sched_file = tmp_path / "scheduler.json"
+    scheduler = _start("scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                       "--scheduler-file", str(sched_file), env=env)
+    worker = None
+    try:
+        deadline = time.monotonic() + 60
+        while not sched_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        address = json.loads(sched_file.read_text())["address"]
+        worker = _start("worker", address, "--nthreads", "1", "--no-dashboard", "--preload", "cardscan.cluster",
+                        env=env)
+        folder = _photos(tmp_path / "in", 12, start=400)
+        db = tmp_path / "c.db"
+        seen: list[api.ScanItem] = []
+
+        def kill_scheduler(item: api.ScanItem) -> None:
+            seen.append(item)
+            if len(seen) == 3:
+                os.killpg(scheduler.pid, signal.SIGKILL)
+
+        t0 = time.monotonic()
+        with pytest.raises(ClusterError, match="lost the Dask scheduler"):
+            api.scan([folder], options=_opts(db, address), progress=kill_scheduler)
+        print(f"stopped {time.monotonic() - t0:.1f} s after the start")
+        stored = _rows(db, "SELECT COUNT(*) FROM cards")[0][0]
+        assert 3 <= stored < 12
+        assert _rows(db, "SELECT COUNT(*) FROM photos WHERE sha256 NOT IN (SELECT photo_sha256 FROM cards)") == [(0,)]
+    finally:
+        for p in (worker, scheduler):
+            if p is not None:
+                _end(p)
+    # the same command (on a running cluster) continues: the stored photos are not sent again
+    r = api.scan([folder], options=_opts(db, dask_cluster.scheduler_address))
+    assert sum(1 for i in r.items if not i.duplicate) == 12 - stored
+    _assert_each_photo_once(db, 12)
