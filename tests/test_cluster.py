@@ -259,3 +259,22 @@ def test_scheduler_lost_mid_run_stops_cleanly_and_a_rerun_continues(dask_cluster
     r = api.scan([folder], options=_opts(db, dask_cluster.scheduler_address))
     assert sum(1 for i in r.items if not i.duplicate) == 12 - stored
     _assert_each_photo_once(db, 12)
+
+
+@pytest.mark.slow
+def test_bench_speed_runs_the_cluster_beside_the_local_pool(tmp_path):
+    from tests.watch_fixtures import ROOT, cli_env
+
+    folder = _photos(tmp_path / "in", 6, start=500)
+    out_json = tmp_path / "speed.json"
+    r = subprocess.run([sys.executable, "-m", "cardscan", "bench", "--speed", str(folder), "--cluster", "local:1",
+                        "-j", "1", "--json", str(out_json)], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                       env=cli_env({api.TEST_ENGINE_ENV: ENGINE}))
+    assert r.returncode == 0, r.stderr
+    assert "cluster overhead" in r.stdout and "contacts committed/s" in r.stdout
+    d = json.loads(out_json.read_text())
+    c = d["cluster"]
+    assert d["cardscan"]["photos"] == c["run"]["photos"] == 6
+    assert c["run"]["cards"] == d["cardscan"]["cards"] == 6 and c["run"]["failures"] == 0
+    assert c["workers"] == 1 and c["writer_contacts"] >= 200 and c["writer_per_second"] > 0
+    assert c["overhead_per_photo_s"] == pytest.approx((c["run"]["seconds"] - d["cardscan"]["seconds"]) / 6)
