@@ -1,6 +1,6 @@
 # cardscan: two commands set up a fresh Debian/Ubuntu machine.
 #   make demo   installs what is missing (Tesseract via apt, a virtualenv with cardscan), scans samples/
-#   make test   the same set-up plus test tools, then the test suite
+#   make test   the same set-up plus test tools, then ruff, the import contracts and the test suite
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -10,14 +10,19 @@ TEST_APT_PACKAGES := chromium
 OUT    ?= out
 JOBS   ?= 2
 
-.PHONY: demo test setup setup-test system-deps system-test-deps bench bench-speed samples clean
+.PHONY: demo test lint setup setup-test system-deps system-test-deps bench bench-speed samples clean
 
 demo: setup
 	@mkdir -p $(OUT)
 	$(BIN)/cardscan scan samples --db $(OUT)/demo.db --report $(OUT)/report.html --jsonl $(OUT)/samples.jsonl --event "cardscan demo"
 
-test: setup-test
+test: setup-test lint
 	$(BIN)/python -m pytest -n $(JOBS) -q tests
+
+# ruff (errors, not style) and the import contracts in pyproject.toml; a broken contract fails `make test`
+lint: setup-test
+	$(BIN)/ruff check cardscan tests
+	$(BIN)/lint-imports --no-cache
 
 bench: setup
 	$(BIN)/cardscan bench samples/groundtruth.jsonl

@@ -26,10 +26,11 @@ from cardscan.reading import files
 from cardscan.reading.ocr import tesseract as ocr_mod
 
 from cardscan.reading import pipeline
+from cardscan.config import Config
 from cardscan.errors import ExitCode, MissingDependencyError, OutputAccessError
 from cardscan.options import Options
 from cardscan.reading.pipeline import CardOutcome
-from cardscan.store import CardRead, Store, field_needs_review, iter_values
+from cardscan.store import CardRead, Store
 
 log = logging.getLogger(__name__)
 
@@ -203,9 +204,12 @@ def _load_here(options: Options) -> None:
         _engine, _options = load_engine(options), options
 
 
-def scan(paths: Iterable[Path | str], /, *, options: Options = Options(),
+def scan(paths: Iterable[Path | str], /, *, options: Options = Options(), config: Config | None = None,
          progress: Callable[[ScanItem], None] | None = None) -> ScanResult:
-    """Scan photos and folders into the store; write the JSONL and report when asked."""
+    """Scan photos and folders into the store; write the JSONL and report when asked.
+
+    ``config`` (sender, templates) is used for the follow-up drafts; this function reads no config
+    file: the CLI does (None: the built-in defaults)."""
     t0 = time.perf_counter()
     check_ready(options)
     result = ScanResult()
@@ -245,10 +249,10 @@ def scan(paths: Iterable[Path | str], /, *, options: Options = Options(),
         finally:
             if jsonl:
                 result.jsonl = jsonl.close()
-        result.after = after_batch(store, options)
+        result.after = after_batch(store, options, config)
         if options.report is not None:
             from cardscan.outputs import report as report_mod
-            result.report = report_mod.write_report(store, options.report, event=options.event)
+            result.report = report_mod.write_report(store, options.report, event=options.event, policy=options.review)
     result.seconds = time.perf_counter() - t0
     return result
 
@@ -260,7 +264,7 @@ class AfterBatch:
     not_queued: int = 0  # contacts with no draft: no usable e-mail (follow up another way), or a name to fix
 
 
-def after_batch(store: Store, options: Options) -> AfterBatch:
+def after_batch(store: Store, options: Options, config: Config | None = None) -> AfterBatch:
     """What follows a batch of stored contacts: --auto-merge, then follow-up drafts.
 
     Merging first, so that one person met twice gets one draft. Neither step fails the scan: a
@@ -275,7 +279,7 @@ def after_batch(store: Store, options: Options) -> AfterBatch:
     if not options.followup_drafts:
         return AfterBatch(merged)
     from cardscan.followup import queue as followup
-    made = followup.ensure_drafts(store)
+    made = followup.ensure_drafts(store, config=config)
     return AfterBatch(merged, len(made.created), len(made.not_queued))
 
 
@@ -299,7 +303,7 @@ def store_outcome(store: Store, out: CardOutcome, options: Options) -> list[Scan
     items = []
     for i, (c, cid) in enumerate(zip(cards, ids)):
         assert c.contact is not None
-        flagged = sum(1 for f in iter_values(c.contact) if field_needs_review(f, options.review_threshold))
+        flagged = options.review.count(c.contact)
         items.append(ScanItem(out.path, out.sha256, contact_id=cid, needs_review=flagged, card_index=i,
                               seconds=out.seconds if i == 0 else 0.0, timings=dict(out.timings) if i == 0 else {},
                               warnings=tuple(out.warnings) if i == 0 else (), summary=one_line(c.contact)))

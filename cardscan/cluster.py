@@ -33,8 +33,8 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
-from cardscan.errors import BadArgumentsError, CardscanError, ClusterError, ExitCode, MissingDependencyError
-from cardscan.options import Options
+from cardscan.errors import CardscanError, ClusterError, ExitCode, MissingDependencyError
+from cardscan.options import Options, check_cluster_address
 from cardscan.reading import files, pipeline
 from cardscan.reading.pipeline import CardOutcome
 
@@ -47,20 +47,6 @@ PER_THREAD = 2  # photos in flight per worker thread: one being read, one waitin
 LOCAL_ALLOWED_FAILURES = 2  # a photo that kills this many workers of a local:N cluster fails alone
 PLUGIN_NAME = "cardscan-reader"
 _LOCAL_RE = re.compile(r"^local:(\d+)$")
-_ADDRESS_RE = re.compile(r"^([a-z]+://)?[^\s/:]+:\d+$")
-
-
-def check_address(spec: str) -> str:
-    """`local:N` or a scheduler address (tcp://HOST:PORT); a clear error for anything else."""
-    m = _LOCAL_RE.match(spec)
-    if m:
-        if int(m.group(1)) < 1:
-            raise BadArgumentsError("--cluster local:N needs N of 1 or more worker processes")
-        return spec
-    if not _ADDRESS_RE.match(spec):
-        raise BadArgumentsError(f"--cluster must be local:N or a scheduler address such as tcp://HOST:8786, "
-                                f"not {spec!r}")
-    return spec
 
 
 # ---------------------------------------------------------------- worker side
@@ -181,7 +167,7 @@ def connect(spec: str, *, timeout: float = 10.0) -> Iterator["Client"]:
     """A client for `local:N` (a LocalCluster of N worker processes on 127.0.0.1, stopped at the
     end) or for the scheduler at an address."""
     distributed = require_distributed()
-    m = _LOCAL_RE.match(check_address(spec))
+    m = _LOCAL_RE.match(check_cluster_address(spec))
     with contextlib.ExitStack() as stack:
         if m:
             try:

@@ -43,7 +43,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cardscan.errors import ConfigError, ValidationError
+from cardscan.contacts.validate import check_header_text, check_recipient
+from cardscan.errors import BadArgumentsError, ConfigError, ValidationError
+from cardscan.options import check_region
 
 try:  # Python 3.11+
     import tomllib
@@ -162,10 +164,13 @@ def config_from_dict(data: Mapping[str, Any], *, env: Mapping[str, str] | None =
                           hint="use [scan], [sender], [smtp], [followup] and [templates]")
     sc = _table(data, "scan", where)
     _no_unknown(sc, ("region", "lang"), f"{where} [scan]")
-    scan = ScanConfig(region=_str(sc, "region", where).upper() or None, lang=_str(sc, "lang", where) or None)
-    if scan.region is not None and not (len(scan.region) == 2 and scan.region.isalpha() and scan.region.isascii()):
-        raise ConfigError(f"{where}: [scan] region must be a two-letter country code such as US or JP, "
-                          f"not {scan.region!r}")
+    region = _str(sc, "region", where) or None
+    if region is not None:
+        try:
+            region = check_region(region, what="[scan] region")
+        except BadArgumentsError as exc:
+            raise ConfigError(f"{where}: {exc.message}") from None
+    scan = ScanConfig(region=region, lang=_str(sc, "lang", where) or None)
     s = _table(data, "sender", where)
     m = _table(data, "smtp", where)
     f = _table(data, "followup", where)
@@ -181,8 +186,6 @@ def config_from_dict(data: Mapping[str, Any], *, env: Mapping[str, str] | None =
         name=_str(s, "name", where), address=_str(s, "address", where),
         signature=_str(s, "signature", where).strip("\n"), reply_to=_str(s, "reply_to", where))
     if sender.name:
-        from cardscan.followup.mailer import check_header_text
-
         try:
             check_header_text(sender.name, what="sender name")
         except ValidationError as exc:
@@ -190,8 +193,6 @@ def config_from_dict(data: Mapping[str, Any], *, env: Mapping[str, str] | None =
     for key in ("address", "reply_to"):
         value = getattr(sender, key)
         if value:
-            from cardscan.followup.mailer import check_recipient
-
             try:
                 check_recipient(value)
             except ValidationError as exc:

@@ -6,10 +6,35 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from cardscan.contacts.fields import DEFAULT_REVIEW_THRESHOLD, ReviewPolicy
 from cardscan.errors import BadArgumentsError
 
 _LANG_RE = re.compile(r"^[A-Za-z0-9_]+(\+[A-Za-z0-9_]+)*$")
 _REGION_RE = re.compile(r"^[A-Z]{2}$")
+_LOCAL_CLUSTER_RE = re.compile(r"^local:(\d+)$")
+_CLUSTER_ADDRESS_RE = re.compile(r"^([a-z]+://)?[^\s/:]+:\d+$")
+
+
+def check_cluster_address(spec: str) -> str:
+    """`--cluster`: `local:N` or a Dask scheduler address (tcp://HOST:PORT); a clear error otherwise."""
+    m = _LOCAL_CLUSTER_RE.match(spec)
+    if m:
+        if int(m.group(1)) < 1:
+            raise BadArgumentsError("--cluster local:N needs N of 1 or more worker processes")
+        return spec
+    if not _CLUSTER_ADDRESS_RE.match(spec):
+        raise BadArgumentsError(f"--cluster must be local:N or a scheduler address such as tcp://HOST:8786, "
+                                f"not {spec!r}")
+    return spec
+
+
+def check_region(value: str, /, *, what: str = "--region") -> str:
+    """``value`` as an upper-case ISO 3166 alpha-2 code, else BadArgumentsError: the one region check
+    (the config file's [scan] region goes through it too)."""
+    region = value.upper()
+    if not _REGION_RE.match(region):
+        raise BadArgumentsError(f"{what} must be a two-letter country code such as US or JP, not {value!r}")
+    return region
 
 
 @dataclass(frozen=True)
@@ -27,7 +52,7 @@ class Options:
     jobs: int = 0  # worker processes; 0 = number of cores
     max_image_mpixels: float = 250.0  # refuse images larger than this (decompression bombs)
     ocr_timeout: float = 60.0  # seconds per OCR call
-    review_threshold: float = 0.6  # fields below this confidence are flagged "needs review"
+    review_threshold: float = DEFAULT_REVIEW_THRESHOLD  # fields below this confidence are flagged "needs review"
     keep_crops: bool = True
     auto_merge: str | None = None  # "strong" | "possible": merge duplicates after the scan (None: only list them)
     followup_drafts: bool = True  # write a follow-up draft for each new contact with a usable e-mail
@@ -36,9 +61,7 @@ class Options:
 
     def __post_init__(self) -> None:
         if self.region is not None:
-            object.__setattr__(self, "region", self.region.upper())
-            if not _REGION_RE.match(self.region):
-                raise BadArgumentsError(f"--region must be a two-letter country code such as US or JP, not {self.region!r}")
+            object.__setattr__(self, "region", check_region(self.region))
         if not _LANG_RE.match(self.lang):
             raise BadArgumentsError(f"--lang must look like 'eng' or 'eng+por', not {self.lang!r}")
         if self.engine not in ("auto", "tesserocr", "pytesseract"):
@@ -60,15 +83,17 @@ class Options:
             raise BadArgumentsError("--jobs must be 0 (one per core) or more")
         if self.max_image_mpixels <= 0:
             raise BadArgumentsError("--max-image-mpixels must be positive")
-        if not 0.0 <= self.review_threshold <= 1.0:
-            raise BadArgumentsError("review threshold must be between 0 and 1")
+        self.review  # noqa: B018 - checks the threshold (BadArgumentsError), the one place that does
         if self.cluster is not None:
-            from cardscan.cluster import check_address
-
-            check_address(self.cluster)
+            check_cluster_address(self.cluster)
         elif self.shared_paths:
             raise BadArgumentsError("--shared-paths goes with --cluster ADDRESS")
         object.__setattr__(self, "db", Path(self.db))
+
+    @property
+    def review(self) -> ReviewPolicy:
+        """The review rule for this run: report, follow-ups, status and the review app all use it."""
+        return ReviewPolicy(self.review_threshold)
 
     @property
     def workers(self) -> int:

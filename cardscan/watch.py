@@ -42,6 +42,7 @@ from typing import Callable
 
 from cardscan import api
 
+from cardscan.config import Config
 from cardscan.reading import files
 from cardscan.errors import (BadArgumentsError, CardscanError, ClusterError, ConfigError, InputImageError, OcrFailedError,
                      OutputAccessError)
@@ -69,6 +70,7 @@ class WatchConfig:
     report: Path | None = None  # HTML report, refreshed after each burst of arrivals
     report_every: float = 30.0  # ... and at least this often during a long burst
     once: bool = False  # read what is there now (and stable), then stop
+    config: Config | None = None  # the config file's values (follow-up drafts), read by the CLI; None: defaults
 
 
 @dataclass
@@ -542,7 +544,7 @@ class Watcher:
         if not (force or idle or time.monotonic() - self._last_report >= self.cfg.report_every):
             return
         try:
-            api.after_batch(self.store, self.cfg.options)
+            api.after_batch(self.store, self.cfg.options, self.cfg.config)
         except CardscanError as e:
             log.error("after the batch: %s", e)
         if self.cfg.report is None:
@@ -552,7 +554,7 @@ class Watcher:
         from cardscan.outputs import report as report_mod
         try:
             report_mod.write_report(self.store, self.cfg.report, event=self.cfg.options.event,
-                                    threshold=self.cfg.options.review_threshold)
+                                    policy=self.cfg.options.review)
         except CardscanError as e:
             log.error("report not written: %s", e)
         self._dirty = False

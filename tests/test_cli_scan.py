@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sqlite3
 import struct
 import zlib
@@ -113,3 +114,33 @@ def test_bad_options_are_refused_before_any_work(tmp_path, cli, batch, args, msg
 def test_unwritable_database_location_is_a_clear_error(tmp_path, cli, batch):
     r = cli("scan", str(batch / "08-good.jpg"), "--db", str(tmp_path / "no" / "such" / "dir" / "c.db"))
     assert r.returncode == 5 and "Traceback" not in r.stderr, r.stderr
+
+
+def test_scan_report_uses_the_review_threshold_given_to_scan(batch, tmp_path, cli):
+    """`scan --review-threshold X --report` marks what `report --review-threshold X` marks (it said 60%)."""
+    db, scanned, written = tmp_path / "c.db", tmp_path / "scan.html", tmp_path / "report.html"
+    r = cli("scan", str(batch / "08-good.jpg"), "--db", str(db), "--report", str(scanned), "-j", "1",
+            "--review-threshold", "0.99")
+    assert r.returncode == 0, r.stderr
+    r = cli("report", "--db", str(db), "-o", str(written), "--review-threshold", "0.99")
+    assert r.returncode == 0, r.stderr
+    a, b = scanned.read_text(), written.read_text()
+    assert "values below 99% confidence are marked for review" in a and "60%" not in a
+    assert "⚠ low confidence" in a  # OCR values are below 99%
+    generated = re.compile(r"Generated [^·]*·")
+    assert generated.sub("", a) == generated.sub("", b)
+    low = len(re.findall(r'<tr class="low"', a))
+    default = (tmp_path / "default.html")
+    assert cli("report", "--db", str(db), "-o", str(default)).returncode == 0
+    assert len(re.findall(r'<tr class="low"', default.read_text())) < low
+
+
+@pytest.mark.parametrize("command", [["scan", "PHOTO"], ["report"], ["status"], ["followup", "approve", "1"]])
+def test_a_review_threshold_outside_0_1_is_one_clear_error(tmp_path, cli, batch, command):
+    db = tmp_path / "c.db"
+    if command[0] != "scan":
+        assert cli("scan", str(batch / "08-good.jpg"), "--db", str(db), "--no-report", "-j", "1").returncode == 0
+    args = [str(batch / "08-good.jpg") if a == "PHOTO" else a for a in command]
+    r = cli(*args, "--db", str(db), "--review-threshold", "1.5")
+    assert r.returncode == 1, r.stderr
+    assert "--review-threshold must be between 0 and 1, not 1.5" in r.stderr and "Traceback" not in r.stderr

@@ -90,6 +90,18 @@ def test_drafts_are_personal_and_idempotent(store: Store) -> None:
     assert ra.message_id is None  # fixed at approval
 
 
+def test_drafts_use_the_config_given_and_read_no_config_file(store: Store, tmp_path: Path, monkeypatch) -> None:
+    """The library reads no config file (the CLI and the watcher do): a broken one named in the
+    environment changes nothing; no config means the built-in defaults."""
+    broken = tmp_path / "broken.toml"
+    broken.write_text("this is [not toml\n")
+    monkeypatch.setenv("CARDSCAN_CONFIG", str(broken))
+    add(store, "a", person("Robin Testperson", "robin@widgets.example.com"))
+    result = fu.ensure_drafts(store)
+    assert result.error is None and len(result.created) == 1
+    assert "Ada Example" not in fu.get(store, result.created[0]).body  # no sender configured: none signed
+
+
 def test_same_address_twice_is_queued_once_and_skipped_is_not_redrafted(store: Store) -> None:
     add(store, "a", person("Robin Testperson", "robin@widgets.example.com"))
     dup = add(store, "a-again", person("Robin Testperson", "Robin@Widgets.example.com"))

@@ -172,7 +172,7 @@ def test_title_forms(role: str, want: bool) -> None:
 
 
 def test_a_semiconductor_firm_is_not_a_job_title() -> None:
-    from cardscan.parsing.contact import _is_title
+    from cardscan.parsing.vocab import _is_title
 
     assert not _is_title("Halbleiter Technik")
     assert _is_title("Gruppenleiter Halbleiter")

@@ -40,7 +40,6 @@ def on_table(card: np.ndarray, angle: float, persp: float = 0.0, seed: int = 1) 
     """The card rotated by `angle` degrees and seen at a slant, on a grey table, a little blurred."""
     h, w = card.shape[:2]
     H = W = int(np.hypot(h, w) * (1.1 + persp))  # room for the whole card at any angle
-    table = np.full((H, W, 3), 90, np.uint8)
     src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
     c, s = np.cos(np.radians(angle)), np.sin(np.radians(angle))
     ctr = np.float32([W / 2, H / 2])

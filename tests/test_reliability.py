@@ -33,7 +33,7 @@ from cardscan.reading.ocr import tesseract as ocr_mod
 
 from cardscan.reading import pipeline
 from cardscan.outputs import report as report_mod
-from cardscan.reading.decode import decode, read_image_file
+from cardscan.reading.decode import decode
 from cardscan.errors import ExitCode, InputImageError, OcrFailedError, UnsupportedFormatError
 from cardscan.options import Options
 from cardscan.parsing.contact import parse_text

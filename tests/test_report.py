@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from cardscan.outputs import report
+from cardscan.contacts.fields import ReviewPolicy
 from cardscan.errors import OutputAccessError
 from cardscan.models import SOURCE_QR, SOURCE_USER, Contact, Field, Phone
 from cardscan.reading.pipeline import encode_crop
@@ -92,11 +93,12 @@ def test_renders_every_field_with_confidence_source_and_marks(jpeg: bytes) -> No
     assert len(imgs) == 1 and imgs[0].startswith("data:image/jpeg;base64,")
 
 
-def test_threshold_argument_controls_low_confidence_marks() -> None:
+def test_review_policy_controls_low_confidence_marks() -> None:
     c = contact(company=Field("Nonexistent Gadgets GmbH", 0.81), phones=(), address=None)
     assert "⚠ low confidence" in render([record(1, c)])  # title at 0.45 < 0.6
-    assert "⚠ low confidence" not in render([record(1, c)], threshold=0.4)
-    assert "⚠ low confidence" in render([record(1, c)], threshold=0.95)
+    assert "⚠ low confidence" not in render([record(1, c)], policy=ReviewPolicy(0.4))
+    assert "⚠ low confidence" in render([record(1, c)], policy=ReviewPolicy(0.95))
+    assert "below 95% confidence" in render([record(1, c)], policy=ReviewPolicy(0.95))
 
 
 def test_links_only_from_validated_values() -> None:

@@ -1,7 +1,6 @@
 """What `scan` does after the photos are stored: --auto-merge, then follow-up drafts (real OCR)."""
 from __future__ import annotations
 
-import io
 import sqlite3
 from pathlib import Path
 
@@ -87,7 +86,7 @@ def test_auto_merge_refuses_unknown_strength(tmp_path, cli, env):
 
 
 def _options(monkeypatch, tmp_path, config: str | None, *argv: str):
-    from cardscan.cli.main import build_parser, options_from_args
+    from cardscan.cli.main import build_parser, options_from_args, scan_config
 
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
     monkeypatch.delenv("CARDSCAN_CONFIG", raising=False)
@@ -96,7 +95,10 @@ def _options(monkeypatch, tmp_path, config: str | None, *argv: str):
         f.parent.mkdir(parents=True, exist_ok=True)
         f.write_text(config)
     args = build_parser().parse_args(["scan", "x", *argv])
-    return options_from_args(args)
+    before = vars(args).copy()
+    options = options_from_args(args, config=scan_config())
+    assert vars(args) == before  # the arguments are read, not changed
+    return options
 
 
 def test_scan_defaults_come_from_the_config_file_and_the_command_line_wins(monkeypatch, tmp_path):

@@ -4,7 +4,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import shutil
 import sys
 import unicodedata
 from pathlib import Path

@@ -11,6 +11,7 @@ from typing import Any
 
 from cardscan.bench import scoring
 from cardscan.api import scan
+from cardscan.contacts.fields import ReviewPolicy
 from cardscan.errors import BadArgumentsError
 from cardscan.options import Options
 
@@ -68,8 +69,9 @@ def _value_right(kind: str, value: Any, truth: dict[str, Any]) -> bool:
     return False
 
 
-def calibration(preds: list[dict[str, Any]], truths: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
-    """Among fields the reader calls confident, what share is right (and among flagged ones)."""
+def calibration(preds: list[dict[str, Any]], truths: list[dict[str, Any]], policy: ReviewPolicy) -> dict[str, Any]:
+    """Among fields the reader calls confident, what share is right (and among flagged ones); flagged is
+    what ``policy`` sends to review, as in the report."""
     conf_right = conf_all = flag_right = flag_all = 0
     for t in truths:
         p = next((x for x in preds if str(x.get("file", "")).endswith(t["file"])), None)
@@ -80,14 +82,14 @@ def calibration(preds: list[dict[str, Any]], truths: list[dict[str, Any]], thres
         items += [(k, v) for k in ("emails", "phones", "websites") for v in d.get(k, [])]
         for kind, f in items:
             right = _value_right(kind, f["value"], t)
-            flagged = f["confidence"] < threshold or bool({"invalid", "low_confidence", "repaired"} & set(f["flags"]))
+            flagged = f["confidence"] < policy.threshold or bool(policy.flags.intersection(f["flags"]))
             if flagged:
                 flag_all += 1
                 flag_right += right
             else:
                 conf_all += 1
                 conf_right += right
-    return {"threshold": threshold, "confident": conf_all, "confident_right": conf_right,
+    return {"threshold": policy.threshold, "confident": conf_all, "confident_right": conf_right,
             "confident_right_share": conf_right / conf_all if conf_all else 0.0,
             "flagged": flag_all, "flagged_right": flag_right,
             "flagged_right_share": flag_right / flag_all if flag_all else 0.0}
@@ -107,4 +109,4 @@ def run_bench(groundtruth: Path, *, options: Options) -> BenchResult:
         seconds = [r.get("seconds") for r in preds if isinstance(r.get("seconds"), (int, float))]
     del result
     return BenchResult(scoring.score(truths, preds), preds, total, seconds,
-                       calibration(preds, truths, options.review_threshold))
+                       calibration(preds, truths, options.review))

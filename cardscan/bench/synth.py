@@ -20,7 +20,7 @@ import logging
 import math
 import random
 import unicodedata
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator, Sequence

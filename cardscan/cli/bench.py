@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from cardscan.bench.accuracy import run_bench
-from cardscan.cli.main import add_scan_options, options_from_args
+from cardscan.cli.main import add_scan_options, options_from_args, scan_config
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
         from cardscan.errors import BadArgumentsError
 
         raise BadArgumentsError("bench needs GROUNDTRUTH.jsonl (accuracy); see also: cardscan bench --speed DIR")
-    result = run_bench(args.groundtruth, options=options_from_args(args))
+    result = run_bench(args.groundtruth, options=options_from_args(args, config=scan_config()))
     print(result.render(show_errors=args.show_errors))
     if args.json:
         summary = result.score.as_dict()
@@ -48,7 +48,7 @@ def run_speed(args: argparse.Namespace) -> int:
     from cardscan.bench.speed import run_speed as speed
 
     dirs = list(args.speed) + ([args.groundtruth] if args.groundtruth is not None else [])
-    result = speed(dirs, options=options_from_args(args))
+    result = speed(dirs, options=options_from_args(args, config=scan_config()))
     print(result.render())
     if args.json:
         args.json.write_text(json.dumps(result.as_dict(), indent=2), encoding="utf-8")

@@ -10,7 +10,8 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from cardscan.cli.main import add_db_option, require_db
+from cardscan.cli.main import add_db_option, add_review_threshold, require_db, review_policy
+from cardscan.contacts.fields import ReviewPolicy
 from cardscan.errors import BadArgumentsError, ExitCode, ValidationError
 
 STATES = ("draft", "approved", "sending", "sent", "skipped", "failed", "uncertain")
@@ -35,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     a = action("list", "the queue, and contacts to follow up another way", run_list)
     a.add_argument("--state", choices=STATES, help="only entries in this state")
     a.add_argument("--event", metavar="NAME", help="only this event")
-    a.add_argument("--review-threshold", type=float, default=0.6, metavar="X", help=argparse.SUPPRESS)
+    add_review_threshold(a, hidden=True)
 
     a = action("show", "one entry: headers, state, the message", run_show)
     a.add_argument("id", type=int, metavar="ID")
@@ -50,8 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--all-reviewed", action="store_true",
                    help="approve every draft whose contact has nothing left to review")
     a.add_argument("--event", metavar="NAME", help="with --all-reviewed: only this event")
-    a.add_argument("--review-threshold", type=float, default=0.6, metavar="X",
-                   help="values below this confidence need review (default 0.6)")
+    add_review_threshold(a, what="values below this confidence need review")
 
     a = action("skip", "do not send this entry (follow up another way)", run_skip)
     a.add_argument("ids", type=int, nargs="+", metavar="ID")
@@ -98,6 +98,7 @@ def _config(args: argparse.Namespace):  # noqa: ANN202
 
 def run_list(args: argparse.Namespace) -> int:
     from cardscan.followup import queue as fu
+    policy = review_policy(args)
     config = _config(args)
     with _open(args) as store:
         made = fu.ensure_drafts(store, config=config)
@@ -105,7 +106,7 @@ def run_list(args: argparse.Namespace) -> int:
             print(f"cardscan: warning: no new drafts: {made.error}", file=sys.stderr)
         rows = fu.entries(store, state=args.state, event=args.event)
         for e in rows:
-            print(_entry_line(store, e, args.review_threshold))
+            print(_entry_line(store, e, policy))
         if not rows:
             print("no follow-ups" + (f" in state {args.state}" if args.state else ""))
         others = [n for n in made.not_queued if args.event is None or n.event == args.event]
@@ -122,7 +123,7 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _entry_line(store, e, threshold: float) -> str:  # noqa: ANN001
+def _entry_line(store, e, policy: ReviewPolicy) -> str:  # noqa: ANN001
     from cardscan.followup import queue as fu
     try:
         rec = store.contact(e.contact_id)
@@ -136,7 +137,7 @@ def _entry_line(store, e, threshold: float) -> str:  # noqa: ANN001
     if not has_note and e.state in ("draft", "approved"):
         extra.append("no note about this person: the draft is not personal yet")
     if e.state == "draft":
-        problem, _ = fu.email_problem(store, e, threshold=threshold)
+        problem, _ = fu.email_problem(store, e, policy=policy)
         if problem:
             extra.append(problem)
     if e.state == "failed" and e.next_attempt_at:
@@ -211,13 +212,14 @@ def run_approve(args: argparse.Namespace) -> int:
     from cardscan.followup import queue as fu
     if not args.ids and not args.all_reviewed:
         raise BadArgumentsError("give follow-up IDs to approve, or --all-reviewed")
+    policy = review_policy(args)
     config = _config(args)
     with _open(args) as store:
         ids = list(args.ids)
         if args.all_reviewed:
-            ids += [i for i in fu.reviewed_drafts(store, threshold=args.review_threshold, event=args.event)
+            ids += [i for i in fu.reviewed_drafts(store, policy=policy, event=args.event)
                     if i not in ids]
-        result = fu.approve(store, ids, config=config, threshold=args.review_threshold)
+        result = fu.approve(store, ids, config=config, policy=policy)
     for fid in result.approved:
         print(f"#{fid} approved")
     for fid, why in result.refused:

@@ -13,11 +13,15 @@ import pkgutil
 import sys
 import traceback
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from cardscan import cli as commands
-from cardscan.errors import BadArgumentsError, CardscanError, ExitCode
+from cardscan.contacts.fields import DEFAULT_REVIEW_THRESHOLD, ReviewPolicy
+from cardscan.errors import BadArgumentsError, CardscanError, ConfigError, ExitCode
 from cardscan.options import Options
+
+if TYPE_CHECKING:
+    from cardscan.config import Config
 
 log = logging.getLogger("cardscan")
 
@@ -32,6 +36,18 @@ def require_db(db: Path) -> Path:
     if not Path(db).is_file():
         raise BadArgumentsError(f"no database at {db}", hint="give --db, or run cardscan scan / watch first")
     return Path(db)
+
+
+def add_review_threshold(p: argparse.ArgumentParser, *, what: str = "fields below this confidence are flagged for review",
+                         hidden: bool = False) -> None:
+    """The one --review-threshold option; its value reaches the library as ``Options.review``."""
+    p.add_argument("--review-threshold", type=float, default=DEFAULT_REVIEW_THRESHOLD, metavar="X",
+                   help=argparse.SUPPRESS if hidden else f"{what} (default {DEFAULT_REVIEW_THRESHOLD:g})")
+
+
+def review_policy(args: argparse.Namespace) -> ReviewPolicy:
+    """The command's review rule, made and checked by Options as for a scan."""
+    return Options(review_threshold=args.review_threshold).review
 
 
 def add_scan_options(p: argparse.ArgumentParser) -> None:
@@ -51,8 +67,7 @@ def add_scan_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-j", "--jobs", type=int, default=0, metavar="N", help="worker processes (default: one per core)")
     p.add_argument("--max-image-mpixels", type=float, default=250.0, metavar="MP",
                    help="refuse images larger than this many megapixels (default 250)")
-    p.add_argument("--review-threshold", type=float, default=0.6, metavar="X",
-                   help="fields below this confidence are flagged for review (default 0.6)")
+    add_review_threshold(p)
     p.add_argument("--auto-merge", choices=("strong", "possible"), metavar="STRENGTH",
                    help="merge duplicate contacts after the scan: strong (shared e-mail or number) or "
                         "possible (also same name and similar company); default: only list them")
@@ -65,31 +80,32 @@ def add_scan_options(p: argparse.ArgumentParser) -> None:
                    help="with --cluster: send the photos' paths, which every worker can read, instead of their bytes")
 
 
-def _config_defaults() -> tuple[str | None, str | None]:
-    """[scan] region and lang from the config file; a broken file is reported, not fatal here."""
+def scan_config() -> Config | None:
+    """The config file of a scan or watch ($CARDSCAN_CONFIG or ~/.config/cardscan/config.toml), read
+    once here at the edge; a broken file is reported and the scan goes on without it (None)."""
     from cardscan.config import load_config
-    from cardscan.errors import ConfigError
 
     try:
-        c = load_config()
+        return load_config()
     except ConfigError as e:
-        log.warning("config file not used for scan defaults: %s", e)
-        return None, None
-    return c.scan.region, c.scan.lang
+        log.warning("config file not used (no [scan] defaults, no follow-up drafts): %s", e)
+        return None
 
 
-def options_from_args(args: argparse.Namespace, **extra: object) -> Options:
-    if hasattr(args, "lang") and (getattr(args, "region", None) is None or args.lang is None):
-        region, lang = _config_defaults()
-        if getattr(args, "region", None) is None:
-            args.region = region
-        args.lang = args.lang or lang or "eng"
+def options_from_args(args: argparse.Namespace, *, config: Config | None = None, **extra: object) -> Options:
+    """The Options of a scan-like command: its arguments, then the config file's [scan] region and lang
+    for what they leave open.  ``config`` None (a broken file) also means no follow-up drafts."""
     kw = {k: getattr(args, k) for k in ("db", "event", "event_date", "note", "region", "lang", "engine", "jobs",
                                          "max_image_mpixels", "review_threshold", "auto_merge", "followup_drafts",
-                                         "cluster", "shared_paths")
+                                         "second_engine", "cluster", "shared_paths")
           if hasattr(args, k)}
-    if hasattr(args, "second_engine"):
-        kw["second_engine"] = args.second_engine
+    if "lang" in kw:
+        scan = config.scan if config is not None else None
+        if kw.get("region") is None and scan is not None:
+            kw["region"] = scan.region
+        kw["lang"] = kw["lang"] or (scan.lang if scan is not None else None) or "eng"
+        if config is None:
+            kw["followup_drafts"] = False
     kw.update(extra)
     return Options(**kw)  # type: ignore[arg-type]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cardscan.cli.main import add_db_option, require_db
+from cardscan.cli.main import add_db_option, add_review_threshold, require_db, review_policy
 from cardscan.errors import BadArgumentsError
 
 
@@ -19,8 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="HTML file to write (default: <db name>-report.html beside the database)")
     p.add_argument("--event", metavar="NAME", help="only the contacts of this event")
     p.add_argument("--title", metavar="TEXT", help="page title (default: cardscan report)")
-    p.add_argument("--review-threshold", type=float, default=0.6, metavar="X",
-                   help="fields below this confidence are flagged for review (default 0.6)")
+    add_review_threshold(p)
     p.set_defaults(func=run)
 
 
@@ -30,13 +29,12 @@ def run(args: argparse.Namespace) -> int:
     from cardscan.cli.scan import default_report
 
     require_db(args.db)
-    if not 0.0 <= args.review_threshold <= 1.0:
-        raise BadArgumentsError("--review-threshold must be between 0 and 1")
+    policy = review_policy(args)
     out = args.output or default_report(args.db)
     with Store(args.db) as store:
         if args.event is not None and args.event not in {name for name, _ in store.events()}:
             known = ", ".join(name for name, _ in store.events()) or "none"
             raise BadArgumentsError(f"no event {args.event!r} in {args.db}", hint=f"known events: {known}")
-        path = write_report(store, out, event=args.event, threshold=args.review_threshold, title=args.title)
+        path = write_report(store, out, event=args.event, policy=policy, title=args.title)
     print(f"report: {path.resolve()}")
     return 0

@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from cardscan.cli.main import add_db_option, require_db
+from cardscan.cli.main import add_db_option, add_review_threshold, require_db, review_policy
 from cardscan.errors import BadArgumentsError
 
 
@@ -23,8 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "reach the page, token permitting)")
     p.add_argument("--no-browser", action="store_true", help="only print the address; do not open a browser")
     p.add_argument("--config", type=Path, metavar="FILE", help="cardscan config file (sender, for approving follow-ups)")
-    p.add_argument("--review-threshold", type=float, default=0.6, metavar="X",
-                   help="fields below this confidence are flagged for review (default 0.6)")
+    add_review_threshold(p)
     p.set_defaults(func=run)
 
 
@@ -40,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
 
         return load_config(args.config)
 
-    settings = ReviewSettings(db=args.db.resolve(), event=args.event, threshold=args.review_threshold,
+    settings = ReviewSettings(db=args.db.resolve(), event=args.event, policy=review_policy(args),
                               config_loader=config_loader)
     host = args.host if args.host is not None else "127.0.0.1"
     server = ReviewServer(settings, host=host, port=args.port, allow_remote=args.host is not None)

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from cardscan.api import ScanItem, ScanResult, scan
-from cardscan.cli.main import add_scan_options, options_from_args
+from cardscan.cli.main import add_scan_options, options_from_args, scan_config
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,10 +27,11 @@ def default_report(db: Path) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     report = None if args.no_report else (args.report or default_report(args.db))
-    options = options_from_args(args, report=report, jsonl=args.jsonl)
+    config = scan_config()
+    options = options_from_args(args, config=config, report=report, jsonl=args.jsonl)
     bar = _progress_bar()
     try:
-        result = scan(args.paths, options=options, progress=lambda item: _on_item(item, bar))
+        result = scan(args.paths, options=options, config=config, progress=lambda item: _on_item(item, bar))
     finally:
         if bar is not None:
             bar.close()

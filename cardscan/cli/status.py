@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 
-from cardscan.cli.main import add_db_option, require_db
+from cardscan.cli.main import add_db_option, add_review_threshold, require_db, review_policy
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -13,8 +13,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Show what the database holds and list every photo that failed, with its reason.")
     add_db_option(p)
     p.add_argument("--event", metavar="NAME", help="count the contacts of this event only")
-    p.add_argument("--review-threshold", type=float, default=0.6, metavar="X",
-                   help="fields below this confidence count as needing review (default 0.6)")
+    add_review_threshold(p, what="fields below this confidence count as needing review")
     p.add_argument("--json", action="store_true", help="print the counts and failures as JSON")
     p.set_defaults(func=run)
 
@@ -23,8 +22,9 @@ def run(args: argparse.Namespace) -> int:
     from cardscan.store import Store
 
     require_db(args.db)
+    policy = review_policy(args)
     with Store(args.db) as store:
-        counts = store.stats(event=args.event, threshold=args.review_threshold)
+        counts = store.stats(event=args.event, policy=policy)
         failures = store.failures()
     if args.json:
         json.dump({"counts": counts, "failures": [

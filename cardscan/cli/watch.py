@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from cardscan.api import ScanItem
-from cardscan.cli.main import add_scan_options, options_from_args
+from cardscan.cli.main import add_scan_options, options_from_args, scan_config
 from cardscan.cli.scan import default_report
 
 
@@ -38,10 +38,11 @@ def run(args: argparse.Namespace) -> int:
     from cardscan.watch import WatchConfig, watch
 
     report = None if args.no_report else (args.report or default_report(args.db))
-    options = options_from_args(args)
+    config = scan_config()
+    options = options_from_args(args, config=config)
     cfg = WatchConfig(folder=args.folder, options=options, poll=args.poll, settle=args.settle,
                       give_up=args.give_up, lease=args.lease, move_done=args.move_done, report=report,
-                      once=args.once)
+                      once=args.once, config=config)
     print(f"cardscan: watching {args.folder} (Ctrl-C stops)", file=sys.stderr, flush=True)
     stats = watch(cfg, on_result=_print_item)
     print(f"{stats.done} read, {stats.failed} failed, {stats.duplicates} already read, "

@@ -18,6 +18,7 @@ import logging
 import unicodedata
 from dataclasses import dataclass
 
+from cardscan.contacts.validate import website_href
 from cardscan.errors import ValidationError
 from cardscan.models import PHONE_TYPES
 from cardscan.store import FIELD_NAMES, LIST_FIELDS, SCALAR_FIELDS, Store
@@ -89,8 +90,6 @@ def validate_email(value: str) -> str:
 
 
 def validate_website(value: str) -> str:
-    from cardscan.outputs.report import website_href
-
     if website_href(value) is None:
         raise ValidationError("not a web address: write a domain name such as example.com, "
                               "optionally with https://")

@@ -23,7 +23,6 @@ import socket
 import ssl
 import tempfile
 import time
-import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email import policy as email_policy
@@ -33,75 +32,15 @@ from email.utils import format_datetime, make_msgid
 from datetime import datetime, timezone
 from pathlib import Path
 
-from email_validator import EmailNotValidError, validate_email
-
 from cardscan.config import SenderConfig, SmtpConfig
+from cardscan.contacts.validate import (  # noqa: F401 - part of this module's interface
+    MAX_HEADER_CHARS, check_header_text, check_recipient, header_problem)
 from cardscan.errors import ConfigError, OutputAccessError, SendError, ValidationError
 
 log = logging.getLogger(__name__)
 
-MAX_HEADER_CHARS = 300
-
-# Bidirectional formatting characters (all are Unicode category Cf, named separately for a clear reason).
-_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-
-# --------------------------------------------------------------------------------------------
-# header safety
-
-
-def header_problem(value: str, /) -> str | None:
-    """Why ``value`` must not go into a header, or None when it is safe."""
-    if "\r" in value or "\n" in value:
-        return "contains a line break (CR/LF), which could add headers to the message"
-    if "\x00" in value:
-        return "contains a NUL character"
-    if "=?" in value:
-        return "contains '=?', an encoded-word marker that mail programs would decode"
-    if len(value) > MAX_HEADER_CHARS:
-        return f"is longer than {MAX_HEADER_CHARS} characters"
-    for ch in value:
-        if ch in _BIDI:
-            return (f"contains the bidirectional control character U+{ord(ch):04X}, "
-                    "which can make the text display in a different order")
-        cat = unicodedata.category(ch)
-        if cat == "Cc":
-            return f"contains the control character U+{ord(ch):04X}"
-        if cat == "Cf":
-            return f"contains the invisible formatting character U+{ord(ch):04X}"
-        if cat in ("Zl", "Zp"):
-            return f"contains the line separator U+{ord(ch):04X}"
-        if cat == "Cs":
-            return "contains an unpaired surrogate (broken text)"
-    return None
-
-
-def check_header_text(value: str, /, *, what: str = "header value") -> str:
-    """``value`` unchanged when it is safe in a header, else ValidationError with the reason."""
-    problem = header_problem(value)
-    if problem:
-        raise ValidationError(f"{what} {_shown(value)} {problem}; correct it before sending")
-    return value
-
-
-def check_recipient(address: str, /) -> str:
-    """The normalised address, or ValidationError with email-validator's reason."""
-    problem = header_problem(address)
-    if problem:
-        raise ValidationError(f"e-mail address {_shown(address)} {problem}")
-    try:
-        return validate_email(address, check_deliverability=False).normalized
-    except EmailNotValidError as exc:
-        raise ValidationError(f"e-mail address {_shown(address)} is not valid: {exc}") from None
-
-
 def needs_smtputf8(address: str, /) -> bool:
     return not address.isascii()
-
-
-def _shown(value: str) -> str:
-    """A value quoted for a message, with control characters made visible."""
-    return ascii(value[:80]) if not value.isprintable() else repr(value[:80])
 
 
 # --------------------------------------------------------------------------------------------

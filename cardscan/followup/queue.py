@@ -37,12 +37,13 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 from nameparser import HumanName
 
-from cardscan.config import Config, default_template_dir, load_config
+from cardscan.config import Config, default_template_dir
+from cardscan.contacts.fields import DEFAULT_POLICY, ReviewPolicy
 from cardscan.errors import ConfigError, SendError, ValidationError
 from cardscan.followup.mailer import (PERMANENT, SENT, TRANSIENT, UNCERTAIN, Outcome, SmtpTransport, TokenBucket, build_message,
                      check_recipient, header_problem, new_message_id, write_eml)
 from cardscan.models import Contact, Field
-from cardscan.store import DEFAULT_REVIEW_THRESHOLD, ContactRecord, Store, field_needs_review
+from cardscan.store import ContactRecord, Store
 
 log = logging.getLogger(__name__)
 
@@ -294,14 +295,11 @@ def _not_queued(rec: ContactRecord, reason: str) -> NotQueued:
 def ensure_drafts(store: Store, *, config: Config | None = None) -> DraftsResult:
     """Write a draft for every contact with a usable e-mail that has no follow-up yet.
     Idempotent: a contact gets at most one entry per event (a skipped one counts), and an address
-    already queued for the event is not queued again.  Never raises for a bad config or template
-    (the scan calls this): the problem is returned in ``error`` and logged."""
+    already queued for the event is not queued again.  Never raises for a bad template (the scan
+    calls this): the problem is returned in ``error`` and logged.  ``config`` is the caller's (the
+    CLI and the watcher read the file); None means the built-in defaults, no file is read here."""
     if config is None:
-        try:
-            config = load_config()
-        except ConfigError as exc:
-            log.warning("follow-up drafts not written: %s", exc)
-            return DraftsResult(error=str(exc))
+        config = Config()
     created: list[int] = []
     skipped: list[NotQueued] = []
     for cid in _without_followup(store.connection):
@@ -365,7 +363,7 @@ def _insert_draft(store: Store, contact_id: int, addr: str, draft: Draft) -> int
 
 
 def email_problem(store: Store, entry: FollowupRecord, *,
-                  threshold: float = DEFAULT_REVIEW_THRESHOLD) -> tuple[str | None, str | None]:
+                  policy: ReviewPolicy = DEFAULT_POLICY) -> tuple[str | None, str | None]:
     """(why the recipient cannot be approved or None, the contact's current address if it changed)."""
     try:
         rec = store.contact(entry.contact_id)
@@ -380,7 +378,7 @@ def email_problem(store: Store, entry: FollowupRecord, *,
         return f"the contact has no usable e-mail any more ({why})", None
     else:
         current = addr
-    if field_needs_review(field, threshold):
+    if policy.needs_review(field):
         detail = f"confidence {field.confidence:.2f}"
         flags = [f for f in field.flags]
         if flags:
@@ -406,7 +404,7 @@ class ApproveResult:
 
 
 def approve(store: Store, ids: Iterable[int], *, config: Config | None = None,
-            threshold: float = DEFAULT_REVIEW_THRESHOLD) -> ApproveResult:
+            policy: ReviewPolicy = DEFAULT_POLICY) -> ApproveResult:
     """Approve drafts.  Refused (with the reason): not a draft, a recipient flagged for review."""
     sender = config.sender.address if config is not None else ""
     ok: list[int] = []
@@ -420,7 +418,7 @@ def approve(store: Store, ids: Iterable[int], *, config: Config | None = None,
         if entry.state != "draft":
             refused.append((fid, f"it is {entry.label}, not a draft"))
             continue
-        problem, current = email_problem(store, entry, threshold=threshold)
+        problem, current = email_problem(store, entry, policy=policy)
         if problem:
             refused.append((fid, problem))
             continue
@@ -440,7 +438,7 @@ def approve(store: Store, ids: Iterable[int], *, config: Config | None = None,
     return ApproveResult(tuple(ok), tuple(refused))
 
 
-def reviewed_drafts(store: Store, *, threshold: float = DEFAULT_REVIEW_THRESHOLD,
+def reviewed_drafts(store: Store, *, policy: ReviewPolicy = DEFAULT_POLICY,
                     event: str | None = None) -> list[int]:
     """Drafts whose contact has nothing left to review (every field, the e-mail above all)."""
     out = []
@@ -449,9 +447,9 @@ def reviewed_drafts(store: Store, *, threshold: float = DEFAULT_REVIEW_THRESHOLD
             rec = store.contact(entry.contact_id)
         except KeyError:
             continue
-        if rec.needs_review(threshold):
+        if rec.needs_review(policy):
             continue
-        if email_problem(store, entry, threshold=threshold)[0] is None:
+        if email_problem(store, entry, policy=policy)[0] is None:
             out.append(entry.id)
     return out
 

@@ -24,17 +24,17 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import jinja2
 
+from cardscan.contacts.validate import website_href
 from cardscan.reading.files import write_atomic
 from cardscan.models import SOURCE_QR, SOURCE_USER, Field, Phone
-from cardscan.store import DEFAULT_REVIEW_THRESHOLD, ContactRecord, Failure, field_needs_review
+from cardscan.contacts.fields import DEFAULT_POLICY, ReviewPolicy
+from cardscan.store import ContactRecord, Failure
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from cardscan.store import Store
 
 log = logging.getLogger(__name__)
@@ -45,8 +45,6 @@ CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri '
 DEFAULT_TITLE = "cardscan report"
 
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
-_HOST = re.compile(r"^(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+(?:[A-Za-z]{2,63}|xn--[A-Za-z0-9-]{1,59})$")
-_URL_CHARS = re.compile(r"^[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+$")  # RFC 3986, no quotes / spaces / < >
 _SOURCE_LABEL = {"ocr": "OCR", SOURCE_QR: "QR code", SOURCE_USER: "edited"}
 _BAD_FLAGS = frozenset({"invalid"})
 
@@ -89,27 +87,6 @@ def mailto_href(value: str) -> str | None:
 
 def tel_href(number: str) -> str | None:
     return "tel:" + number if _E164.match(number) else None
-
-
-def website_href(value: str) -> str | None:
-    """The http(s) URL for a website value (``www.x.com`` gets ``https://``), else None:
-    other schemes, credentials in the URL, odd characters or a host that is not a domain name."""
-    v = value.strip()
-    if not v or not _URL_CHARS.match(v):
-        return None
-    if "://" not in v:
-        if ":" in v.split("/", 1)[0] or v.lower().startswith(("javascript", "data", "vbscript", "file")):
-            return None
-        v = "https://" + v
-    try:
-        parts = urlsplit(v)
-        host = parts.hostname
-        _ = parts.port  # raises on a bad port
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or "@" in parts.netloc or not host or not _HOST.match(host):
-        return None
-    return v
 
 
 # --------------------------------------------------------------------------------------------
@@ -211,7 +188,7 @@ class ContactView:
     filter_keys: tuple[str, ...] = ()  # CSS classes the filter rules match
 
 
-def _value_view(label: str, v: Field | Phone, *, threshold: float, href: str | None,
+def _value_view(label: str, v: Field | Phone, *, policy: ReviewPolicy, href: str | None,
                 field: str = "", position: int = 0) -> ValueView:
     if isinstance(v, Phone):
         value, raw = v.number, v.raw
@@ -224,7 +201,7 @@ def _value_view(label: str, v: Field | Phone, *, threshold: float, href: str | N
     if hidden:
         flags += ("hidden_characters",)
     invalid = bool(_BAD_FLAGS.intersection(flags))
-    low = v.source != SOURCE_USER and v.confidence < threshold
+    low = policy.is_low(v)
     return ValueView(
         label=label,
         value=visible_text(value),
@@ -236,7 +213,7 @@ def _value_view(label: str, v: Field | Phone, *, threshold: float, href: str | N
         message=visible_text(v.message) if v.message else None,
         low=low,
         invalid=invalid,
-        review=field_needs_review(v, threshold) or hidden,
+        review=policy.needs_review(v) or hidden,
         field=field,
         position=position,
         edited=v.source == SOURCE_USER,
@@ -266,27 +243,27 @@ def _followup_state(rows: Sequence[FollowupRow]) -> str:
     return "skipped" if rows else "none"
 
 
-def contact_view(rec: ContactRecord, *, threshold: float = DEFAULT_REVIEW_THRESHOLD,
+def contact_view(rec: ContactRecord, *, policy: ReviewPolicy = DEFAULT_POLICY,
                  followups: Sequence[FollowupRow] = (), duplicates: Sequence[DuplicateView] = ()) -> ContactView:
     c = rec.contact
     vals: list[ValueView] = []
     for label, name in (("Name", "name"), ("Title", "title"), ("Company", "company")):
         f = getattr(c, name)
         if f is not None:
-            vals.append(_value_view(label, f, threshold=threshold, href=None, field=name))
+            vals.append(_value_view(label, f, policy=policy, href=None, field=name))
     for i, e in enumerate(c.emails):
-        vals.append(_value_view("E-mail", e, threshold=threshold, href=mailto_href(e.value), field="email", position=i))
+        vals.append(_value_view("E-mail", e, policy=policy, href=mailto_href(e.value), field="email", position=i))
     for i, p in enumerate(c.phones):
-        vals.append(_value_view("Phone", p, threshold=threshold, href=tel_href(p.number), field="phone", position=i))
+        vals.append(_value_view("Phone", p, policy=policy, href=tel_href(p.number), field="phone", position=i))
     for i, w in enumerate(c.websites):
-        vals.append(_value_view("Website", w, threshold=threshold, href=website_href(w.value), field="website",
+        vals.append(_value_view("Website", w, policy=policy, href=website_href(w.value), field="website",
                                 position=i))
     if c.address is not None:
-        vals.append(_value_view("Address", c.address, threshold=threshold, href=None, field="address"))
+        vals.append(_value_view("Address", c.address, policy=policy, href=None, field="address"))
     heading = next((f.value for f in (c.name, c.company) if f is not None and f.value.strip()), None)
     if heading is None:
         heading = c.emails[0].value if c.emails else f"Contact {rec.id}"
-    review = rec.needs_review(threshold) or any(v.review for v in vals)
+    review = rec.needs_review(policy) or any(v.review for v in vals)
     photos = tuple((u, k.sha256) for k in rec.cards if (u := _data_uri(k.crop_jpeg)))
     return ContactView(
         id=rec.id,
@@ -358,11 +335,11 @@ def load_followups(store: Store) -> dict[int, tuple[FollowupRow, ...]]:
 
 
 def load_report_data(store: Store, *, event: str | None = None,
-                     threshold: float = DEFAULT_REVIEW_THRESHOLD) -> ReportData:
+                     policy: ReviewPolicy = DEFAULT_POLICY) -> ReportData:
     """Everything the report shows, read from the store (contacts of one event when given)."""
     with store.read() as conn:
         records = tuple(store.contacts(event=event))
-        stats = store.stats(event=event, threshold=threshold)
+        stats = store.stats(event=event, policy=policy)
         failures = tuple(store.failures())
         followups = load_followups(store)
         dismissed = [(int(a), int(b)) for a, b in conn.execute(
@@ -405,7 +382,7 @@ def report_context(
     stats: Mapping[str, int],
     failures: Sequence[Failure],
     title: str = DEFAULT_TITLE,
-    threshold: float = DEFAULT_REVIEW_THRESHOLD,
+    policy: ReviewPolicy = DEFAULT_POLICY,
     generated_at: str | None = None,
     followups: Mapping[int, Sequence[FollowupRow]] | None = None,
     duplicates: Sequence[DuplicatePair] = (),
@@ -419,7 +396,7 @@ def report_context(
             for me, other in ((p.a, p.b), (p.b, p.a)):
                 dup_views.setdefault(me, []).append(
                     DuplicateView(other, _heading(headings[other]), visible_text(p.reason)))
-    views = [contact_view(r, threshold=threshold, followups=followups.get(r.id, ()), duplicates=dup_views.get(r.id, ()))
+    views = [contact_view(r, policy=policy, followups=followups.get(r.id, ()), duplicates=dup_views.get(r.id, ()))
              for r in records]
     views.sort(key=lambda v: (not v.review,))  # stable: creation order within each group
 
@@ -469,7 +446,7 @@ def report_context(
         "summary": summary,
         "failures": fails,
         "contacts": views,
-        "threshold": round(threshold * 100),
+        "threshold": policy.percent,
         "generated_at": generated_at,
         "state_filters": [f for f in state_filters if f.count],
         "event_filters": event_filters if len(event_filters) > 1 else [],
@@ -491,13 +468,13 @@ def render_report(
     stats: Mapping[str, int],
     failures: Sequence[Failure],
     title: str = DEFAULT_TITLE,
-    threshold: float = DEFAULT_REVIEW_THRESHOLD,
+    policy: ReviewPolicy = DEFAULT_POLICY,
     generated_at: str | None = None,
     followups: Mapping[int, Sequence[FollowupRow]] | None = None,
     duplicates: Sequence[DuplicatePair] = (),
 ) -> str:
     """The report as one HTML string; contacts needing review come first."""
-    ctx = report_context(records, stats=stats, failures=failures, title=title, threshold=threshold,
+    ctx = report_context(records, stats=stats, failures=failures, title=title, policy=policy,
                          generated_at=generated_at, followups=followups, duplicates=duplicates)
     return _environment().get_template("report.html.j2").render(**ctx)
 
@@ -507,18 +484,18 @@ def write_report(
     path: Path | str,
     *,
     event: str | None = None,
-    threshold: float = DEFAULT_REVIEW_THRESHOLD,
+    policy: ReviewPolicy = DEFAULT_POLICY,
     title: str | None = None,
 ) -> Path:
     """Render the store's contacts (of one event, when given) and replace ``path`` atomically."""
     path = Path(path)
-    data = load_report_data(store, event=event, threshold=threshold)
+    data = load_report_data(store, event=event, policy=policy)
     html = render_report(
         data.records,
         stats=data.stats,
         failures=data.failures,
         title=title or (f"{DEFAULT_TITLE}: {event}" if event else DEFAULT_TITLE),
-        threshold=threshold,
+        policy=policy,
         generated_at=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         followups=data.followups,
         duplicates=data.duplicates,

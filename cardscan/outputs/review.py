@@ -32,11 +32,12 @@ from typing import Any
 from cardscan.contacts import dedupe
 
 from cardscan.contacts import edit as edit_mod
+from cardscan.contacts.fields import DEFAULT_POLICY, FIELD_NAMES, LIST_FIELDS, SCALAR_FIELDS, ReviewPolicy
 
 from cardscan.followup import queue as followup
 from cardscan.errors import BadArgumentsError, CardscanError, ValidationError
 from cardscan.outputs.report import DEFAULT_TITLE, environment, load_report_data, report_context
-from cardscan.store import DEFAULT_REVIEW_THRESHOLD, FIELD_NAMES, LIST_FIELDS, SCALAR_FIELDS, Store
+from cardscan.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +85,9 @@ def revert_field(store: Store, contact_id: int, name: str, *, position: int = 0)
 
 
 def approve_followup(store: Store, followup_id: int, *, config_loader: Callable[[], Any] | None = None,
-                     threshold: float = DEFAULT_REVIEW_THRESHOLD) -> None:
+                     policy: ReviewPolicy = DEFAULT_POLICY) -> None:
     config = config_loader() if config_loader is not None else None
-    result = followup.approve(store, [followup_id], config=config, threshold=threshold)
+    result = followup.approve(store, [followup_id], config=config, policy=policy)
     if result.refused:
         raise ValidationError(f"not approved: {result.refused[0][1]}")
 
@@ -126,7 +127,7 @@ class ReviewSettings:
     db: Path
     token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     event: str | None = None
-    threshold: float = DEFAULT_REVIEW_THRESHOLD
+    policy: ReviewPolicy = DEFAULT_POLICY  # which values need review (cardscan review --review-threshold)
     title: str | None = None
     config_loader: Callable[[], Any] | None = None
     allowed_hosts: set[str] = field(default_factory=set)  # Host header values; empty = any
@@ -199,11 +200,11 @@ def create_app(settings: ReviewSettings):  # noqa: ANN201 - flask.Flask (importe
     def page(problems: _Problems | None = None, status: int = 200) -> Response:
         problems = problems or _Problems()
         with Store(settings.db) as store:
-            data = load_report_data(store, event=settings.event, threshold=settings.threshold)
+            data = load_report_data(store, event=settings.event, policy=settings.policy)
         ctx = report_context(
             data.records, stats=data.stats, failures=data.failures,
             title=settings.title or (f"{DEFAULT_TITLE}: {settings.event}" if settings.event else DEFAULT_TITLE),
-            threshold=settings.threshold, followups=data.followups, duplicates=data.duplicates)
+            policy=settings.policy, followups=data.followups, duplicates=data.duplicates)
         shown = []
         nid = request.args.get("n", "")
         with lock:
@@ -287,7 +288,7 @@ def create_app(settings: ReviewSettings):  # noqa: ANN201 - flask.Flask (importe
         try:
             with Store(settings.db) as store:
                 if action == "approve":
-                    approve_followup(store, fid, config_loader=settings.config_loader, threshold=settings.threshold)
+                    approve_followup(store, fid, config_loader=settings.config_loader, policy=settings.policy)
                     msg = f"follow-up #{fid} approved"
                 elif action == "skip":
                     skip_followup(store, fid)

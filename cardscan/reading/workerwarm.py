@@ -15,7 +15,8 @@ import signal
 
 signal.signal(signal.SIGINT, signal.SIG_IGN)
 
-from cardscan import phones, pipeline  # noqa: E402,F401 - imported for their side effect of loading
+from cardscan.parsing import phones  # noqa: E402 - after the SIGINT line above
+from cardscan.reading import pipeline  # noqa: E402,F401 - imported for its side effect of loading
 
 try:  # optional: the pytesseract fallback works without it
     import tesserocr  # noqa: F401

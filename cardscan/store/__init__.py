@@ -38,20 +38,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from cardscan.contacts.fields import (  # noqa: F401 - re-exported: the store's callers used to find them here
+    DEFAULT_POLICY, DEFAULT_REVIEW_THRESHOLD, FIELD_NAMES, LIST_FIELDS, REVIEW_FLAGS, SCALAR_FIELDS, ReviewPolicy,
+    field_needs_review, iter_values)
 from cardscan.errors import OutputAccessError, ValidationError
 from cardscan.models import SOURCE_USER, Contact, Field, Phone
 
 log = logging.getLogger(__name__)
 
-SCALAR_FIELDS = ("name", "title", "company", "address")
-LIST_FIELDS = {"email": "emails", "phone": "phones", "website": "websites"}
-FIELD_NAMES = SCALAR_FIELDS + tuple(LIST_FIELDS)
 PHOTO_STATES = ("pending", "claimed", "done", "failed")
 FOLLOWUP_STATES = ("draft", "approved", "sending", "sent", "skipped", "failed", "uncertain")
-
-# Flags that put a value in front of a human even when its confidence is high.
-REVIEW_FLAGS = frozenset({"invalid", "low_confidence", "repaired", "uncertain", "conflict"})
-DEFAULT_REVIEW_THRESHOLD = 0.6
 
 
 def _now() -> str:
@@ -333,14 +329,9 @@ class ContactRecord:
     def crops(self) -> tuple[bytes, ...]:
         return tuple(c.crop_jpeg for c in self.cards if c.crop_jpeg)
 
-    def needs_review(self, threshold: float = DEFAULT_REVIEW_THRESHOLD) -> bool:
-        """True when any current value is doubtful, or nothing identifying was read."""
-        if self.reviewed:
-            return False
-        c = self.contact
-        if c.name is None and not c.emails and not c.phones and c.company is None:
-            return True
-        return any(field_needs_review(f, threshold) for f in iter_values(c))
+    def needs_review(self, policy: ReviewPolicy = DEFAULT_POLICY) -> bool:
+        """True when not marked reviewed and ``policy`` finds a doubtful value, or nothing identifying."""
+        return not self.reviewed and policy.contact_needs_review(self.contact)
 
 
 @dataclass(frozen=True)
@@ -372,23 +363,6 @@ class FieldRow:
     supersedes: int | None
     card_id: int | None
     created_at: str
-
-
-def iter_values(contact: Contact) -> Iterator[Field | Phone]:
-    for name in SCALAR_FIELDS:
-        f = getattr(contact, name)
-        if f is not None:
-            yield f
-    yield from contact.emails
-    yield from contact.phones
-    yield from contact.websites
-
-
-def field_needs_review(f: Field | Phone, threshold: float = DEFAULT_REVIEW_THRESHOLD) -> bool:
-    """A value read by a machine that is below the threshold or carries a doubtful flag."""
-    if f.source == SOURCE_USER:
-        return False
-    return f.confidence < threshold or bool(REVIEW_FLAGS.intersection(f.flags))
 
 
 # --------------------------------------------------------------------------------------------
@@ -677,7 +651,7 @@ class Store:
         with self.read() as conn:
             return self._load_contacts(conn, " AND ".join(where) or "1", tuple(params))
 
-    def stats(self, *, event: str | None = None, threshold: float = DEFAULT_REVIEW_THRESHOLD) -> dict[str, int]:
+    def stats(self, *, event: str | None = None, policy: ReviewPolicy = DEFAULT_POLICY) -> dict[str, int]:
         """Counts for the report summary.  Photo counts are for the whole database; contact
         and field counts are for ``event`` when given."""
         with self.read() as conn:
@@ -689,15 +663,13 @@ class Store:
                 (event,) if event is not None else (),
                 with_crops=False,
             )
-        fields_review = sum(
-            1 for r in records if not r.reviewed for f in iter_values(r.contact) if field_needs_review(f, threshold)
-        )
+        fields_review = sum(policy.count(r.contact) for r in records if not r.reviewed)
         return {
             "photos_done": int(by_state.get("done", 0)),
             "photos_failed": int(by_state.get("failed", 0)) + int(unread),
             "photos_pending": int(by_state.get("pending", 0)) + int(by_state.get("claimed", 0)),
             "contacts": len(records),
-            "contacts_needing_review": sum(1 for r in records if r.needs_review(threshold)),
+            "contacts_needing_review": sum(1 for r in records if r.needs_review(policy)),
             "fields_needing_review": fields_review,
         }
 

@@ -1,0 +1,221 @@
+"""The company: legal forms, company words, agreement with the e-mail/website domain, logo lines."""
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+import numpy as np
+
+from cardscan.models import SOURCE_OCR, Field
+from cardscan.parsing.emails import EmailHit
+from cardscan.parsing.layout import cap, fold, has_phrase, wordlist, words_of
+from cardscan.parsing.lines import _JUNK_RE, _URLISH_RE, LOW, _Ln, _neighbour, _strip_junk, _words_conf
+from cardscan.parsing.vocab import (
+    _PERSONAL_DOMAINS,
+    _STOPWORDS,
+    _first_names,
+    _has_legal_suffix,
+    _is_title,
+    _legal_tokens,
+    _personal,
+    _pp_kind,
+    _repair_legal_form,
+    _surnames,
+)
+
+_SECOND_LEVEL = frozenset("co com net org ac gov edu ne or go ltd plc".split())
+
+
+def _org_label(domain: str) -> str | None:
+    parts = domain.casefold().split(".")
+    parts = [p for p in parts if p not in ("example", "mail", "email", "www")] or parts  # reserved / mail hosts
+    if len(parts) >= 3 and parts[-2] in _SECOND_LEVEL:
+        parts = parts[:-2]
+    else:
+        parts = parts[:-1]
+    if not parts:
+        return None
+    label = parts[-1]
+    if label in _PERSONAL_DOMAINS or len(label) < 3:
+        return None
+    return label
+
+
+def _domain_agrees(text: str, labels: Sequence[str]) -> float:
+    from rapidfuzz import fuzz
+
+    letters = re.sub(r"[^a-z0-9]", "", fold(text))
+    if len(letters) < 3:
+        return 0.0
+    best = 0.0
+    initials = "".join(w[0] for w in words_of(text))
+    for lab in labels:
+        lab_l = re.sub(r"[^a-z0-9]", "", lab)
+        if len(lab_l) < 3:
+            continue
+        if lab_l in letters or (len(letters) >= 4 and letters in lab_l):
+            best = max(best, 3.0)
+        elif fuzz.partial_ratio(letters, lab_l) >= 85 and min(len(letters), len(lab_l)) >= 4:
+            best = max(best, 2.0)
+        elif len(initials) >= 2 and (initials == lab_l or min(len(initials), len(lab_l)) >= 3 and (
+                lab_l.startswith(initials) or initials.startswith(lab_l))):
+            best = max(best, 2.0)
+    return best
+
+
+_FIRM_RE = re.compile(r"^([^\W\d_][\w'’-]+)\s*&\s*([^\W\d_][\w'’-]+)\b")
+
+
+def _firm_of_surnames(text: str) -> float:
+    """'Caldwell & Sutherland', 'HOFFMANN & BECKER': two family names joined by '&' name a firm
+    (law, accounting, architecture); a person's name has no '&'."""
+    m = _FIRM_RE.match(text.strip())
+    if not m or _is_title(text):
+        return 0.0
+    a, b = m.group(1), m.group(2)
+    if not (a[:1].isupper() and b[:1].isupper()) or min(len(a), len(b)) < 3:
+        return 0.0
+    generic = wordlist("company_suffixes.txt") | wordlist("company_words.txt") | {"associates", "partners", "sons", "me", "epp", "ek"}
+    if any(w not in generic for w in _bare(text[m.end():])):
+        return 0.0  # more than a legal form after the two names: "Cloud & AI Department"
+    known = sum(fold(x) in _surnames() for x in (a, b))
+    return 2.5 if known == 2 else 0.0
+
+
+def _find_company(lines: list[_Ln], domains: Sequence[str], emails: Sequence[EmailHit]) -> Field | None:
+    labels = [l for l in (_org_label(d) for d in domains) if l]
+    heights = [l.height for l in lines if l.height > 0]
+    med_h = float(np.median(heights)) if heights else 1.0
+    best: tuple[float, _Ln] | None = None
+    for ln in lines:
+        if ln.used or ln.contact or "@" in ln.text or len(ln.text) > 100 or _JUNK_RE.search(ln.text):
+            continue
+        if _URLISH_RE.search(ln.text):  # a website read in pieces ("WWW. beltis com br") is no name
+            continue
+        ws = words_of(ln.text)
+        if not ws or len(ln.text.split()) > 12:
+            continue
+        digits = sum(c.isdigit() for c in ln.text)
+        if digits > 2:
+            continue
+        s = 0.0
+        if _has_legal_suffix(ln.text):
+            s += 3.0
+        if has_phrase(ln.text, wordlist("company_words.txt")):
+            s += 1.5
+        s += _domain_agrees(ln.text, labels)
+        s += _firm_of_surnames(ln.text)
+        if med_h > 0 and ln.height / med_h >= 1.3:
+            s += 1.0
+        if len(ws) >= 5 and sum(w in _STOPWORDS for w in ws) >= 2 and not _has_legal_suffix(ln.text):
+            s -= 2.0  # a tagline or a sentence
+        if ws[0] in _first_names() and _pp_kind(ln.text) == "Person" and not _has_legal_suffix(ln.text):
+            s -= 1.5
+        if best is None or s > best[0]:
+            best = (s, ln)
+    if best is None or best[0] < 2.5:
+        return None
+    s, ln = best
+    group = _company_lines(lines, ln)
+    raw = " ".join(_strip_junk(g.text) for g in group)
+    prefix = _logo_prefix(lines, group[0], raw, labels)
+    if prefix:
+        raw = f"{prefix} {raw}"
+    elif not _distinctive(raw) and _domain_agrees(raw, labels) < 2.0:
+        # Only generic words and a legal form ("Automotive GmbH", "Global Services"): the name
+        # itself is most likely a logo the OCR did not read. Better no company than half of one.
+        return None
+    for g in group:
+        g.used = "company"
+    value, repaired = _repair_legal_form(raw.strip(" ,;|&"))
+    conf = float(np.mean([_words_conf(g) for g in group])) * min(0.95, 0.35 + s / 8) * (0.8 if repaired else 1.0)
+    flags = (("repaired",) if repaired else ()) + (("low_confidence",) if conf < LOW else ())
+    return Field(cap(value), round(conf, 3), SOURCE_OCR, raw, flags, "OCR 'I' read for 'l' in the legal form" if repaired else None)
+
+
+def _distinctive(text: str) -> bool:
+    """A word that is neither generic (company_words), a legal form, nor a stop word."""
+    generic = wordlist("company_words.txt") | wordlist("company_suffixes.txt") | _STOPWORDS
+    return any(len(w) >= 2 and w not in generic for w in words_of(text))
+
+
+def _logo_prefix(lines: list[_Ln], first: _Ln, name: str, labels: Sequence[str]) -> str | None:
+    """The short logo word printed just above a name ('CIS' over 'Global Services'), taken only when
+    an e-mail or website domain spells the two together (cisglobalservices, elementlogistic)."""
+    prev = _neighbour(lines, first, -1)
+    if prev is None or prev.used or prev.contact:
+        return None
+    name_letters = re.sub(r"[^a-z0-9]", "", fold(name))
+    first_word = re.sub(r"[^a-z0-9]", "", fold(name.split()[0])) if name.split() else ""
+    for tok in prev.text.split():
+        t = re.sub(r"[^a-z0-9]", "", fold(tok))
+        if len(t) < 2 or not re.fullmatch(r"[^\W_]+[.&]?", tok.strip("‘’'\"")):
+            continue
+        for lab in labels:
+            lab_l = re.sub(r"[^a-z0-9]", "", lab)
+            rest = lab_l[len(t):]
+            if lab_l.startswith(t) and len(rest) >= 3 and (rest[:5] in name_letters or rest.startswith(first_word[:4])):
+                return tok.strip("‘’'\"")
+    return None
+
+
+def _joinable(ln: _Ln) -> bool:
+    return not ln.used and not ln.contact and not re.search(r"\d", ln.text) and len(ln.text) <= 60 and \
+        not _URLISH_RE.search(ln.text)
+
+
+def _company_lines(lines: list[_Ln], ln: _Ln) -> list[_Ln]:
+    """A name printed over two or three lines: '&, ACME' / 'International Freight' / '& Logistics Ltd.'"""
+    group = [ln]
+    while _neighbour(lines, group[0], -1) is not None and len(group) < 3:
+        first = group[0].text.lstrip()
+        prev = _neighbour(lines, group[0], -1)
+        assert prev is not None
+        if not _joinable(prev):
+            break
+        if first[:1] in "&+" or first[:1].islower() or re.match(r"(?i)(and|e|y|und|et)\b", first) or \
+                prev.text.rstrip().endswith(("&", ",", "-")):
+            group.insert(0, prev)
+        else:
+            break
+    while _neighbour(lines, group[-1], 1) is not None and len(group) < 3:
+        nxt = _neighbour(lines, group[-1], 1)
+        assert nxt is not None
+        if not _joinable(nxt):
+            break
+        t = _strip_junk(nxt.text.strip())
+        if t[:1] in "&+" or re.match(r"(and|e|y|und|et)\b", t) or (
+                _has_legal_suffix("X " + t) and len(words_of(t)) <= 4 and not _has_legal_suffix(group[-1].text)):
+            group.append(nxt)
+        else:
+            break
+    if len(group) == 1:
+        group = _logo_lines(lines, group)
+    return group
+
+
+def _bare(text: str) -> list[str]:
+    """The words of a company line without its legal form."""
+    sfx = wordlist("company_suffixes.txt")
+    return [w for w in words_of(" ".join(_legal_tokens(text))) if w not in sfx]
+
+
+def _short_caps(ln: _Ln) -> bool:
+    toks = ln.text.split()
+    return 1 <= len(toks) <= 2 and all(t[:1].isupper() for t in toks) and not _is_title(ln.text) and _distinctive(ln.text)
+
+
+def _logo_lines(lines: list[_Ln], group: list[_Ln]) -> list[_Ln]:
+    """A company name set as a two-line logo: 'Veloris' over 'Engineering K.K.', 'QUORIVIK' over
+    'ARQUITETURA'. The short distinctive word(s) and the generic rest (trade words, legal form)
+    are one name; a full line of its own on either side is not joined."""
+    ln = group[0]
+    body = _bare(ln.text)
+    prev, nxt = _neighbour(lines, ln, -1), _neighbour(lines, ln, 1)
+    if len(body) <= 2 and prev is not None and _joinable(prev) and _short_caps(prev) and not _personal(prev.text) and \
+            (not _distinctive(ln.text) or _has_legal_suffix(ln.text)):
+        return [prev, ln]  # the generic part (with its legal form) under the logo word
+    if _short_caps(ln) and nxt is not None and _joinable(nxt) and len(nxt.text.split()) <= 3 and \
+            not _distinctive(nxt.text) and not _is_title(nxt.text):
+        return [ln, nxt]  # the logo word over its trade ("ARQUITETURA", "Studio LLP")
+    return group

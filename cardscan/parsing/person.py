@@ -1,0 +1,139 @@
+"""The card holder's name: candidate lines scored by name lists, the e-mail's local part, size and place."""
+from __future__ import annotations
+
+import logging
+import re
+from typing import Sequence
+
+import numpy as np
+
+from cardscan.models import SOURCE_OCR, Field
+from cardscan.parsing.emails import EmailHit
+from cardscan.parsing.layout import cap, fold, has_phrase, wordlist, words_of
+from cardscan.parsing.lines import LOW, _Ln, _words_conf
+from cardscan.parsing.vocab import _CONTACT_LABELS, _first_names, _is_title, _pp_kind, _surnames
+
+_STREET_NAME_BLOCK = frozenset(
+    """street road avenue avenida boulevard lane drive way court place square highway parkway circle terrace
+    plaza alley rua travessa alameda rodovia estrada calle carrera rue chemin strasse weg platz gasse via
+    piazza suite floor building bldg tower house office city""".split()
+)
+
+log = logging.getLogger(__name__)
+
+
+_HONORIFICS = frozenset("dr mr mrs ms miss prof sr sra dra eng ir mme mlle herr frau dott ing".split())
+
+
+_NAME_TOKEN_RE = re.compile(r"^[^\W\d_]+(?:[.'’-][^\W\d_]*)*\.?,?$")
+
+
+def _blocked_for_person(text: str) -> bool:
+    return (
+        _is_title(text)
+        or has_phrase(text, wordlist("company_suffixes.txt"))
+        or has_phrase(text, wordlist("company_words.txt"))
+        or any(w in _STREET_NAME_BLOCK for w in words_of(text))
+        or any(w in _CONTACT_LABELS for w in words_of(text))
+    )
+
+
+def _email_agrees(tokens: list[str], emails: Sequence[EmailHit]) -> float:
+    best = 0.0
+    for h in emails:
+        local = re.sub(r"[^a-z]", "", fold(h.value.split("@")[0]))
+        if len(local) < 2:
+            continue
+        for k, t in enumerate(tokens):
+            if len(t) >= 3 and t in local:
+                best = max(best, 2.5 if k == len(tokens) - 1 else 2.0)
+        initials = "".join(t[0] for t in tokens if t)
+        if len(initials) >= 2 and local == initials:
+            best = max(best, 1.5)
+    return best
+
+
+_NAME_CONFUSABLES = str.maketrans({"¢": "c", "!": "l", "|": "l", "1": "l", "0": "o", "5": "s", "$": "s", "€": "e", "@": "a"})
+
+
+def _repair_name_token(tok: str) -> str:
+    """An OCR look-alike inside a name ('Danie!' -> 'Daniel'), undone only when the repaired word
+    is a known first name or surname: the validator decides, never the repair alone."""
+    if _NAME_TOKEN_RE.match(tok):
+        return tok
+    fixed = tok.translate(_NAME_CONFUSABLES)
+    if fixed == tok or not _NAME_TOKEN_RE.match(fixed):
+        return tok
+    key = fold(fixed).strip(".,'’-")
+    if key in _first_names() or key in _surnames():
+        return fixed
+    return tok
+
+
+def _find_name(lines: list[_Ln], emails: Sequence[EmailHit]) -> tuple[_Ln, Field] | None:
+    heights = [l.height for l in lines if l.height > 0]
+    med_h = float(np.median(heights)) if heights else 1.0
+    n = max(len(lines), 1)
+    best: tuple[float, _Ln, list[str]] | None = None
+    for ln in lines:
+        if ln.used or ln.contact:
+            continue
+        text = ln.text
+        segs = [x.strip() for x in text.split(",")]
+        if len(segs) >= 2 and any(_is_title(x) for x in segs[1:]):
+            text = segs[0]  # "Jane Doe, Owner": the name before the comma
+        toks = text.split()
+        if not 2 <= len(toks) <= 5 or len(ln.text) > 60:
+            continue
+        if not all(_NAME_TOKEN_RE.match(t) for t in toks):
+            fixed = [_repair_name_token(t) for t in toks]
+            if not all(_NAME_TOKEN_RE.match(t) for t in fixed):
+                continue
+            toks = fixed  # "Danie! Whitton", "¢arol": kept only because the name lists know the word
+            text = " ".join(toks)
+        if _blocked_for_person(text):
+            continue
+        folded = [fold(t).strip(".,'’-") for t in toks]
+        core = [t for t in folded if t and t not in _HONORIFICS]
+        if len(core) < 2 and not (len(core) == 1 and len(folded) >= 2):
+            continue
+        if not core:
+            continue
+        s = 0.0
+        if core[0] in _first_names() or (len(core[0]) <= 1 and len(core) > 1 and core[1] in _first_names()):
+            s += 2.0
+        if any(t in _first_names() for t in core[1:-1]):
+            s += 0.3
+        if core[-1] in _surnames():
+            s += 0.5
+        kind = _pp_kind(text)
+        if kind == "Person":
+            s += 1.0
+        elif kind == "Corporation":
+            s -= 0.5
+        s += _email_agrees(core, emails)
+        s += max(0.0, min(1.5, ln.height / med_h - 1.0)) if med_h > 0 else 0.0
+        if ln.i < 0.4 * n:
+            s += 0.3
+        if all(t[:1].isupper() for t in toks if t[:1].isalpha()):
+            s += 0.5
+        elif any(t.islower() for t in toks):
+            s -= 0.5
+        if len(core) <= 3:
+            s += 0.3
+        if text != ln.text:
+            s -= 0.5
+        if ln.conf < 0.75:
+            s -= (0.75 - ln.conf) * 6  # poorly read: likely a misreading of a logo or a script font
+        if sum(len(t) <= 2 and not t.endswith(".") for t in toks) >= 2:
+            s -= 1.0
+        log.debug("name candidate %r: %.2f", text, s)
+        if best is None or s > best[0]:
+            best = (s, ln, text)
+    if best is None or best[0] < 2.5:
+        return None
+    s, ln, text = best
+    ln.used = "name"
+    conf = _words_conf(ln) * min(0.97, 0.3 + s / 7)
+    flags = ("low_confidence",) if conf < LOW else ()
+    return ln, Field(cap(text.strip(" ,;|")), round(conf, 3), SOURCE_OCR, ln.text, flags)
