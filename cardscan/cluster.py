@@ -73,9 +73,18 @@ def _acquire(options: Options) -> Any:
     return api.load_engine(options)
 
 
+MAX_READER_KINDS = 3  # readers kept for this many option sets (runs with other languages, say)
+
+
 def _release(options: Options, engine: Any) -> None:
+    old: list[Any] = []
     with _readers_lock:
         _free_readers.setdefault(_reader_options(options), []).append(engine)
+        while len(_free_readers) > MAX_READER_KINDS:  # the oldest kind goes: a long-lived worker stays small
+            old += _free_readers.pop(next(iter(_free_readers)))
+    for e in old:
+        with contextlib.suppress(Exception):
+            e.close()
 
 
 def _setup_process() -> None:

@@ -169,6 +169,7 @@ def test_client_memory_flat_over_2000_photos(dask_cluster, tmp_path):
     assert r.contacts == n and not r.failures
     assert on_scheduler and max(on_scheduler) <= 4  # 2 per worker thread
     grew = rss[n] - rss[300]
+    print(f"client RSS {rss} KiB; cardscan photo tasks on the scheduler at most {max(on_scheduler)}")
     assert grew < 20 * 1024, f"client memory grew {grew / 1024:.1f} MB over {n - 300} photos ({rss})"
 
 
