@@ -59,7 +59,7 @@ _free_readers: dict[Options, list[Any]] = {}
 def _reader_options(options: Options) -> Options:
     """The options a reader depends on (the run's database or report do not change it)."""
     return options.with_(db=Path("cardscan.db"), report=None, jsonl=None, event=None, event_date=None, note=None,
-                         cluster=None)
+                         cluster=None, shared_paths=False)
 
 
 def _acquire(options: Options) -> Any:

@@ -194,6 +194,16 @@ def test_samples_through_the_cluster_give_the_same_contacts(samples_dir, tmp_pat
     assert a and a == b
 
 
+def test_shared_paths_send_paths_and_give_the_same_contacts(dask_cluster, tmp_path):
+    folder = _photos(tmp_path / "in", 5, start=600)
+    (folder / "not-a-photo.jpg").write_bytes(b"this is text, not a JPEG")
+    db = tmp_path / "c.db"
+    r = api.scan([folder], options=_opts(db, dask_cluster.scheduler_address, shared_paths=True))
+    assert r.contacts == 5
+    assert [Path(i.path).name for i in r.failures] == ["not-a-photo.jpg"]  # read by the worker, failed alone
+    assert _rows(db, "SELECT COUNT(*) FROM cards") == [(5,)]
+
+
 def test_watch_reads_through_the_cluster(dask_cluster, tmp_path):
     from cardscan.watch import WatchConfig, watch
 
