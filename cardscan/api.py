@@ -165,8 +165,14 @@ def iter_outcomes(paths: list[str], options: Options) -> Iterator[CardOutcome]:
 
     Results come back in the order of `paths`, whichever worker finishes first, so contact numbers
     follow the input (sorted paths, then card order) and are the same on every run. At most two
-    photos per worker are in flight or waiting, so memory stays flat on long runs.
+    photos per worker are in flight or waiting, so memory stays flat on long runs. With
+    `options.cluster` the photos are read on a Dask cluster instead (cardscan.cluster), in the same order.
     """
+    if options.cluster:
+        from cardscan import cluster
+
+        yield from cluster.iter_outcomes(paths, options)
+        return
     if options.workers <= 1 or len(paths) <= 1:
         os.environ.setdefault("OMP_THREAD_LIMIT", "1")
         _load_here(options)
@@ -209,6 +215,11 @@ def check_ready(options: Options) -> None:
     if options.second_engine == "rapidocr" and importlib.util.find_spec("rapidocr") is None:
         raise MissingDependencyError("--second-engine rapidocr needs RapidOCR, which is not installed",
                                      hint="pip install 'cardscan[rapidocr]'")
+    if options.cluster:  # the workers load the readers; each is checked before the first photo
+        from cardscan.cluster import require_distributed
+
+        require_distributed()
+        return
     if options.workers > 1 and not os.environ.get(TEST_ENGINE_ENV):
         ocr_mod.check_available(options)
         return

@@ -84,6 +84,12 @@ class SendError(CardscanError):
     exit_code = ExitCode.send_failed
 
 
+class ClusterError(CardscanError):
+    """The Dask cluster cannot be reached or was lost mid-run; photos already committed stay stored."""
+
+    exit_code = ExitCode.other_error
+
+
 class ValidationError(CardscanError, ValueError):
     """A value a user typed (an edit, a note) was refused; the message is the validator's reason."""
 

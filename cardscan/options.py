@@ -12,6 +12,21 @@ from cardscan.errors import BadArgumentsError
 _LANG_RE = re.compile(r"^[A-Za-z0-9_]+(\+[A-Za-z0-9_]+)*$")
 READERS = ("lines", "tesseract", "careful")
 _REGION_RE = re.compile(r"^[A-Z]{2}$")
+_LOCAL_CLUSTER_RE = re.compile(r"^local:(\d+)$")
+_CLUSTER_ADDRESS_RE = re.compile(r"^([a-z]+://)?[^\s/:]+:\d+$")
+
+
+def check_cluster_address(spec: str) -> str:
+    """`--cluster`: `local:N` or a Dask scheduler address (tcp://HOST:PORT); a clear error otherwise."""
+    m = _LOCAL_CLUSTER_RE.match(spec)
+    if m:
+        if int(m.group(1)) < 1:
+            raise BadArgumentsError("--cluster local:N needs N of 1 or more worker processes")
+        return spec
+    if not _CLUSTER_ADDRESS_RE.match(spec):
+        raise BadArgumentsError(f"--cluster must be local:N or a scheduler address such as tcp://HOST:8786, "
+                                f"not {spec!r}")
+    return spec
 
 
 def check_region(value: str, /, *, what: str = "--region") -> str:
@@ -50,6 +65,8 @@ class Options:
     keep_crops: bool = True
     auto_merge: str | None = None  # "strong" | "possible": merge duplicates after the scan (None: only list them)
     followup_drafts: bool = True  # write a follow-up draft for each new contact with a usable e-mail
+    cluster: str | None = None  # read on a Dask cluster: "tcp://HOST:8786", or "local:N" worker processes
+    shared_paths: bool = False  # with cluster: send paths (every worker can read them), not the photos' bytes
 
     def __post_init__(self) -> None:
         for name, value in (("--event", self.event), ("--note", self.note)):
@@ -82,6 +99,10 @@ class Options:
         if self.max_image_mpixels <= 0:
             raise BadArgumentsError("--max-image-mpixels must be positive")
         self.review  # noqa: B018 - checks the threshold (BadArgumentsError), the one place that does
+        if self.cluster is not None:
+            check_cluster_address(self.cluster)
+        elif self.shared_paths:
+            raise BadArgumentsError("--shared-paths goes with --cluster ADDRESS")
         object.__setattr__(self, "db", Path(self.db))
 
     @property

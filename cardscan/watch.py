@@ -44,7 +44,7 @@ from cardscan import api
 from cardscan.config import Config
 from cardscan.reading import files
 from cardscan.errors import Terminated
-from cardscan.errors import (BadArgumentsError, CardscanError, ConfigError, InputImageError, OcrFailedError,
+from cardscan.errors import (BadArgumentsError, CardscanError, ClusterError, ConfigError, InputImageError, OcrFailedError,
                      OutputAccessError)
 from cardscan.options import Options
 from cardscan.safety import check_output_path
@@ -239,7 +239,8 @@ class Watcher:
         self.on_result = on_result
         self.stats = WatchStats()
         self.owner = worker_id()
-        self._pool_factory = pool_factory or (lambda: api.new_pool(cfg.options))
+        self._pool_factory = pool_factory or (lambda: api.new_pool(cfg.options) if not cfg.options.cluster
+                                              else _cluster_pool(cfg.options))
         self._pool: ProcessPoolExecutor | None = None
         self._tracks: dict[str, _Track] = {}
         self._settled: dict[str, Sig] = {}  # path -> signature already handled (done/failed/duplicate)
@@ -262,7 +263,7 @@ class Watcher:
 
     @property
     def window(self) -> int:
-        return max(1, self.cfg.options.workers) * 2
+        return getattr(self._pool, "window", None) or max(1, self.cfg.options.workers) * 2  # cluster: its own
 
     def run(self) -> WatchStats:
         """Until stop() (or, with `once`, until everything present is read). Ctrl-C propagates
@@ -429,6 +430,9 @@ class Watcher:
         except BrokenProcessPool:
             self._worker_crashed(job)
             return
+        except ClusterError:  # the Dask scheduler was lost: stop; the claims go back
+            self.store.release(job.sha, self.owner)
+            raise
         except Exception as e:  # noqa: BLE001 - a bug in a stage must not stop the watcher
             log.exception("%s: unexpected error", job.path)
             self._fail(job.sha, job.path, job.sig, f"internal error: {type(e).__name__}: {e}")
@@ -544,6 +548,12 @@ class Watcher:
                 log.warning("%s: claim not given back (%s); it expires after its lease", job.path, e)
         self._flight.clear()
         self._maybe_report(force=True)
+
+
+def _cluster_pool(options: Options):  # noqa: ANN202 - imported only for --cluster (it loads Dask)
+    from cardscan.cluster import ClusterPool
+
+    return ClusterPool(options)
 
 
 def watch(cfg: WatchConfig, *, on_result: Callable[[api.ScanItem], None] | None = None,

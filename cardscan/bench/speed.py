@@ -61,12 +61,28 @@ class RunStats:
 
 
 @dataclass(frozen=True)
+class ClusterStats:
+    """`--cluster`: the same scan with the photos read on a Dask cluster, and the single writer alone."""
+
+    workers: int  # worker threads of the cluster
+    start_seconds: float  # starting the LocalCluster (local:N) or connecting: not in run.seconds
+    run: RunStats
+    writer_contacts: int  # contacts committed back to back from the cluster's outcomes
+    writer_seconds: float
+
+    @property
+    def writer_per_second(self) -> float:
+        return self.writer_contacts / self.writer_seconds if self.writer_seconds > 0 else 0.0
+
+
+@dataclass(frozen=True)
 class SpeedResult:
     photos: int
     cores: int
     workers: int
     baseline: RunStats
     cardscan: RunStats
+    cluster: ClusterStats | None = None
 
     @property
     def ratio(self) -> float:
@@ -86,6 +102,23 @@ class SpeedResult:
                          f"largest child {mb(r.maxrss_children_kib)}")
             lines.append(f"  {'':<{width}}  CPU {r.cpu_seconds:.1f} s, {r.cpu_per_photo:.2f} s per photo (all processes)")
         lines.append(f"  cardscan / baseline: {self.ratio:.2f}x the photos per second")
+        c = self.cluster
+        if c is not None:
+            r = c.run
+            lines.append(f"  {r.label}: {r.per_second:.2f} photos/s ({r.seconds:.1f} s, {r.failures} failed; "
+                         f"{c.start_seconds:.1f} s to start the cluster, not counted)  peak memory: process tree "
+                         f"{mb(r.tree_peak_kib)}, main process {mb(r.maxrss_self_kib)}")
+            over = (r.seconds - self.cardscan.seconds) / self.photos
+            with_start = (r.seconds + c.start_seconds - self.cardscan.seconds) / self.photos
+            lines.append(f"  cluster overhead: {over * 1000:+.0f} ms per photo (cluster run minus local pool run, "
+                         f"same photos; {c.workers} cluster workers, {self.workers} local workers; the pool's time "
+                         f"includes starting its workers), {with_start * 1000:+.0f} ms with the cluster's start-up")
+            per_worker = (r.cards or 0) / r.seconds / max(1, c.workers) if r.seconds > 0 else 0.0
+            lines.append(f"  single writer: {c.writer_per_second:.0f} contacts committed/s ({c.writer_contacts} "
+                         f"contacts from the cluster's outcomes, committed back to back in {c.writer_seconds:.2f} s)")
+            if per_worker > 0:
+                lines.append(f"  one database keeps up with about {c.writer_per_second / per_worker:.0f} workers "
+                             f"reading {per_worker:.2f} cards/s each, as measured here")
         return "\n".join(lines)
 
     def as_dict(self) -> dict:
@@ -94,6 +127,10 @@ class SpeedResult:
         d["baseline"]["per_second"] = self.baseline.per_second
         d["cardscan"]["per_second"] = self.cardscan.per_second
         d["cardscan"]["cards_per_second"] = self.cardscan.cards_per_second
+        if self.cluster is not None:
+            d["cluster"]["run"]["per_second"] = self.cluster.run.per_second
+            d["cluster"]["writer_per_second"] = self.cluster.writer_per_second
+            d["cluster"]["overhead_per_photo_s"] = (self.cluster.run.seconds - self.cardscan.seconds) / self.photos
         return d
 
 
@@ -219,7 +256,7 @@ def _part(kind: str, photos: list[Path], options: Options) -> RunStats:
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
         json.dump({"kind": kind, "photos": [str(p) for p in photos], "lang": options.lang, "jobs": options.jobs,
                    "engine": options.engine, "region": options.region,
-                   "reader": options.reader}, fh)
+                   "reader": options.reader, "cluster": options.cluster}, fh)
         spec = fh.name
     env = dict(os.environ)
     if kind == "baseline":
@@ -235,7 +272,9 @@ def _part(kind: str, photos: list[Path], options: Options) -> RunStats:
     if proc.returncode != 0:
         raise CardscanError(f"the {kind} speed run failed (exit {proc.returncode})")
     d = json.loads(out.strip().splitlines()[-1])
-    return RunStats(tree_peak_kib=peak, **d)
+    extra = d.pop("cluster", None)
+    stats = RunStats(tree_peak_kib=peak, **d)
+    return stats if extra is None else ClusterStats(run=stats, **extra)  # type: ignore[return-value]
 
 
 def _warm(photos: Sequence[Path]) -> None:
@@ -254,15 +293,67 @@ def run_speed(dirs: Sequence[Path | str], options: Options = Options()) -> Speed
         raise BadArgumentsError("no photos found for the speed benchmark", hint="give folders that hold card photos")
     _warm(photos)
     baseline = _part("baseline", photos, options)
-    cardscan = _part("cardscan", photos, options)
+    cardscan = _part("cardscan", photos, options.with_(cluster=None, shared_paths=False))
+    cluster = _part("cluster", photos, options) if options.cluster else None
     return SpeedResult(photos=len(photos), cores=os.cpu_count() or 1, workers=options.workers,
-                       baseline=baseline, cardscan=cardscan)
+                       baseline=baseline, cardscan=cardscan, cluster=cluster)  # type: ignore[arg-type]
+
+
+def run_cluster(photos: Sequence[Path], options: Options) -> dict:
+    """The scan through the cluster (timed after the cluster is up), then the single writer alone:
+    the cluster's outcomes read again and committed back to back into a fresh database."""
+    import contextlib
+    import hashlib
+    from dataclasses import replace
+
+    from cardscan import api, cluster
+    from cardscan.store import Store
+
+    t0 = time.perf_counter()
+    with contextlib.ExitStack() as stack:
+        spec = options.cluster or ""
+        if spec.startswith("local:"):
+            local = stack.enter_context(cluster.start_local(int(spec.split(":", 1)[1])))
+            spec = local.scheduler_address
+        opts = options.with_(cluster=spec, report=None, jsonl=None, followup_drafts=False)
+        client = stack.enter_context(cluster.connect(spec))
+        workers = sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values())
+        list(cluster.iter_outcomes([str(photos[0])], opts, client=client))  # every worker's reader loaded
+        start = time.perf_counter() - t0
+        with tempfile.TemporaryDirectory(prefix="cardscan-speed-") as tmp:
+            t1 = time.perf_counter()
+            result = api.scan([str(p) for p in photos], options=opts.with_(db=Path(tmp) / "cluster.db"))
+            seconds = time.perf_counter() - t1
+            outs = list(cluster.iter_outcomes([str(p) for p in photos], opts, client=client))
+            contacts = 0
+            with Store(Path(tmp) / "writer.db") as store:
+                rounds = max(1, -(-200 // max(1, len(outs))))  # at least ~200 commits
+                t2 = time.perf_counter()
+                for k in range(rounds):
+                    for out in outs:
+                        if out.sha256 and k:  # the same results again as new photos
+                            out = replace(out, sha256=hashlib.sha256(f"{out.sha256}{k}".encode()).hexdigest())
+                        contacts += sum(1 for i in api.store_outcome(store, out, opts) if i.contact_id is not None)
+                writer = time.perf_counter() - t2
+    cards = sum(1 for i in result.items if i.contact_id is not None and not i.error)
+    return {"seconds": seconds, "photos": len(photos), "cards": cards,
+            "failures": len({i.path for i in result.failures}),
+            "label": f"cardscan scan --cluster {options.cluster} ({workers} workers)",
+            "cluster": {"workers": workers, "start_seconds": start, "writer_contacts": contacts,
+                        "writer_seconds": writer}}
 
 
 def _child(spec_path: str) -> int:
     spec = json.loads(Path(spec_path).read_text())
     photos = [Path(p) for p in spec["photos"]]
     t0 = time.perf_counter()
+    if spec["kind"] == "cluster":
+        options = Options(lang=spec["lang"], jobs=spec["jobs"], engine=spec["engine"], region=spec["region"],
+                          cluster=spec["cluster"])
+        d = run_cluster(photos, options)
+        rself, rchild = _rusage()
+        print(json.dumps({**d, "maxrss_self_kib": rself, "maxrss_children_kib": rchild}))
+        return 0
     if spec["kind"] == "baseline":
         label = "baseline (1 process, pytesseract.image_to_string)"
         n, failures = run_baseline(photos, spec["lang"])

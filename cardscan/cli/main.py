@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import signal
 import pkgutil
 import sys
@@ -99,6 +100,11 @@ def add_scan_options(p: argparse.ArgumentParser) -> None:
                         "possible (also same name and similar company); default: only list them")
     p.add_argument("--no-drafts", dest="followup_drafts", action="store_false",
                    help="do not write follow-up drafts for the new contacts")
+    p.add_argument("--cluster", metavar="ADDRESS",
+                   help="read the photos on a Dask cluster: the scheduler's tcp://HOST:8786, or local:N to start "
+                        "N worker processes here (needs the cluster extra); this process still writes the database")
+    p.add_argument("--shared-paths", action="store_true",
+                   help="with --cluster: send the photos' paths, which every worker can read, instead of their bytes")
 
 
 def scan_config() -> Config | None:
@@ -118,7 +124,7 @@ def options_from_args(args: argparse.Namespace, *, config: Config | None = None,
     for what they leave open.  ``config`` None (a broken file) also means no follow-up drafts."""
     kw = {k: getattr(args, k) for k in ("db", "event", "event_date", "note", "region", "lang", "engine", "jobs",
                                          "max_image_mpixels", "review_threshold", "auto_merge", "followup_drafts",
-                                         "second_engine")
+                                         "second_engine", "cluster", "shared_paths")
           if hasattr(args, k)}
     if "lang" in kw:
         scan = config.scan if config is not None else None
@@ -171,6 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.verbose, args.quiet = args.verbose or 0, bool(args.quiet)
     level = logging.ERROR if args.quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
     logging.basicConfig(level=level, format="cardscan: %(message)s", stream=sys.stderr)
+    if getattr(args, "cluster", None):  # Dask logs each worker's start and stop at INFO: only -v shows them
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", logging.getLevelName(max(level, logging.WARNING)).lower())
     old_term = _terminate_as_interrupt()
     try:
         return int(args.func(args) or 0)
