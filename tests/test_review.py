@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import urllib.error
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 from browser_fixtures import XSS, Filled, browser, filled, filled_template, page  # noqa: F401
 
-from cardscan.errors import BadArgumentsError, ValidationError
+from cardscan.errors import BadArgumentsError, CardscanError, ExitCode, ValidationError
 from cardscan.outputs.report import write_report
 from cardscan.outputs.review import ReviewServer, ReviewSettings, check_bind, merge_contacts, validate_value
 from cardscan.store import Store
@@ -45,6 +46,18 @@ def http(url: str, data: dict[str, str] | None = None, headers: dict[str, str] |
         return e.code, e.read().decode(errors="replace")
 
 
+def post(server: ReviewServer, path: str, form: dict[str, str], headers: dict[str, str] | None = None
+         ) -> tuple[int, str]:
+    """A POST as the page's own forms send it: this run's token in the form, this server as Origin."""
+    return http(server.url + path, {"token": server.settings.token, **form},
+                headers={"Origin": f"http://127.0.0.1:{server.port}"} if headers is None else headers)
+
+
+def dump(db: Path) -> str:
+    with Store(db) as s:
+        return "\n".join(s.connection.iterdump())
+
+
 def phone(db: Path, cid: int) -> str:
     with Store(db) as s:
         return s.contact(cid).contact.phones[0].number
@@ -73,15 +86,34 @@ def test_every_request_needs_the_token(server: ReviewServer, filled: Filled) -> 
     assert http(f"{root}/other/contact/{filled.good}/field", {**form, "token": tok})[0] == 403
     assert phone(filled.db, filled.good) == filled.read_phone  # nothing was changed
     assert http(server.url, headers={"Host": "attacker.example"})[0] == 403  # DNS rebinding
-    status, _ = http(target, {**form, "token": tok})
+    status, _ = http(target, {**form, "token": tok}, headers={"Origin": root})
     assert status == 303 and phone(filled.db, filled.good) == "+81398765432"
+
+
+def test_every_post_must_come_from_this_origin(server: ReviewServer, filled: Filled) -> None:  # noqa: F811
+    """The token is in the form; Origin (or, without it, Referer) must also name this server (issue 14, item 8)."""
+    origin = f"http://127.0.0.1:{server.port}"
+    target = f"contact/{filled.good}/reviewed"
+    before = dump(filled.db)
+    for headers in ({}, {"Origin": "null"}, {"Origin": "http://evil.example"}, {"Origin": f"https://127.0.0.1:{server.port}"},
+                    {"Origin": f"http://127.0.0.1:{server.port}0"}, {"Referer": "http://evil.example/page"},
+                    {"Referer": f"{origin}.evil.example/{server.settings.token}/"},
+                    {"Origin": "http://evil.example", "Referer": server.url}):
+        status, body = post(server, target, {"reviewed": "1"}, headers)
+        assert status == 403 and "Traceback" not in body, headers
+    assert dump(filled.db) == before
+    assert post(server, target, {"reviewed": "1"}, {"Referer": server.url})[0] == 303  # no Origin: Referer decides
+    assert post(server, target, {"reviewed": "0"}, {"Origin": origin})[0] == 303
+    assert post(server, target, {"reviewed": "1"}, {"Origin": f"http://localhost:{server.port}",
+                                                    "Host": f"localhost:{server.port}"})[0] == 303
 
 
 def test_headers_forbid_scripts_and_framing(server: ReviewServer) -> None:
     with urllib.request.urlopen(server.url, timeout=10) as r:
         csp = r.headers["Content-Security-Policy"]
         assert "default-src 'none'" in csp and "script-src" not in csp and "frame-ancestors 'none'" in csp
-        assert r.headers["Referrer-Policy"] == "no-referrer"  # the token must not leak through links
+        # the token must not leak through links; same-origin lets the page's own forms send their Origin
+        assert r.headers["Referrer-Policy"] == "same-origin"
         assert r.headers["X-Content-Type-Options"] == "nosniff"
 
 
@@ -122,6 +154,92 @@ def test_cli_refuses_a_missing_database(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "cardscan", "review", "--db", str(tmp_path / "none.db"), "--no-browser"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and "no database" in r.stderr
+
+
+def _damage(db: Path) -> None:
+    """Real damage: the second half's pages get garbage page headers; the file header stays intact."""
+    size = db.stat().st_size
+    with open(db, "r+b") as fh:
+        for off in range(size // 2 // 4096 * 4096, size, 4096):
+            fh.seek(off)
+            fh.write(bytes(range(7, 71)))
+
+
+def test_a_bad_database_refuses_to_start_with_one_line(filled: Filled, tmp_path: Path) -> None:  # noqa: F811
+    """Issue 14, item 8: not a database, another program's, damaged pages, missing: no server, one line."""
+    text = tmp_path / "notes.db"
+    text.write_text("these are my notes, not a database\n" * 200)
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE t (x)")
+    conn.close()
+    _damage(filled.db)
+    damaged = filled.db.read_bytes()
+    cases = [(text, "is not a cardscan database"), (other, "of another program"), (filled.db, "is damaged"),
+             (tmp_path / "none.db", "no database at")]
+    for db, words in cases:
+        with pytest.raises(CardscanError) as caught:
+            ReviewServer(ReviewSettings(db=db))
+        assert words in str(caught.value) and "\n" not in str(caught.value), (db, str(caught.value))
+    assert not (tmp_path / "none.db").exists() and filled.db.read_bytes() == damaged
+    r = subprocess.run([sys.executable, "-m", "cardscan", "review", "--db", str(filled.db), "--no-browser"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == ExitCode.output_access and r.stdout == "", r.stdout + r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "is damaged" in r.stderr, r.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# ids that cannot exist, a database another program is writing
+
+
+HUGE = "99999999999999999999"  # beyond SQLite's 64-bit integers
+
+
+def test_huge_and_missing_ids_are_404_and_change_nothing(server: ReviewServer, filled: Filled) -> None:  # noqa: F811
+    """Issue 14, item 7: an id beyond SQLite's integers, in the URL or in the form, is 404, not 500;
+    marking a contact that does not exist reviewed is 404, not "marked reviewed"."""
+    before = dump(filled.db)
+    good, fid = str(filled.good), str(filled.followup)
+    for path, form in [(f"contact/{HUGE}/field", {"field": "name", "position": "0", "value": "X", "action": "save"}),
+                       (f"contact/{HUGE}/add", {"field": "title", "value": "X"}),
+                       (f"contact/{HUGE}/reviewed", {"reviewed": "1"}),
+                       (f"followup/{HUGE}/approve", {"contact": good}),
+                       (f"followup/{fid}/skip", {"contact": HUGE}),
+                       (f"intro/{HUGE}/answer", {"contact": good, "answer": "yes"}),
+                       ("merge", {"keep": HUGE, "other": str(filled.twin), "action": "merge"}),
+                       ("merge", {"keep": good, "other": HUGE, "action": "dismiss"}),
+                       ("contact/999999/reviewed", {"reviewed": "1"}),
+                       ("contact/999999/add", {"field": "title", "value": "X"})]:
+        status, body = post(server, path, form)
+        assert status == 404 and "reviewed" not in body and "Traceback" not in body, (path, form, status, body[:300])
+    assert dump(filled.db) == before
+
+
+def test_a_busy_database_keeps_what_was_typed(filled: Filled) -> None:  # noqa: F811
+    """Issue 14, item 8: another process holds the write lock longer than the busy timeout: the page
+    says so and shows each form again with what was typed; nothing is half-saved."""
+    with ReviewServer(ReviewSettings(db=filled.db, busy_timeout=0.2)) as srv:
+        holder = sqlite3.connect(filled.db, isolation_level=None)
+        try:
+            holder.execute("BEGIN IMMEDIATE")  # a real write lock, as a scan in another process holds it
+            before = dump(filled.db)
+            status, html = post(srv, f"contact/{filled.good}/field",
+                                {"field": "phone", "position": "0", "value": "+81 3 9876 5432", "action": "save"})
+            assert status == 503 and "busy" in html and 'value="+81 3 9876 5432"' in html, (status, html[-2000:])
+            status, html = post(srv, f"contact/{filled.good}/add", {"field": "title", "value": "Typed Title"})
+            assert status == 503 and "busy" in html and 'value="Typed Title"' in html
+            status, html = post(srv, f"followup/{filled.followup}/edit",
+                                {"contact": str(filled.good), "subject": "Typed subject", "body": "Typed body line"})
+            assert status == 503 and "busy" in html and 'value="Typed subject"' in html and "Typed body line" in html
+            status, html = post(srv, f"contact/{filled.good}/reviewed", {"reviewed": "1"})
+            assert status == 503 and "busy" in html
+            assert dump(filled.db) == before
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        status, _ = post(srv, f"contact/{filled.good}/field",
+                         {"field": "phone", "position": "0", "value": "+81 3 9876 5432", "action": "save"})
+        assert status == 303 and phone(filled.db, filled.good) == "+81398765432"  # free again: saved
 
 
 # --------------------------------------------------------------------------------------------

@@ -9,9 +9,17 @@ the CLI uses, through the same functions (``cardscan.contacts.edit``, ``cardscan
 
 Security model: the server listens on 127.0.0.1 by default (another address only when the
 caller says so explicitly), every URL starts with a per-run random token (anything else is
-403), every POST also carries the token as a hidden form field (CSRF), the Host header must
-name this server (DNS rebinding), and responses carry a strict Content-Security-Policy with no
-script allowed at all.  Output is escaped by Jinja2's autoescape.
+403), every POST also carries the token as a hidden form field and names this server as its
+``Origin`` (or, without one, its ``Referer``) (CSRF; the page's referrer policy is
+``same-origin`` so that the browser sends them to this server and to no other), the Host header
+must name this server (DNS rebinding), and responses carry a strict Content-Security-Policy with
+no script allowed at all.  Output is escaped by Jinja2's autoescape.
+
+Faults: the database is checked before the server starts (missing, not cardscan's, a damaged
+page: one line, its exit code); an id no row can have (beyond SQLite's integers) is 404; a save
+that finds the database busy for longer than ``ReviewSettings.busy_timeout`` (another program
+holds the write lock), read-only or full shows the page again with the reason and with what was
+typed in the form, and saves nothing.
 
 The server is werkzeug's (``make_server``) in a thread: :class:`ReviewServer` starts and stops it.
 """
@@ -34,9 +42,9 @@ from cardscan.contacts import edit as edit_mod
 from cardscan.contacts.fields import DEFAULT_POLICY, FIELD_NAMES, LIST_FIELDS, SCALAR_FIELDS, ReviewPolicy
 
 from cardscan.followup import queue as followup
-from cardscan.errors import BadArgumentsError, CardscanError, ValidationError
+from cardscan.errors import BadArgumentsError, CardscanError, DatabaseBusyError, OutputAccessError, ValidationError
 from cardscan.outputs.report import DEFAULT_TITLE, environment, load_report_data, report_context
-from cardscan.store import Store
+from cardscan.store import MAX_ID, Store, check_intact, database_error
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +148,16 @@ class ReviewSettings:
     title: str | None = None
     config_loader: Callable[[], Any] | None = None
     allowed_hosts: set[str] = field(default_factory=set)  # Host header values; empty = any
+    busy_timeout: float = 30.0  # seconds a save waits while another program holds the write lock
+
+
+def check_database(settings: ReviewSettings) -> None:
+    """Refuse, before serving, a database that is missing, not cardscan's or damaged (one line:
+    a CardscanError with its exit code) instead of answering every request with an error."""
+    if not settings.db.is_file():
+        raise BadArgumentsError(f"no database at {settings.db}", hint="give --db, or run cardscan scan / watch first")
+    with Store(settings.db, timeout=settings.busy_timeout) as store:  # not cardscan's: refused here
+        check_intact(store)
 
 
 @dataclass
@@ -161,7 +179,17 @@ def create_app(settings: ReviewSettings):  # noqa: ANN201 - flask.Flask (importe
 
         raise MissingDependencyError("cardscan review needs Flask", hint="pip install 'flask>=3,<4'") from exc
 
+    from werkzeug.exceptions import HTTPException
+    from werkzeug.routing import IntegerConverter
+
+    class RowId(IntegerConverter):
+        """``<id:...>``: a row id SQLite can hold; a larger number matches no route (404), never reaching SQL."""
+
+        def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
+            super().__init__(url_map, min=1, max=MAX_ID)
+
     app = Flask(__name__)
+    app.url_map.converters["id"] = RowId
     app.config["MAX_CONTENT_LENGTH"] = MAX_FORM_BYTES
     token = settings.token
     base = f"/{token}/"
@@ -180,14 +208,29 @@ def create_app(settings: ReviewSettings):  # noqa: ANN201 - flask.Flask (importe
         q = f"?n={notice('ok', msg)}" if msg else ""
         return redirect(base + q + (f"#contact-{cid}" if cid is not None else ""), code=303)
 
+    def open_store() -> Store:
+        return Store(settings.db, timeout=settings.busy_timeout)
+
+    def same_origin() -> bool:
+        """The request comes from a page of this server: its Origin, or without one its Referer, says so."""
+        here = f"{request.scheme}://{request.host}".lower()
+        origin = request.headers.get("Origin")
+        if origin is not None:
+            return origin.strip().lower() == here  # "null" (a sandbox, a no-referrer page) is not us
+        return request.headers.get("Referer", "").lower().startswith(here + "/")
+
     @app.before_request
     def guard() -> None:
         if settings.allowed_hosts and request.host.lower() not in settings.allowed_hosts:
             abort(403)
-        given = (request.view_args or {}).get("token", "")
+        given = (request.view_args or {}).get("token")
+        if given is None:  # no route matched (a 404 follows): the path must still start with the token
+            given = request.path.split("/")[1] if request.path.count("/") >= 2 else ""
         if not isinstance(given, str) or not hmac.compare_digest(given.encode(), token.encode()):
             abort(403)
         if request.method == "POST":
+            if not same_origin():
+                abort(403)
             form_token = request.form.get("token", "")
             if not hmac.compare_digest(form_token.encode(), token.encode()):
                 abort(403)
@@ -196,7 +239,9 @@ def create_app(settings: ReviewSettings):  # noqa: ANN201 - flask.Flask (importe
     def headers(resp: Response) -> Response:
         resp.headers["Content-Security-Policy"] = CSP
         resp.headers["X-Content-Type-Options"] = "nosniff"
-        resp.headers["Referrer-Policy"] = "no-referrer"
+        # same-origin: links to other sites get no Referer (it would hold the token), while this
+        # page's own forms send their Origin, which guard() checks (no-referrer makes it "null")
+        resp.headers["Referrer-Policy"] = "same-origin"
         resp.headers["X-Frame-Options"] = "DENY"
         resp.headers["Cache-Control"] = "no-store"
         return resp
@@ -206,9 +251,53 @@ def create_app(settings: ReviewSettings):  # noqa: ANN201 - flask.Flask (importe
         return Response("403 Forbidden: open the address cardscan review printed (it holds this run's token).\n",
                         status=403, mimetype="text/plain")
 
+    @app.errorhandler(404)
+    def not_found(_e: Exception) -> Response:
+        return Response("404 Not Found: no such contact, follow-up or page here (it may have been merged into "
+                        "another one); go back to the page and reload it.\n", status=404, mimetype="text/plain")
+
+    @app.errorhandler(Exception)
+    def fault(exc: Exception) -> Any:
+        """A database that fails while a page is built (damaged, gone): one line, not a bare 500."""
+        if isinstance(exc, HTTPException):
+            return exc
+        mapped = database_error(exc, settings.db)
+        if mapped is None:
+            log.error("cardscan review: internal error (a bug: please report it with this traceback)", exc_info=exc)
+            return Response("500 Internal Server Error: a bug in cardscan review; the traceback is in its terminal.\n",
+                            status=500, mimetype="text/plain")
+        return Response(f"503 Service Unavailable: {mapped}\n", status=503, mimetype="text/plain")
+
+    def refusal(exc: CardscanError) -> tuple[str, int]:
+        """The reason shown next to a refused form, and the status: 422 for a value or an action
+        refused, 503 for a database that could not take the change (busy, read-only, full)."""
+        if isinstance(exc, DatabaseBusyError):
+            return ("the database is busy: another program is writing to it. Nothing was saved; what you typed "
+                    "is still here: save again in a moment"), 503
+        if isinstance(exc, OutputAccessError):
+            return f"{exc.message} (nothing was saved; what you typed is still here)", 503
+        return str(exc), 422
+
+    def attempt(action: Callable[[], Any], refused: Callable[[str], _Problems]) -> Any:
+        """Run a POST's action; a missing row is 404, a refusal (a validator, a busy database)
+        shows the page again with ``refused(reason)``: the reason next to the form and what was typed."""
+        try:
+            return action()
+        except KeyError:
+            abort(404)
+        except Exception as exc:  # noqa: BLE001 - SQLite's own errors are mapped, anything else re-raised
+            mapped = database_error(exc, settings.db)  # a CardscanError comes back as it is
+            if mapped is None:
+                raise
+            reason, status = refusal(mapped)
+            resp = page(refused(reason), status=status)
+            if status == 503:
+                resp.headers["Retry-After"] = "5"
+            return resp
+
     def page(problems: _Problems | None = None, status: int = 200) -> Response:
         problems = problems or _Problems()
-        with Store(settings.db) as store:
+        with open_store() as store:
             data = load_report_data(store, event=settings.event, policy=settings.policy)
         ctx = report_context(
             data.records, stats=data.stats, failures=data.failures,
@@ -229,118 +318,120 @@ def create_app(settings: ReviewSettings):  # noqa: ANN201 - flask.Flask (importe
             field_names=FIELD_NAMES, db=str(settings.db))
         return Response(html, status=status, mimetype="text/html")
 
-    def int_arg(name: str) -> int:
+    def int_arg(name: str, *, row_id: bool = True) -> int:
+        """A whole number from the form; a row id beyond SQLite's integers is no row (404)."""
         try:
-            return int(request.form.get(name, ""))
+            n = int(request.form.get(name, ""))
         except ValueError:
             abort(400)
+        if not 0 <= n <= MAX_ID:
+            abort(404 if row_id else 400)
+        return n
 
     @app.get("/<token>/")
     def index(token: str) -> Response:
         return page()
 
-    @app.post("/<token>/contact/<int:cid>/field")
+    @app.post("/<token>/contact/<id:cid>/field")
     def save_field(token: str, cid: int) -> Any:
         name = request.form.get("field", "")
-        pos = int_arg("position")
-        if name not in FIELD_NAMES or pos < 0:
+        pos = int_arg("position", row_id=False)
+        if name not in FIELD_NAMES:
             abort(400)
         value = request.form.get("value", "")
         ptype = request.form.get("phone_type") or None
         if ptype is not None and ptype not in PHONE_TYPES:
             abort(400)
-        try:
-            with Store(settings.db) as store:
+
+        def save() -> Any:
+            with open_store() as store:
                 if request.form.get("action") == "revert":
                     changed = revert_field(store, cid, name, position=pos)
                     return back(cid, msg=f"#{cid} {name}: back to the value read from the card" if changed
                                 else f"#{cid} {name}: already the value read from the card")
                 edit_field(store, cid, name, value, position=pos, phone_type=ptype)
-        except KeyError:
-            abort(404)
-        except ValidationError as exc:
-            return page(_Problems(fields={f"{cid}:{name}:{pos}": (str(exc), value)}), status=422)
-        return back(cid, msg=f"#{cid} {name} saved")
+            return back(cid, msg=f"#{cid} {name} saved")
 
-    @app.post("/<token>/contact/<int:cid>/add")
+        return attempt(save, lambda why: _Problems(fields={f"{cid}:{name}:{pos}": (why, value)}))
+
+    @app.post("/<token>/contact/<id:cid>/add")
     def add_value(token: str, cid: int) -> Any:
         name = request.form.get("field", "")
         value = request.form.get("value", "")
         if name not in FIELD_NAMES:
             abort(400)
-        try:
-            with Store(settings.db) as store:
+
+        def add() -> Any:
+            with open_store() as store:
                 rec = store.contact(cid)
                 pos = 0 if name in SCALAR_FIELDS else len(getattr(rec.contact, LIST_FIELDS[name]))
                 if not value.strip():
                     raise ValidationError("type a value to add")
                 edit_field(store, cid, name, value, position=pos,
                            phone_type=(request.form.get("phone_type") or "other") if name == "phone" else None)
-        except KeyError:
-            abort(404)
-        except ValidationError as exc:
-            return page(_Problems(adds={cid: (str(exc), name, value)}), status=422)
-        return back(cid, msg=f"#{cid} {name} added")
+            return back(cid, msg=f"#{cid} {name} added")
 
-    @app.post("/<token>/contact/<int:cid>/reviewed")
+        return attempt(add, lambda why: _Problems(adds={cid: (why, name, value)}))
+
+    @app.post("/<token>/contact/<id:cid>/reviewed")
     def reviewed(token: str, cid: int) -> Any:
         flag = request.form.get("reviewed", "1") == "1"
-        try:
-            with Store(settings.db) as store:
-                store.set_reviewed(cid, flag)
-        except KeyError:
-            abort(404)
-        return back(cid, msg=f"#{cid} marked {'reviewed' if flag else 'to review'}")
 
-    @app.post("/<token>/followup/<int:fid>/<action>")
+        def mark() -> Any:
+            with open_store() as store:
+                store.set_reviewed(cid, flag)  # KeyError for a contact that does not exist: 404
+            return back(cid, msg=f"#{cid} marked {'reviewed' if flag else 'to review'}")
+
+        return attempt(mark, lambda why: _Problems(general=[f"#{cid} not marked: {why}"]))
+
+    @app.post("/<token>/followup/<id:fid>/<action>")
     def followup_action(token: str, fid: int, action: str) -> Any:
         cid = int_arg("contact")
-        try:
-            with Store(settings.db) as store:
+        if action not in ("approve", "skip", "edit"):
+            abort(404)
+        subject, body = request.form.get("subject", ""), request.form.get("body", "")
+
+        def act() -> Any:
+            with open_store() as store:
                 if action == "approve":
                     approve_followup(store, fid, config_loader=settings.config_loader, policy=settings.policy)
                     msg = f"follow-up #{fid} approved"
                 elif action == "skip":
                     skip_followup(store, fid)
                     msg = f"follow-up #{fid} skipped"
-                elif action == "edit":
-                    subject, body = request.form.get("subject", ""), request.form.get("body", "")
-                    try:
-                        edit_followup(store, fid, subject, body)
-                    except ValidationError as exc:
-                        return page(_Problems(followups={fid: (str(exc), subject, body)}), status=422)
-                    msg = f"follow-up #{fid} saved as a draft"
                 else:
-                    abort(404)
-        except CardscanError as exc:
-            return page(_Problems(followups={fid: (str(exc), "", "")}), status=422)
-        return back(cid, msg=msg)
+                    edit_followup(store, fid, subject, body)
+                    msg = f"follow-up #{fid} saved as a draft"
+            return back(cid, msg=msg)
 
-    @app.post("/<token>/intro/<int:iid>/answer")
+        typed = (subject, body) if action == "edit" else ("", "")
+        return attempt(act, lambda why: _Problems(followups={fid: (why, *typed)}))
+
+    @app.post("/<token>/intro/<id:iid>/answer")
     def intro_answer(token: str, iid: int) -> Any:
         cid = int_arg("contact")
-        try:
-            with Store(settings.db) as store:
+
+        def answer() -> Any:
+            with open_store() as store:
                 msg = answer_intro(store, iid, cid, request.form.get("answer", ""),
                                    config_loader=settings.config_loader)
-        except CardscanError as exc:
-            return page(_Problems(general=[str(exc)]), status=422)
-        return back(cid, msg=msg)
+            return back(cid, msg=msg)
+
+        return attempt(answer, lambda why: _Problems(general=[why]))
 
     @app.post("/<token>/merge")
     def merge(token: str) -> Any:
         keep, other = int_arg("keep"), int_arg("other")
-        try:
-            with Store(settings.db) as store:
+
+        def act() -> Any:
+            with open_store() as store:
                 if request.form.get("action") == "dismiss":
                     dismiss_duplicate(store, keep, other)
                     return back(keep, msg=f"#{keep} and #{other} are kept apart")
                 survivor = merge_contacts(store, keep, other)
-        except KeyError:
-            abort(404)
-        except CardscanError as exc:
-            return page(_Problems(general=[str(exc)]), status=422)
-        return back(survivor, msg=f"#{other} merged into #{survivor}")
+            return back(survivor, msg=f"#{other} merged into #{survivor}")
+
+        return attempt(act, lambda why: _Problems(general=[why]))
 
     @app.get("/<token>/photo/<sha256>")
     def photo(token: str, sha256: str) -> Response:
@@ -351,7 +442,7 @@ def create_app(settings: ReviewSettings):  # noqa: ANN201 - flask.Flask (importe
 
         if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
             abort(404)
-        with Store(settings.db) as store:
+        with open_store() as store:
             seen_at = store.photo_path(sha256)
         if seen_at is None:
             abort(404)
@@ -379,6 +470,7 @@ class ReviewServer:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # its access log would print the token
 
         check_bind(host, allow_remote=allow_remote)
+        check_database(settings)
         self.settings = settings
         self.host = host
         self.app = create_app(settings)
@@ -426,5 +518,5 @@ class ReviewServer:
         self.stop()
 
 
-__all__ = ["CSP", "ReviewServer", "ReviewSettings", "check_bind", "create_app", "dismiss_duplicate", "edit_field",
+__all__ = ["CSP", "ReviewServer", "ReviewSettings", "check_bind", "check_database", "create_app", "dismiss_duplicate", "edit_field",
            "is_loopback", "merge_contacts", "revert_field", "validate_value"]

@@ -74,8 +74,10 @@ class ContactQueries(Queries):
         ts = _now()
         with self.write() as conn:
             cid = _follow_merges(conn, contact_id)
-            conn.execute("UPDATE contacts SET reviewed = ?, reviewed_at = ?, updated_at = ? WHERE id = ?",
-                         (int(reviewed), ts if reviewed else None, ts, cid))
+            cur = conn.execute("UPDATE contacts SET reviewed = ?, reviewed_at = ?, updated_at = ? WHERE id = ?",
+                               (int(reviewed), ts if reviewed else None, ts, cid))
+            if cur.rowcount == 0:
+                raise KeyError(f"no contact {contact_id}")
 
     # -- field edits ---------------------------------------------------------------------
 

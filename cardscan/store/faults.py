@@ -2,13 +2,19 @@
 
 ``database_error(exc, path)`` maps an exception raised while using the database at ``path`` to a
 CardscanError, or returns None when it is not a database fault (a bug, to be shown as one).
+``check_intact(store)`` reads every page once (SQLite's quick_check) for a program that is about to
+serve the database for a long time (``cardscan review``) and should refuse a damaged one at start.
 """
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cardscan.errors import CardscanError, OutputAccessError
+from cardscan.errors import CardscanError, DatabaseBusyError, OutputAccessError
+
+if TYPE_CHECKING:
+    from cardscan.store import Store
 
 
 def database_error(exc: BaseException, path: Path | str | None) -> CardscanError | None:
@@ -33,9 +39,22 @@ def database_error(exc: BaseException, path: Path | str | None) -> CardscanError
         return OutputAccessError(f"cannot write database {db}: disk I/O error",
                                  hint="is the disk full, removed or failing? nothing was half-saved")
     if "locked" in low or "busy" in low:
-        return OutputAccessError(f"database {db} is busy: another program holds a write lock",
+        return DatabaseBusyError(f"database {db} is busy: another program holds a write lock",
                                  hint="wait for the other cardscan to finish, or use another --db")
     if "unable to open" in low:
         return OutputAccessError(f"cannot open database {db}: {msg}",
                                  hint="check the --db path: its folder must exist and be readable")
     return OutputAccessError(f"database {db}: {msg}")
+
+
+def check_intact(store: Store) -> None:
+    """Raise a one-line OutputAccessError when any page of ``store``'s database is damaged
+    (``PRAGMA quick_check``: every page and record read once, the indexes not cross-checked)."""
+    try:
+        rows = store.connection.execute("PRAGMA quick_check(1)").fetchall()
+    except sqlite3.Error as exc:
+        raise database_error(exc, store.path) from exc  # type: ignore[misc] - a sqlite3.Error always maps
+    problem = " ".join(str(rows[0][0]).split()) if rows else "no answer"
+    if problem != "ok":
+        raise OutputAccessError(f"database {store.path} is damaged (SQLite quick_check: {problem[:200]})",
+                                hint="restore it from a backup; it was not changed")
