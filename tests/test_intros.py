@@ -349,9 +349,12 @@ def test_report_and_review_show_asks_offers_intros_and_record_answers(tmp_path: 
 
     opener = urllib.request.build_opener(NoRedirect)
 
-    def post(url: str, data: dict[str, str]) -> int:
+    def post(url: str, data: dict[str, str]) -> int:  # as the page's forms post: Origin is this server
+        origin = url.split("/", 3)
+        req = urllib.request.Request(url, data=urllib.parse.urlencode(data).encode(),
+                                     headers={"Origin": f"{origin[0]}//{origin[2]}"})
         try:
-            with opener.open(urllib.request.Request(url, data=urllib.parse.urlencode(data).encode()), timeout=10) as r:
+            with opener.open(req, timeout=10) as r:
                 return r.status
         except urllib.error.HTTPError as e:
             return e.code
