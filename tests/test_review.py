@@ -173,7 +173,10 @@ def test_a_bad_database_refuses_to_start_with_one_line(filled: Filled, tmp_path:
     with sqlite3.connect(other) as conn:
         conn.execute("CREATE TABLE t (x)")
     conn.close()
-    _damage(filled.db)
+    with ReviewServer(ReviewSettings(db=filled.db)) as srv:  # damaged while it serves: one line, not a bare 500
+        _damage(filled.db)
+        status, body = http(srv.url)
+        assert status == 503 and "is damaged" in body and len(body.strip().splitlines()) == 1, (status, body[:500])
     damaged = filled.db.read_bytes()
     cases = [(text, "is not a cardscan database"), (other, "of another program"), (filled.db, "is damaged"),
              (tmp_path / "none.db", "no database at")]
