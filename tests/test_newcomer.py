@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from browser_fixtures import Filled, browser, filled, filled_template  # noqa: F401
+from smtp_fixtures import SENDER, add, person, smtp_server  # noqa: F401
 from watch_fixtures import card_jpeg, cli_env
 
 SLOW_ENGINE = "tests.newcomer_fixtures:make_size_slow_engine"
@@ -328,3 +329,51 @@ def test_field_labels_are_not_broken_mid_word_at_phone_width(filled, tmp_path, b
             assert pg.evaluate("document.documentElement.scrollWidth") <= width
         finally:
             context.close()
+
+
+# ----------------------------------------------------------------------------- 3. the signature when sent
+def test_drafts_written_before_the_config_get_the_signature_when_approved_or_sent(tmp_path, smtp_server):  # noqa: F811
+    """Drafts written with no config file (no sender) are rendered again when approved or sent, so
+    the signature configured later is in the message the server receives; a draft a person edited
+    keeps that person's words."""
+    from cardscan.config import Config
+    from cardscan.followup import queue as fu
+    from cardscan.store import Store
+
+    server = smtp_server
+    with Store(tmp_path / "c.db") as store:
+        for key, name in (("a", "Robin Testperson"), ("b", "Kim Other"), ("c", "Lee Person")):
+            add(store, key, person(name, f"{key}@widgets.example.com"))
+        ia, ib, ic = fu.ensure_drafts(store, config=Config()).created  # before config.toml existed
+        assert all(SENDER.signature not in fu.get(store, i).body for i in (ia, ib, ic))
+        fu.save_edit(store, fu.get(store, ib), "Subject: My own words\n\nKim, here is the list.\n")
+        assert not fu.approve(store, [ic]).refused  # approved without a config: text unchanged
+        cfg = server.config()
+        assert not fu.approve(store, [ia, ib], config=cfg).refused
+        assert SENDER.signature in fu.get(store, ia).body  # approved: what will be sent is shown
+        report = fu.send_queue(store, cfg)
+        assert report.count("sent") == 3, report
+        body = {r.rcpt_tos[0][0]: r.message.get_content().replace("\r\n", "\n") for r in server.handler.received}
+        assert SENDER.signature in body["a"] and "Hello Robin," in body["a"]
+        assert SENDER.signature in body["c"]  # approved before the config, signed when sent
+        assert body["b"].strip() == "Kim, here is the list."  # a person's edit is never rewritten
+        assert SENDER.signature in fu.get(store, ic).body  # the stored text is the one sent
+
+
+def test_drafts_from_before_edits_were_tracked_are_rendered_again_only_when_untouched(tmp_path):
+    from cardscan.config import Config
+    from cardscan.followup import queue as fu
+    from cardscan.store import Store
+
+    with Store(tmp_path / "c.db") as store:
+        add(store, "a", person("Robin Testperson", "a@widgets.example.com"))
+        add(store, "b", person("Kim Other", "b@widgets.example.com"))
+        ia, ib = fu.ensure_drafts(store, config=Config()).created
+        fu.save_edit(store, fu.get(store, ib), "Subject: Hi Kim\n\nKim, here is the list.\n")
+        with store.write() as conn:  # rows written before migration 7 know nothing of edits
+            conn.execute("UPDATE followups SET edited = NULL")
+        cfg = Config(sender=SENDER)
+        assert not fu.approve(store, [ia, ib], config=cfg).refused
+        assert SENDER.signature in fu.get(store, ia).body  # exactly the template's text: rendered again
+        assert fu.get(store, ib).body == "Kim, here is the list.\n"  # maybe a person's: kept
+

@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
-from cardscan.config import Config, default_template_dir
+from cardscan.config import Config, SenderConfig, default_template_dir
 from cardscan.contacts.fields import DEFAULT_POLICY, ReviewPolicy
 from cardscan.contacts.names import parse_name
 from cardscan.errors import ConfigError, SendError, ValidationError
@@ -360,6 +360,8 @@ def approve(store: Store, ids: Iterable[int], *, config: Config | None = None,
         if problem:
             refused.append((fid, problem))
             continue
+        if config is not None and not current:
+            entry = refresh_text(store, entry, config)
         if not store.approve_followup(entry, to_addr=current, other_addr=other_current,
                                       message_id=new_message_id(sender)):
             refused.append((fid, "it changed meanwhile; look at it again"))
@@ -524,6 +526,41 @@ def due(store: Store, *, now: float, limit: int | None = None) -> list[FollowupR
     return store.due_followups(now=now, limit=limit)
 
 
+def refresh_text(store: Store, entry: FollowupRecord, config: Config) -> FollowupRecord:
+    """The entry with the template's text rendered again from the current contact and config, as
+    late as possible (approval, then sending): a signature or sender configured after the draft was
+    written, or a name corrected since, reaches the message.  Text a person edited is never
+    rewritten; an entry from before cardscan kept track of edits only when its text is exactly
+    what the template gave (with or without a sender).  Introductions and shares are left alone."""
+    if entry.kind != "followup" or entry.edited or entry.state not in EDITABLE_STATES:
+        return entry
+    try:
+        rec = store.contact(entry.contact_id)
+        new = render_draft(store, rec, config, email=entry.to_addr)
+        if entry.edited is None:
+            bare = replace(config, sender=SenderConfig())
+            was = {(d.subject, d.body) for d in (new, render_draft(store, rec, bare, email=entry.to_addr))}
+            if (entry.subject, entry.body) not in was:
+                return entry  # maybe a person's words: kept
+    except KeyError:
+        return entry
+    except ConfigError as exc:
+        log.warning("follow-up #%d: text kept as written (%s)", entry.id, exc)
+        return entry
+    if (new.subject, new.body) == (entry.subject, entry.body) or header_problem(new.subject):
+        return entry
+    if not store.refresh_followup_text(entry, new.subject, new.body):
+        return get(store, entry.id)
+    log.info("follow-up #%d: text rendered again with the current sender and contact", entry.id)
+    return get(store, entry.id)
+
+
+def prepared(store: Store, entry: FollowupRecord, config: Config):  # noqa: ANN201 - (entry, EmailMessage)
+    """(the entry with its text brought up to date, its message): what a send builds."""
+    entry = refresh_text(store, entry, config)
+    return entry, message_for(store, entry, config)
+
+
 def message_for(store: Store, entry: FollowupRecord, config: Config):  # noqa: ANN201 - EmailMessage
     """The message of an approved entry (ValidationError when a header value is unsafe, or when
     an introduction or share may no longer be sent: see :func:`cardscan.followup.intros.check_sendable`)."""
@@ -568,7 +605,7 @@ def send_queue(store: Store, config: Config, *, dry_run: bool = False, limit: in
             raise ValidationError("--dry-run needs --outbox DIR for the .eml files")
         for entry in due(store, now=t, limit=limit):
             try:
-                msg = message_for(store, entry, config)
+                entry, msg = prepared(store, entry, config)
             except ValidationError as exc:
                 done(SendItem(entry.id, entry.to_shown, entry.state, exc.message))
                 continue
@@ -590,7 +627,7 @@ def send_queue(store: Store, config: Config, *, dry_run: bool = False, limit: in
     try:
         for entry in todo:
             try:
-                msg = message_for(store, entry, config)
+                entry, msg = prepared(store, entry, config)
             except ValidationError as exc:
                 _finish(store, entry.id, "failed", exc.message, next_at=None, expect=entry.state)
                 done(SendItem(entry.id, entry.to_shown, "failed", exc.message))
@@ -709,6 +746,6 @@ def reminders(store: Store, *, days: int = 3, now: datetime | None = None) -> li
 __all__ = [
     "ApproveResult", "Draft", "DraftsResult", "FollowupRecord", "NoteResult", "NotQueued", "Reminder", "SendItem",
     "SendReport", "add_note", "address_problem", "approve", "backoff", "due", "edit_text", "email_problem", "ensure_drafts", "entries",
-    "first_name", "get", "mark_sent", "message_for", "pick_email", "recover_stale", "reminders", "render_draft",
+    "first_name", "get", "mark_sent", "message_for", "pick_email", "prepared", "recover_stale", "refresh_text", "reminders", "render_draft",
     "render_text", "retry", "reviewed_drafts", "save_edit", "send_queue", "skip", "split_subject", "template_context",
 ]

@@ -368,6 +368,14 @@ def _m6_intros(conn: sqlite3.Connection) -> None:
     _run_script(conn, MIGRATION_SQL)
 
 
+@migration(7, "a follow-up remembers whether a person edited its text")
+def _m7_followup_edited(conn: sqlite3.Connection) -> None:
+    # 0: the template's text, rendered again when the entry is approved or sent (so a sender or
+    # signature configured later, or a corrected name, reaches it); 1: a person edited it, kept as is.
+    # Rows older than this column stay NULL (unknown): see cardscan.followup.queue.refresh_text.
+    conn.execute("ALTER TABLE followups ADD COLUMN edited INTEGER")
+
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
