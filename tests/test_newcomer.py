@@ -266,6 +266,31 @@ def test_a_flagged_value_never_replaces_a_confident_one_in_a_merge(tmp_path):
     assert c.scalar("title") == "Head Buyer"  # a confident newer job title still wins
 
 
+@pytest.mark.parametrize("events", [("Expo", "Expo"), (None, "Expo")])
+def test_merging_the_same_person_twice_leaves_one_live_followup(tmp_path, cli, events):
+    """`cardscan merge 1 2` of one card shot twice (its e-mail read two ways, so two drafts were
+    written): one follow-up stays live, the other is skipped and says why; send writes one message."""
+    from cardscan.config import Config
+    from cardscan.followup import queue as fu
+    from cardscan.store import Store
+
+    db = tmp_path / "c.db"
+    with Store(db) as store:
+        for key, addr, event in (("a", "mara@wexris.example", events[0]), ("b", "mara@wexr1s.example", events[1])):
+            add(store, key, person("Mara Wexler", addr), event=event)
+        assert len(fu.ensure_drafts(store, config=Config()).created) == 2
+    r = cli("merge", "1", "2", "--db", str(db))
+    assert r.returncode == 0, r.stderr
+    with Store(db) as store:
+        rows = {e.id: e for e in fu.entries(store)}
+    live = [e for e in rows.values() if e.state != "skipped"]
+    assert len(live) == 1 and live[0].contact_id == 1, rows
+    skipped = [e for e in rows.values() if e.state == "skipped"]
+    assert len(skipped) == 1 and "merged into contact #1" in (skipped[0].last_error or "")
+    listed = cli("followup", "list", "--db", str(db))
+    assert "merged into contact #1" in listed.stdout, listed.stdout
+
+
 def test_scan_names_new_possible_duplicates_with_a_copyable_merge_hint(tmp_path, cli):
     photos = tmp_path / "p"
     photos.mkdir()
