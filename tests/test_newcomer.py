@@ -402,3 +402,22 @@ def test_drafts_from_before_edits_were_tracked_are_rendered_again_only_when_unto
         assert SENDER.signature in fu.get(store, ia).body  # exactly the template's text: rendered again
         assert fu.get(store, ib).body == "Kim, here is the list.\n"  # maybe a person's: kept
 
+
+
+# ----------------------------------------------------------------------------- 8. messages
+def test_a_valid_foreign_number_on_a_card_naming_no_country_says_what_it_was_read_as():
+    from cardscan.parsing.phones import find_phones, infer_region
+
+    def hit(lines, default=None):  # noqa: ANN001, ANN202
+        (h,) = find_phones(lines, infer_region(lines, default=default))
+        return h
+
+    h = hit(["Aiko Tanaka", "Tel 052-135-6156"])  # a Nagoya number, no country on the card
+    assert "invalid" in h.flags and h.number == "0521356156"  # kept as printed, no invented country code
+    assert h.message.startswith("read as a US number (nothing on the card names its country)"), h.message
+    assert "valid number of JP" in h.message and "--region JP" in h.message
+    assert "any country" not in h.message
+    h = hit(["Tel 052-135-6156"], default="CA")
+    assert h.message.startswith("read as a CA number (the default region (--region or the config))"), h.message
+    h = hit(["Tel 0521356156"])  # printed without groups: many countries fit, none is guessed
+    assert "--region CC" in h.message and "--region JP" not in h.message
