@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from browser_fixtures import Filled, browser, filled, filled_template  # noqa: F401
+from browser_fixtures import Filled, browser, filled, filled_template, page  # noqa: F401
+from cardscan.config import Config
 from smtp_fixtures import SENDER, add, person, smtp_server  # noqa: F401
 from watch_fixtures import card_jpeg, cli_env
 
@@ -421,3 +422,75 @@ def test_a_valid_foreign_number_on_a_card_naming_no_country_says_what_it_was_rea
     assert h.message.startswith("read as a CA number (the default region (--region or the config))"), h.message
     h = hit(["Tel 0521356156"])  # printed without groups: many countries fit, none is guessed
     assert "--region CC" in h.message and "--region JP" not in h.message
+
+
+def test_hints_the_cli_prints_carry_the_db_given_and_work_when_copied(tmp_path, cli):
+    import shlex
+
+    from cardscan.config import Config
+    from cardscan.followup import queue as fu
+    from cardscan.store import Store
+
+    db = tmp_path / "my cards.db"
+    with Store(db) as store:
+        cid = add(store, "a", person("Lee Flagged", "lee@widgets.example.com", email_conf=0.3))
+        (fid,) = fu.ensure_drafts(store, config=Config()).created
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "config"), "CARDSCAN_CONFIG": ""}
+    flag = f"--db {shlex.quote(str(db))}"
+    listed = cli("followup", "list", "--db", str(db), env=env)
+    assert f"cardscan edit {flag} {cid} --email ADDRESS" in listed.stdout, listed.stdout
+    r = cli("followup", "approve", str(fid), "--db", str(db), env=env)
+    assert r.returncode == 1 and "flagged for review" in r.stderr
+    hint = r.stderr[r.stderr.index("cardscan edit"):].strip()
+    assert hint == f"cardscan edit {flag} {cid} --email ADDRESS", r.stderr
+    copied = shlex.split(hint.replace("ADDRESS", "lee@widgets.example.com"))[1:]
+    assert cli(*copied, env=env).returncode == 0  # confirmed on the same database
+    assert cli("followup", "approve", str(fid), "--db", str(db), env=env).returncode == 0
+    r = cli("followup", "show", "99", "--db", str(db), env=env)  # a library error's hint, too
+    assert r.returncode != 0 and f"cardscan followup list {flag}" in r.stderr, r.stderr
+
+
+def test_with_db_puts_the_flag_after_the_command_and_its_action():
+    from cardscan.cli.main import with_db
+
+    db = Path("/tmp/x y.db")
+    text = "see cardscan followup show 3, or cardscan report or cardscan edit 5 --email ADDRESS; cardscan reads JPEG"
+    assert with_db(text, db) == ("see cardscan followup show --db '/tmp/x y.db' 3, or cardscan report --db '/tmp/x y.db' "
+                                 "or cardscan edit --db '/tmp/x y.db' 5 --email ADDRESS; cardscan reads JPEG")
+    assert with_db(text, None) == text and with_db(text, Path("cardscan.db")) == text
+    assert with_db("cardscan sync carddav --prune", db) == "cardscan sync carddav --db '/tmp/x y.db' --prune"
+
+
+def test_a_refusal_on_the_review_page_points_at_the_edit_box_beside_the_e_mail(filled, page):  # noqa: F811
+    from cardscan.contacts.fields import ReviewPolicy
+    from cardscan.outputs.review import ReviewServer, ReviewSettings
+
+    srv = ReviewServer(ReviewSettings(db=filled.db, policy=ReviewPolicy(threshold=0.99))).start()
+    try:  # at 0.99 the draft's e-mail (read at 0.97) needs review: approval is refused
+        pg, _ = page
+        pg.goto(srv.url)
+        pg.locator(f"#followup-{filled.followup} button", has_text="Approve").click()
+        pg.wait_for_load_state()
+        error = pg.locator(f"#followup-{filled.followup} .error").inner_text()
+        assert "flagged for review" in error and "Edit box beside that e-mail" in error, error
+        assert "cardscan edit" not in pg.content()
+        assert pg.locator(f"#contact-{filled.good} tr[data-field='email-0'] details.edit summary").count() == 1
+    finally:
+        srv.stop()
+
+
+def test_a_note_rewrites_an_untouched_draft_written_before_the_event_date_was_given(tmp_path):
+    """README: `scan --event X`, later `scan --event X --event-date D`, then `note 2 ...`: the draft
+    is the template's own text (nobody edited it), so the note and the date go into it."""
+    from cardscan.followup import queue as fu
+    from cardscan.store import Store
+
+    cfg = Config(sender=SENDER)
+    with Store(tmp_path / "c.db") as store:
+        cid = add(store, "a", person("Julia Hoffmann", "julia@widgets.example.com"), event="Expo 2026")
+        (fid,) = fu.ensure_drafts(store, config=cfg).created
+        store.set_event_date("Expo 2026", "2026-11-20")
+        res = fu.add_note(store, cid, "asked about the Berlin office", config=cfg)
+        body = fu.get(store, fid).body
+    assert res.draft_updated == fid, res
+    assert "As we discussed: asked about the Berlin office" in body and "on 2026-11-20" in body
