@@ -494,3 +494,54 @@ def test_a_note_rewrites_an_untouched_draft_written_before_the_event_date_was_gi
         body = fu.get(store, fid).body
     assert res.draft_updated == fid, res
     assert "As we discussed: asked about the Berlin office" in body and "on 2026-11-20" in body
+
+
+# ----------------------------------------------------------------------------- 9. an uncropped card in the report
+def test_an_uncropped_card_is_kept_upright_and_cut_to_its_text_for_the_report(samples_dir, tmp_path, browser):  # noqa: F811
+    """samples/card-05 (a light card on light paper, portrait photo) is not found by the detector,
+    so the photo passes whole. What the report shows is the card turned upright and reduced to the
+    region its text was read in, not the whole photo with the card small in one corner."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from cardscan.models import CardImage
+    from cardscan.options import Options
+    from cardscan.outputs.report import write_report
+    from cardscan.reading import decode, pipeline, preprocess
+    from cardscan.reading.ocr import tesseract as ocr
+    from cardscan.store import Store
+
+    photo = samples_dir / "card-05.jpg"
+    img = decode.decode(photo.read_bytes(), max_side=pipeline.DECODE_LONG_SIDE)
+    assert [c.method for c in preprocess.preprocess_all(img)] == ["passthrough"]  # the case under test
+    assert img.pixels.shape[0] > img.pixels.shape[1]  # a portrait photo of a landscape card
+    opts = Options()
+    engine = ocr.get_engine(opts)
+    out = pipeline.process_path(photo, engine, opts)
+    assert out.ok, out.error
+    crop = np.asarray(Image.open(io.BytesIO(out.crop_jpeg)).convert("RGB"))
+    assert crop.shape[1] > crop.shape[0]  # upright (landscape), not sideways
+
+    _, res = pipeline.line_reader(engine).read_card(CardImage(pixels=crop))  # read the crop again
+    boxes = [ln.box for ln in res.lines if ln.conf >= 40]
+    left, top = min(b[0] for b in boxes), min(b[1] for b in boxes)
+    right, bottom = max(b[0] + b[2] for b in boxes), max(b[1] + b[3] for b in boxes)
+    share = (right - left) * (bottom - top) / (crop.shape[0] * crop.shape[1])
+    assert share >= 0.3, share  # the card's text fills the picture (the whole photo: 0.09)
+    assert any("Kenji Kato" in ln.text for ln in res.lines)
+
+    db = tmp_path / "c.db"
+    with Store(db) as store:
+        store.record_success(out.sha256, str(photo), contact=out.contact, crop_jpeg=out.crop_jpeg)
+        write_report(store, tmp_path / "r.html")
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    try:
+        pg = context.new_page()
+        pg.goto((tmp_path / "r.html").as_uri())
+        w, h, shown_w = pg.evaluate("""() => { const i = document.querySelector('.photo img');
+            return [i.naturalWidth, i.naturalHeight, i.getBoundingClientRect().width]; }""")
+        assert w > h and shown_w >= 300, (w, h, shown_w)
+    finally:
+        context.close()
