@@ -26,7 +26,9 @@ Schema overview (see ``MIGRATIONS`` for the exact SQL):
                   one ``is_current`` row per (contact, name, position).
 - ``notes``       free-text notes per contact.
 - ``followups``   the follow-up e-mail queue (draft -> approved -> sending -> sent | drafted |
-                  failed | uncertain, or skipped; ``delivered_via`` smtp | drafts) with a unique Message-ID, attempts and retry time.
+                  failed | uncertain, or skipped; ``delivered_via`` smtp | drafts) with a unique Message-ID, attempts and retry time;
+                  ``edited`` 1 once a person edited the text (0: the template's, rendered again when approved
+                  and sent; NULL: written before migration 7).
 - ``carddav_resources`` the vCards cardscan created on a CardDAV server (href, ETag, hash of the
                   body last written, when) - see :mod:`cardscan.store.sync`.
 - ``duplicate_dismissals`` pairs of contacts the user said are different people.
