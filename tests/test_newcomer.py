@@ -543,5 +543,56 @@ def test_an_uncropped_card_is_kept_upright_and_cut_to_its_text_for_the_report(sa
         w, h, shown_w = pg.evaluate("""() => { const i = document.querySelector('.photo img');
             return [i.naturalWidth, i.naturalHeight, i.getBoundingClientRect().width]; }""")
         assert w > h and shown_w >= 300, (w, h, shown_w)
+        # clicking a field's name outlines where on the card it was read
+        place = pg.locator(".place[data-k='email-0']")
+        assert not place.is_visible()
+        pg.locator("tr[data-field='email-0'] th label").click()
+        assert place.is_visible()
+        img_box, box = pg.locator(".photo img").bounding_box(), place.bounding_box()
+        got = ((box["x"] - img_box["x"]) / img_box["width"], (box["y"] - img_box["y"]) / img_box["height"],
+               box["width"] / img_box["width"], box["height"] / img_box["height"])
+        (line,) = [ln for ln in res.lines if "kkato@example.net" in ln.text]  # read again on the crop
+        want = (line.box[0] / crop.shape[1], line.box[1] / crop.shape[0],
+                line.box[2] / crop.shape[1], line.box[3] / crop.shape[0])
+        assert _overlap(got, want) >= 0.5, (got, want)
+        pg.locator("tr[data-field='name-0'] th label").click()
+        assert not place.is_visible() and pg.locator(".place[data-k='name-0']").is_visible()
     finally:
         context.close()
+
+
+def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    """Intersection over union of two (left, top, width, height) boxes."""
+    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
+    x1, y1 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
+    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
+    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
+
+
+def test_where_boxes_travel_in_the_crop_and_bad_ones_are_ignored():
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from cardscan.models import Contact, Field, Line, OcrResult, Phone, Word
+    from cardscan.reading import where
+    from cardscan.reading.pipeline import encode_crop
+
+    def line(*words: tuple[str, int]) -> Line:
+        return Line(tuple(Word(t, 90.0, (x, 100, 10 * len(t), 20)) for t, x in words))
+
+    ocr = OcrResult(lines=(line(("Mara", 100), ("Wexler", 150)), line(("TEL", 100), ("|", 140), ("052-135-6156", 160)),
+                           line(("mara@wexris.example", 100))), engine="test")
+    contact = Contact(name=Field("Mara Wexler", 0.9), emails=(Field("mara@wexris.example", 0.9),),
+                      phones=(Phone("+81521356156", "work", "TEL | 052-135-6156", 0.9),),
+                      title=Field("Buyer", 0.9, source="user"))
+    boxes = where.locate(contact, ocr, (50, 50, 450, 250))
+    assert {b["field"] for b in boxes} == {"name", "email", "phone"}  # a person's value is on no card
+    (phone,) = [b for b in boxes if b["field"] == "phone"]
+    assert phone["value"] == "+81521356156" and phone["box"][0] == round((160 - 50) / 400, 4)  # the number, not TEL
+    jpeg = where.attach(encode_crop(np.full((200, 400, 3), 240, np.uint8)), boxes)
+    assert where.read(jpeg) == boxes
+    assert Image.open(io.BytesIO(jpeg)).size == (400, 200)  # still a JPEG any viewer opens
+    bad = where.attach(encode_crop(np.full((20, 40, 3), 240, np.uint8)), [{"field": "name", "value": "x", "box": [0, 0, 2, 1]}])
+    assert where.read(bad) == [] and where.read(b"not a jpeg") == [] and where.read(None) == []

@@ -21,6 +21,7 @@ from cardscan.reading.ocr.lines import LineReader
 from cardscan.parsing import contact as parse_mod
 from cardscan.reading import preprocess as preprocess_mod
 from cardscan.reading import qr as qr_mod
+from cardscan.reading import where
 from cardscan.errors import CardscanError, ExitCode, NoCardError
 from cardscan.models import CardImage, Contact, DecodedImage, OcrResult
 from cardscan.options import Options
@@ -102,14 +103,15 @@ def shown_region(card: CardImage, ocr: OcrResult) -> tuple[int, int, int, int] |
     return box
 
 
-def shown_crop(card: CardImage, ocr: OcrResult) -> np.ndarray:
-    """The pixels kept for the report and review: the card, upright; an uncropped card reduced
-    to the region its text was read in (:func:`shown_region`), so it is shown at a useful size."""
-    region = shown_region(card, ocr)
-    if region is None:
-        return card.pixels
+def shown_crop(card: CardImage, ocr: OcrResult, contact: Contact | None = None) -> bytes:
+    """The JPEG kept for the report and review: the card, upright; an uncropped card reduced to
+    the region its text was read in (:func:`shown_region`), so it is shown at a useful size; with
+    ``contact``, where each of its values was read rides along (:mod:`cardscan.reading.where`)."""
+    h, w = card.pixels.shape[:2]
+    region = shown_region(card, ocr) or (0, 0, w, h)
     left, top, right, bottom = region
-    return card.pixels[top:bottom, left:right]
+    jpeg = encode_crop(card.pixels[top:bottom, left:right])
+    return where.attach(jpeg, where.locate(contact, ocr, region)) if contact is not None else jpeg
 
 
 def has_text(ocr: OcrResult) -> bool:
@@ -288,7 +290,7 @@ def process_data(path: str, data: bytes, engine: ocr_mod.OcrEngine, options: Opt
                            exit_code=int(ExitCode.other_error), seconds=time.perf_counter() - t0, timings=clock.done())
     outs = []
     for card, ocr, contact in reads:
-        crop = encode_crop(shown_crop(card, ocr)) if options.keep_crops else None
+        crop = shown_crop(card, ocr, contact) if options.keep_crops else None
         outs.append(CardOutcome(
             path=path, sha256=sha, contact=contact, crop_jpeg=crop,
             raw_text=ocr.text, ocr_engine=ocr.engine, ocr_conf=ocr.mean_conf, format=img.format, size=len(data),
