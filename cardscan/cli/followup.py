@@ -155,7 +155,7 @@ def _entry_line(store, e, policy: ReviewPolicy) -> str:  # noqa: ANN001
     if e.state == "draft":
         problem, _ = fu.email_problem(store, e, policy=policy)
         if problem:
-            extra.append(problem + (f": {fu.email_edit_command(rec.id)}" if "flagged" in problem else ""))
+            extra.append(problem + (f": {fu.email_edit_command(rec.id)}" if fu.FLAGGED in problem else ""))
     if e.state == "failed" and e.next_attempt_at:
         when = datetime.fromtimestamp(e.next_attempt_at, timezone.utc).astimezone().strftime("%Y-%m-%d %H:%M")
         extra.append(f"next try after {when}")

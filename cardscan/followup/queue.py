@@ -49,6 +49,7 @@ DEFAULT_TEMPLATE = "followup_default.txt.j2"
 TEMPLATES = Path(__file__).parent / "templates"
 MAX_BACKOFF = 6 * 3600.0
 EDITABLE_STATES = ("draft", "approved", "failed")
+FLAGGED = "is flagged for review"  # in a refusal: the e-mail needs a person's check (see email_edit_command)
 SKIPPABLE_STATES = ("draft", "approved", "failed", "uncertain")
 
 
@@ -319,7 +320,7 @@ def address_problem(store: Store, contact_id: int, to_addr: str, *,
             detail += ", " + ", ".join(flags)
         if field.message:
             detail += f": {field.message}"
-        return (f"e-mail {field.value} of contact #{rec.id} is flagged for review ({detail}); check it against "
+        return (f"e-mail {field.value} of contact #{rec.id} {FLAGGED} ({detail}); check it against "
                 f"the card, then correct or confirm it", current)
     return None, current
 
@@ -367,7 +368,7 @@ def approve(store: Store, ids: Iterable[int], *, config: Config | None = None,
             problem, other_current = address_problem(store, whose, entry.other_addr, policy=policy)
         if problem:
             refused.append((fid, problem))
-            if "flagged for review" in problem:
+            if FLAGGED in problem:
                 to_check.append((fid, _survivor(store, whose)))
             continue
         if config is not None and not current:
@@ -480,7 +481,11 @@ def add_note(store: Store, contact_id: int, text: str, *, config: Config | None 
         return NoteResult(note_id)
     if not untouched:
         return NoteResult(note_id, draft_kept=entry.id)
-    after = render_draft(store, store.contact(before_rec.id), config, email=entry.to_addr)  # type: ignore[arg-type]
+    try:
+        after = render_draft(store, store.contact(before_rec.id), config, email=entry.to_addr)  # type: ignore[arg-type]
+    except ConfigError as exc:
+        log.warning("follow-up #%d: draft not rewritten with the note (%s)", entry.id, exc)
+        return NoteResult(note_id, draft_kept=entry.id)
     saved = store.save_followup_text(entry, after.subject, after.body, back_to_draft=False)
     return NoteResult(note_id, draft_updated=entry.id) if saved else NoteResult(note_id, draft_kept=entry.id)
 
