@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from cardscan.api import ScanItem, ScanResult, scan
-from cardscan.cli.main import add_scan_options, db_flag, options_from_args, scan_config
+from cardscan.cli.main import add_scan_options, db_flag, options_from_args, scan_config, with_db
 from cardscan.safety import safe_text
 
 
@@ -68,7 +68,7 @@ def _say_what_was_not_applied(result: ScanResult, args: argparse.Namespace) -> N
     if result.not_applied:
         n = max(result.not_applied.values())
         print(f"cardscan: {n} photo(s) were already scanned: {', '.join(result.not_applied)} not applied to "
-              f"their contacts (cardscan edit changes a contact)", file=sys.stderr)
+              + with_db("their contacts (cardscan edit changes a contact)", args.db), file=sys.stderr)
 
 
 def print_summary(result: ScanResult, db: Path | None = None) -> None:
