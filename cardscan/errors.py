@@ -70,6 +70,11 @@ class OutputAccessError(CardscanError):
     exit_code = ExitCode.output_access
 
 
+class DatabaseBusyError(OutputAccessError):
+    """Another process held the database's write lock for longer than the busy timeout: nothing was
+    written; the same write may succeed later (the watcher retries it)."""
+
+
 class OcrFailedError(CardscanError):
     """The OCR engine crashed, timed out, or produced no output."""
 

@@ -48,7 +48,7 @@ from pathlib import Path
 from cardscan.contacts.fields import (  # noqa: F401 - re-exported: the store's callers used to find them here
     DEFAULT_POLICY, DEFAULT_REVIEW_THRESHOLD, FIELD_NAMES, LIST_FIELDS, REVIEW_FLAGS, SCALAR_FIELDS, ReviewPolicy,
     field_needs_review, iter_values)
-from cardscan.errors import OutputAccessError
+from cardscan.errors import DatabaseBusyError, OutputAccessError
 from cardscan.store.contacts import ContactQueries
 from cardscan.store.followups import FollowupQueries, FollowupRecord, FollowupRow
 from cardscan.store.merge import MergeQueries
@@ -495,7 +495,7 @@ def _immediate(conn: sqlite3.Connection, path: Path) -> Iterator[None]:
 def _write_error(path: Path, exc: sqlite3.OperationalError) -> Exception:
     msg = str(exc).lower()
     if "locked" in msg or "busy" in msg:
-        return OutputAccessError(f"database {path} is busy: another program holds a write lock",
+        return DatabaseBusyError(f"database {path} is busy: another program holds a write lock",
                                  hint="wait for the other cardscan to finish, or use another --db")
     if any(s in msg for s in _WRITE_ERRORS):
         return OutputAccessError(f"cannot write database {path}: {exc}", hint=_ACCESS_HINT)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from cardscan.errors import CardscanError, OutputAccessError
+from cardscan.errors import CardscanError, DatabaseBusyError, OutputAccessError
 
 
 def database_error(exc: BaseException, path: Path | str | None) -> CardscanError | None:
@@ -33,7 +33,7 @@ def database_error(exc: BaseException, path: Path | str | None) -> CardscanError
         return OutputAccessError(f"cannot write database {db}: disk I/O error",
                                  hint="is the disk full, removed or failing? nothing was half-saved")
     if "locked" in low or "busy" in low:
-        return OutputAccessError(f"database {db} is busy: another program holds a write lock",
+        return DatabaseBusyError(f"database {db} is busy: another program holds a write lock",
                                  hint="wait for the other cardscan to finish, or use another --db")
     if "unable to open" in low:
         return OutputAccessError(f"cannot open database {db}: {msg}",
