@@ -478,6 +478,7 @@ class Watcher:
             self._record(job, out)
         except DatabaseBusyError:  # kept (and its claim renewed) until the database takes it
             self._unstored.append((job, out))
+            log.info("%s: read; kept until the database is free", job.path)
             raise
 
     def _store_unstored(self) -> None:

@@ -43,33 +43,31 @@ def end(p: subprocess.Popen) -> None:
     p.communicate(timeout=10)
 
 
-def tables_ready(db: Path) -> bool:
-    return query(db, "SELECT count(*) FROM sqlite_master WHERE name = 'photos'") == [(1,)]
-
-
 # ---------------------------------------------------------------------------- item 9: the watcher
 
 
 def test_watcher_waits_out_a_write_lock_held_longer_than_the_busy_timeout(tmp_path: Path) -> None:
     inbox, db = tmp_path / "inbox", tmp_path / "cards.db"
     inbox.mkdir()
-    a, b = card_jpeg(1, scale=0.4), card_jpeg(2, scale=0.4)
-    p = start_watch(inbox, db, "-j", "1", "--busy-timeout", "0.3", env=env_for(tmp_path, 1.0))
+    w, a, b = card_jpeg(0, scale=0.4), card_jpeg(1, scale=0.4), card_jpeg(2, scale=0.4)
+    p = start_watch(inbox, db, "-v", "-j", "1", "--busy-timeout", "0.3", env=env_for(tmp_path, 1.0))
     lock = None
     try:
-        wait_for(lambda: tables_ready(db), 30, "the database", p)
+        (inbox / "w.jpg").write_bytes(w)
+        wait_for(lambda: count_done(db) == 1, 30, "a first photo (the worker has started)", p)
         (inbox / "a.jpg").write_bytes(a)
         wait_for(lambda: "claimed" in photo_states(db).values(), 30, "a.jpg being read", p)
         lock = sqlite3.connect(db, timeout=10, isolation_level=None)
         lock.execute("BEGIN IMMEDIATE")  # another program takes the write lock while a.jpg is read
+        time.sleep(1.5)  # a.jpg's result meets the lock (busy timeout 0.3 s) and is kept
         (inbox / "b.jpg").write_bytes(b)  # ... and a photo arrives meanwhile
-        time.sleep(3.0)  # a.jpg's result and b.jpg's claim both meet the lock (busy timeout 0.3 s)
+        time.sleep(1.5)
         assert p.poll() is None, f"the watcher gave up on a busy database:\n{output(p)}"
-        assert count_done(db) == 0
+        assert count_done(db) == 1
         lock.execute("ROLLBACK")
         lock.close()
         lock = None
-        wait_for(lambda: count_done(db) == 2, 30, "both photos once the lock is gone", p)
+        wait_for(lambda: count_done(db) == 3, 30, "both photos once the lock is gone", p)
         time.sleep(0.5)
         assert p.poll() is None
     finally:
@@ -78,8 +76,9 @@ def test_watcher_waits_out_a_write_lock_held_longer_than_the_busy_timeout(tmp_pa
         stop(p, signal.SIGINT)
     log = output(p)
     assert log.count("database busy; retrying in 1 s") == 1, log  # said once, not on every retry
-    assert sorted(r[0] for r in query(db, "SELECT photo_sha256 FROM cards")) == sorted([sha(a), sha(b)])
-    assert query(db, "SELECT count(*) FROM contacts")[0][0] == 2
+    assert "a.jpg: read; kept until the database is free" in log  # read while locked, stored after
+    assert sorted(r[0] for r in query(db, "SELECT photo_sha256 FROM cards")) == sorted([sha(w), sha(a), sha(b)])
+    assert query(db, "SELECT count(*) FROM contacts")[0][0] == 3
     assert query(db, "SELECT count(*) FROM photos WHERE state <> 'done'")[0][0] == 0
 
 
