@@ -282,6 +282,8 @@ class Watcher:
             while not self._stop.is_set():
                 try:
                     if not started:
+                        if self.cfg.options.event and self.cfg.options.event_date:
+                            self.store.set_event_date(self.cfg.options.event, self.cfg.options.event_date)
                         reclaim_dead_claims(self.store)
                         started = True
                     self._store_unstored()
@@ -627,8 +629,6 @@ def watch(cfg: WatchConfig, *, on_result: Callable[[api.ScanItem], None] | None 
     check_config(cfg)
     api.check_ready(cfg.options)  # fail fast (exit 3) when Tesseract or its language data is missing
     with Store(cfg.options.db, timeout=cfg.options.busy_timeout) as store:
-        if cfg.options.event and cfg.options.event_date:
-            store.set_event_date(cfg.options.event, cfg.options.event_date)
         w = Watcher(cfg, store, on_result=on_result)
         if stop is not None:
             threading.Thread(target=lambda: (stop.wait(), w.stop()), daemon=True).start()

@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+from cardscan.store import Store
 from tests.watch_fixtures import (ROOT, card_jpeg, cli_env, count_done, fake_env, output, photo_states, query,
                                   start_watch, stop, wait_for)
 
@@ -80,6 +81,27 @@ def test_watcher_waits_out_a_write_lock_held_longer_than_the_busy_timeout(tmp_pa
     assert sorted(r[0] for r in query(db, "SELECT photo_sha256 FROM cards")) == sorted([sha(w), sha(a), sha(b)])
     assert query(db, "SELECT count(*) FROM contacts")[0][0] == 3
     assert query(db, "SELECT count(*) FROM photos WHERE state <> 'done'")[0][0] == 0
+
+
+def test_a_watcher_started_while_the_database_is_locked_waits_for_it(tmp_path: Path) -> None:
+    inbox, db = tmp_path / "inbox", tmp_path / "cards.db"
+    inbox.mkdir()
+    Store(db).close()  # an existing database, which another program then locks
+    lock = sqlite3.connect(db, timeout=10, isolation_level=None)
+    p = None
+    try:
+        lock.execute("BEGIN IMMEDIATE")
+        p = start_watch(inbox, db, "--once", "--event", "Expo", "--event-date", "2026-05-01", "--busy-timeout", "0.3",
+                        env=env_for(tmp_path, 0.0))
+        wait_for(lambda: "database busy; retrying" in output(p), 30, "the watcher to meet the lock", p)
+        lock.execute("ROLLBACK")
+        p.wait(timeout=30)
+    finally:
+        lock.close()
+        if p is not None:
+            stop(p)
+    assert p.returncode == 0, output(p)
+    assert query(db, "SELECT name, date FROM events") == [("Expo", "2026-05-01")]
 
 
 def test_after_a_kill_9_right_after_a_commit_the_restart_writes_the_draft_and_report(tmp_path: Path) -> None:
