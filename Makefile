@@ -20,7 +20,7 @@ demo: setup
 	$(BIN)/cardscan scan samples --db $(OUT)/demo.db --report $(OUT)/report.html --jsonl $(OUT)/samples.jsonl --event "cardscan demo"
 
 test: setup-test lint
-	$(BIN)/python -m pytest -n $(JOBS) -q tests
+	$(BIN)/python -m pytest -n $(JOBS) -q --durations=10 tests
 
 # ruff (errors, not style) and the import contracts in pyproject.toml; a broken contract fails `make test`
 lint: setup-test

@@ -253,3 +253,39 @@ def test_company_key_leaves_out_the_parsers_legal_forms() -> None:
     assert dedupe.company_key("Nonexistent Widgets Sdn. Bhd.") == dedupe.company_key("Nonexistent Widgets")
     assert dedupe.company_key("Nonexistent Gadgets GmbH") == "nonexistent gadgets"
     assert dedupe.company_key("The Holding AB") == "the holding ab"  # nothing but noise: kept whole
+
+
+def test_a_name_is_parsed_once_however_many_cards_share_a_key(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same card scanned 60 times: every pair is a candidate (1770 of them), but each distinct
+    name is parsed once, not twice per pair (a 2,000-card batch of one card took minutes)."""
+    for _ in range(60):
+        add(store, person("Dr. Jane Q. Doe"))
+    calls: list[str] = []
+    real = dedupe.parse_name
+
+    def counting(name: str):  # noqa: ANN202 - a spy on the real parser, not a stand-in
+        calls.append(name)
+        return real(name)
+
+    monkeypatch.setattr(dedupe, "parse_name", counting)
+    for cached in (dedupe.name_key, dedupe._first_last, dedupe.company_key):
+        cached.cache_clear()
+    found = dedupe.duplicates(store)
+    assert len(found) == 60 * 59 // 2 and all(p.strength == "strong" for p in found)
+    assert len(calls) <= 2, calls[:5]
+
+
+def test_scan_summary_names_ten_new_duplicates_and_points_at_the_rest(tmp_path: Path) -> None:
+    """Six shots of one card (15 pairs): 10 possible-duplicate lines, then one line for the other 5."""
+    from watch_fixtures import FAKE_ENGINE, card_jpeg, cli_env
+
+    photos = tmp_path / "p"
+    photos.mkdir()
+    for q in range(6):
+        (photos / f"shot{q}.jpg").write_bytes(card_jpeg(7, quality=60 + 5 * q))  # the same card, other bytes
+    r = run_cli("scan", str(photos), "--db", str(tmp_path / "c.db"), "--no-report", "-j", "1",
+                env=cli_env({"CARDSCAN_TEST_ENGINE_FACTORY": FAKE_ENGINE}))
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert sum(1 for x in lines if x.startswith("possible duplicate: #")) == 10, r.stdout
+    assert any(x.startswith("... and 5 more possible duplicate(s): cardscan duplicates --db ") for x in lines), r.stdout

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from browser_fixtures import Filled, browser, filled, filled_template  # noqa: F401
+from browser_fixtures import Filled, browser, filled, filled_template, page  # noqa: F401
+from cardscan.config import Config
+from smtp_fixtures import SENDER, add, person, smtp_server  # noqa: F401
 from watch_fixtures import card_jpeg, cli_env
 
 SLOW_ENGINE = "tests.newcomer_fixtures:make_size_slow_engine"
@@ -265,6 +267,31 @@ def test_a_flagged_value_never_replaces_a_confident_one_in_a_merge(tmp_path):
     assert c.scalar("title") == "Head Buyer"  # a confident newer job title still wins
 
 
+@pytest.mark.parametrize("events", [("Expo", "Expo"), (None, "Expo")])
+def test_merging_the_same_person_twice_leaves_one_live_followup(tmp_path, cli, events):
+    """`cardscan merge 1 2` of one card shot twice (its e-mail read two ways, so two drafts were
+    written): one follow-up stays live, the other is skipped and says why; send writes one message."""
+    from cardscan.config import Config
+    from cardscan.followup import queue as fu
+    from cardscan.store import Store
+
+    db = tmp_path / "c.db"
+    with Store(db) as store:
+        for key, addr, event in (("a", "mara@wexris.example", events[0]), ("b", "mara@wexr1s.example", events[1])):
+            add(store, key, person("Mara Wexler", addr), event=event)
+        assert len(fu.ensure_drafts(store, config=Config()).created) == 2
+    r = cli("merge", "1", "2", "--db", str(db))
+    assert r.returncode == 0, r.stderr
+    with Store(db) as store:
+        rows = {e.id: e for e in fu.entries(store)}
+    live = [e for e in rows.values() if e.state != "skipped"]
+    assert len(live) == 1 and live[0].contact_id == 1, rows
+    skipped = [e for e in rows.values() if e.state == "skipped"]
+    assert len(skipped) == 1 and "merged into contact #1" in (skipped[0].last_error or "")
+    listed = cli("followup", "list", "--db", str(db))
+    assert "merged into contact #1" in listed.stdout, listed.stdout
+
+
 def test_scan_names_new_possible_duplicates_with_a_copyable_merge_hint(tmp_path, cli):
     photos = tmp_path / "p"
     photos.mkdir()
@@ -328,3 +355,244 @@ def test_field_labels_are_not_broken_mid_word_at_phone_width(filled, tmp_path, b
             assert pg.evaluate("document.documentElement.scrollWidth") <= width
         finally:
             context.close()
+
+
+# ----------------------------------------------------------------------------- 3. the signature when sent
+def test_drafts_written_before_the_config_get_the_signature_when_approved_or_sent(tmp_path, smtp_server):  # noqa: F811
+    """Drafts written with no config file (no sender) are rendered again when approved or sent, so
+    the signature configured later is in the message the server receives; a draft a person edited
+    keeps that person's words."""
+    from cardscan.config import Config
+    from cardscan.followup import queue as fu
+    from cardscan.store import Store
+
+    server = smtp_server
+    with Store(tmp_path / "c.db") as store:
+        for key, name in (("a", "Robin Testperson"), ("b", "Kim Other"), ("c", "Lee Person")):
+            add(store, key, person(name, f"{key}@widgets.example.com"))
+        ia, ib, ic = fu.ensure_drafts(store, config=Config()).created  # before config.toml existed
+        assert all(SENDER.signature not in fu.get(store, i).body for i in (ia, ib, ic))
+        fu.save_edit(store, fu.get(store, ib), "Subject: My own words\n\nKim, here is the list.\n")
+        assert not fu.approve(store, [ic]).refused  # approved without a config: text unchanged
+        cfg = server.config()
+        assert not fu.approve(store, [ia, ib], config=cfg).refused
+        assert SENDER.signature in fu.get(store, ia).body  # approved: what will be sent is shown
+        report = fu.send_queue(store, cfg)
+        assert report.count("sent") == 3, report
+        body = {r.rcpt_tos[0][0]: r.message.get_content().replace("\r\n", "\n") for r in server.handler.received}
+        assert SENDER.signature in body["a"] and "Hello Robin," in body["a"]
+        assert SENDER.signature in body["c"]  # approved before the config, signed when sent
+        assert body["b"].strip() == "Kim, here is the list."  # a person's edit is never rewritten
+        assert SENDER.signature in fu.get(store, ic).body  # the stored text is the one sent
+
+
+def test_drafts_from_before_edits_were_tracked_are_rendered_again_only_when_untouched(tmp_path):
+    from cardscan.config import Config
+    from cardscan.followup import queue as fu
+    from cardscan.store import Store
+
+    with Store(tmp_path / "c.db") as store:
+        add(store, "a", person("Robin Testperson", "a@widgets.example.com"))
+        add(store, "b", person("Kim Other", "b@widgets.example.com"))
+        ia, ib = fu.ensure_drafts(store, config=Config()).created
+        fu.save_edit(store, fu.get(store, ib), "Subject: Hi Kim\n\nKim, here is the list.\n")
+        with store.write() as conn:  # rows written before migration 7 know nothing of edits
+            conn.execute("UPDATE followups SET edited = NULL")
+        cfg = Config(sender=SENDER)
+        assert not fu.approve(store, [ia, ib], config=cfg).refused
+        assert SENDER.signature in fu.get(store, ia).body  # exactly the template's text: rendered again
+        assert fu.get(store, ib).body == "Kim, here is the list.\n"  # maybe a person's: kept
+
+
+
+# ----------------------------------------------------------------------------- 8. messages
+def test_a_valid_foreign_number_on_a_card_naming_no_country_says_what_it_was_read_as():
+    from cardscan.parsing.phones import find_phones, infer_region
+
+    def hit(lines, default=None):  # noqa: ANN001, ANN202
+        (h,) = find_phones(lines, infer_region(lines, default=default))
+        return h
+
+    h = hit(["Aiko Tanaka", "Tel 052-135-6156"])  # a Nagoya number, no country on the card
+    assert "invalid" in h.flags and h.number == "0521356156"  # kept as printed, no invented country code
+    assert h.message.startswith("read as a US number (nothing on the card names its country)"), h.message
+    assert "valid number of JP" in h.message and "--region JP" in h.message
+    assert "any country" not in h.message
+    h = hit(["Tel 052-135-6156"], default="CA")
+    assert h.message.startswith("read as a CA number (the default region (--region or the config))"), h.message
+    h = hit(["Tel 0521356156"])  # printed without groups: many countries fit, none is guessed
+    assert "--region CC" in h.message and "--region JP" not in h.message
+
+
+def test_hints_the_cli_prints_carry_the_db_given_and_work_when_copied(tmp_path, cli):
+    import shlex
+
+    from cardscan.config import Config
+    from cardscan.followup import queue as fu
+    from cardscan.store import Store
+
+    db = tmp_path / "my cards.db"
+    with Store(db) as store:
+        cid = add(store, "a", person("Lee Flagged", "lee@widgets.example.com", email_conf=0.3))
+        (fid,) = fu.ensure_drafts(store, config=Config()).created
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "config"), "CARDSCAN_CONFIG": ""}
+    flag = f"--db {shlex.quote(str(db))}"
+    listed = cli("followup", "list", "--db", str(db), env=env)
+    assert f"cardscan edit {flag} {cid} --email ADDRESS" in listed.stdout, listed.stdout
+    r = cli("followup", "approve", str(fid), "--db", str(db), env=env)
+    assert r.returncode == 1 and "flagged for review" in r.stderr
+    hint = r.stderr[r.stderr.index("cardscan edit"):].strip()
+    assert hint == f"cardscan edit {flag} {cid} --email ADDRESS", r.stderr
+    copied = shlex.split(hint.replace("ADDRESS", "lee@widgets.example.com"))[1:]
+    assert cli(*copied, env=env).returncode == 0  # confirmed on the same database
+    assert cli("followup", "approve", str(fid), "--db", str(db), env=env).returncode == 0
+    r = cli("followup", "show", "99", "--db", str(db), env=env)  # a library error's hint, too
+    assert r.returncode != 0 and f"cardscan followup list {flag}" in r.stderr, r.stderr
+
+
+def test_with_db_puts_the_flag_after_the_command_and_its_action():
+    from cardscan.cli.main import with_db
+
+    db = Path("/tmp/x y.db")
+    text = "see cardscan followup show 3, or cardscan report or cardscan edit 5 --email ADDRESS; cardscan reads JPEG"
+    assert with_db(text, db) == ("see cardscan followup show --db '/tmp/x y.db' 3, or cardscan report --db '/tmp/x y.db' "
+                                 "or cardscan edit --db '/tmp/x y.db' 5 --email ADDRESS; cardscan reads JPEG")
+    assert with_db(text, None) == text and with_db(text, Path("cardscan.db")) == text
+    assert with_db("cardscan sync carddav --prune", db) == "cardscan sync carddav --db '/tmp/x y.db' --prune"
+
+
+def test_a_refusal_on_the_review_page_points_at_the_edit_box_beside_the_e_mail(filled, page):  # noqa: F811
+    from cardscan.contacts.fields import ReviewPolicy
+    from cardscan.outputs.review import ReviewServer, ReviewSettings
+
+    srv = ReviewServer(ReviewSettings(db=filled.db, policy=ReviewPolicy(threshold=0.99))).start()
+    try:  # at 0.99 the draft's e-mail (read at 0.97) needs review: approval is refused
+        pg, _ = page
+        pg.goto(srv.url)
+        pg.locator(f"#followup-{filled.followup} button", has_text="Approve").click()
+        pg.wait_for_load_state()
+        error = pg.locator(f"#followup-{filled.followup} .error").inner_text()
+        assert "flagged for review" in error and "Edit box beside that e-mail" in error, error
+        assert "cardscan edit" not in pg.content()
+        assert pg.locator(f"#contact-{filled.good} tr[data-field='email-0'] details.edit summary").count() == 1
+    finally:
+        srv.stop()
+
+
+def test_a_note_rewrites_an_untouched_draft_written_before_the_event_date_was_given(tmp_path):
+    """README: `scan --event X`, later `scan --event X --event-date D`, then `note 2 ...`: the draft
+    is the template's own text (nobody edited it), so the note and the date go into it."""
+    from cardscan.followup import queue as fu
+    from cardscan.store import Store
+
+    cfg = Config(sender=SENDER)
+    with Store(tmp_path / "c.db") as store:
+        cid = add(store, "a", person("Julia Hoffmann", "julia@widgets.example.com"), event="Expo 2026")
+        (fid,) = fu.ensure_drafts(store, config=cfg).created
+        store.set_event_date("Expo 2026", "2026-11-20")
+        res = fu.add_note(store, cid, "asked about the Berlin office", config=cfg)
+        body = fu.get(store, fid).body
+    assert res.draft_updated == fid, res
+    assert "As we discussed: asked about the Berlin office" in body and "on 2026-11-20" in body
+
+
+# ----------------------------------------------------------------------------- 9. an uncropped card in the report
+def test_an_uncropped_card_is_kept_upright_and_cut_to_its_text_for_the_report(samples_dir, tmp_path, browser):  # noqa: F811
+    """samples/card-05 (a light card on light paper, portrait photo) is not found by the detector,
+    so the photo passes whole. What the report shows is the card turned upright and reduced to the
+    region its text was read in, not the whole photo with the card small in one corner."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from cardscan.models import CardImage
+    from cardscan.options import Options
+    from cardscan.outputs.report import write_report
+    from cardscan.reading import decode, pipeline, preprocess
+    from cardscan.reading.ocr import tesseract as ocr
+    from cardscan.store import Store
+
+    photo = samples_dir / "card-05.jpg"
+    img = decode.decode(photo.read_bytes(), max_side=pipeline.DECODE_LONG_SIDE)
+    assert [c.method for c in preprocess.preprocess_all(img)] == ["passthrough"]  # the case under test
+    assert img.pixels.shape[0] > img.pixels.shape[1]  # a portrait photo of a landscape card
+    opts = Options()
+    engine = ocr.get_engine(opts)
+    out = pipeline.process_path(photo, engine, opts)
+    assert out.ok, out.error
+    crop = np.asarray(Image.open(io.BytesIO(out.crop_jpeg)).convert("RGB"))
+    assert crop.shape[1] > crop.shape[0]  # upright (landscape), not sideways
+
+    _, res = pipeline.line_reader(engine).read_card(CardImage(pixels=crop))  # read the crop again
+    boxes = [ln.box for ln in res.lines if ln.conf >= 40]
+    left, top = min(b[0] for b in boxes), min(b[1] for b in boxes)
+    right, bottom = max(b[0] + b[2] for b in boxes), max(b[1] + b[3] for b in boxes)
+    share = (right - left) * (bottom - top) / (crop.shape[0] * crop.shape[1])
+    assert share >= 0.3, share  # the card's text fills the picture (the whole photo: 0.09)
+    assert any("Kenji Kato" in ln.text for ln in res.lines)
+
+    db = tmp_path / "c.db"
+    with Store(db) as store:
+        store.record_success(out.sha256, str(photo), contact=out.contact, crop_jpeg=out.crop_jpeg)
+        write_report(store, tmp_path / "r.html")
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    try:
+        pg = context.new_page()
+        pg.goto((tmp_path / "r.html").as_uri())
+        w, h, shown_w = pg.evaluate("""() => { const i = document.querySelector('.photo img');
+            return [i.naturalWidth, i.naturalHeight, i.getBoundingClientRect().width]; }""")
+        assert w > h and shown_w >= 300, (w, h, shown_w)
+        # clicking a field's name outlines where on the card it was read
+        place = pg.locator(".place[data-k='email-0']")
+        assert not place.is_visible()
+        pg.locator("tr[data-field='email-0'] th label").click()
+        assert place.is_visible()
+        img_box, box = pg.locator(".photo img").bounding_box(), place.bounding_box()
+        got = ((box["x"] - img_box["x"]) / img_box["width"], (box["y"] - img_box["y"]) / img_box["height"],
+               box["width"] / img_box["width"], box["height"] / img_box["height"])
+        (line,) = [ln for ln in res.lines if "kkato@example.net" in ln.text]  # read again on the crop
+        want = (line.box[0] / crop.shape[1], line.box[1] / crop.shape[0],
+                line.box[2] / crop.shape[1], line.box[3] / crop.shape[0])
+        assert _overlap(got, want) >= 0.5, (got, want)
+        pg.locator("tr[data-field='name-0'] th label").click()
+        assert not place.is_visible() and pg.locator(".place[data-k='name-0']").is_visible()
+    finally:
+        context.close()
+
+
+def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    """Intersection over union of two (left, top, width, height) boxes."""
+    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
+    x1, y1 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
+    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
+    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
+
+
+def test_where_boxes_travel_in_the_crop_and_bad_ones_are_ignored():
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from cardscan.models import Contact, Field, Line, OcrResult, Phone, Word
+    from cardscan.reading import where
+    from cardscan.reading.pipeline import encode_crop
+
+    def line(*words: tuple[str, int]) -> Line:
+        return Line(tuple(Word(t, 90.0, (x, 100, 10 * len(t), 20)) for t, x in words))
+
+    ocr = OcrResult(lines=(line(("Mara", 100), ("Wexler", 150)), line(("TEL", 100), ("|", 140), ("052-135-6156", 160)),
+                           line(("mara@wexris.example", 100))), engine="test")
+    contact = Contact(name=Field("Mara Wexler", 0.9), emails=(Field("mara@wexris.example", 0.9),),
+                      phones=(Phone("+81521356156", "work", "TEL | 052-135-6156", 0.9),),
+                      title=Field("Buyer", 0.9, source="user"))
+    boxes = where.locate(contact, ocr, (50, 50, 450, 250))
+    assert {b["field"] for b in boxes} == {"name", "email", "phone"}  # a person's value is on no card
+    (phone,) = [b for b in boxes if b["field"] == "phone"]
+    assert phone["value"] == "+81521356156" and phone["box"][0] == round((160 - 50) / 400, 4)  # the number, not TEL
+    jpeg = where.attach(encode_crop(np.full((200, 400, 3), 240, np.uint8)), boxes)
+    assert where.read(jpeg) == boxes
+    assert Image.open(io.BytesIO(jpeg)).size == (400, 200)  # still a JPEG any viewer opens
+    bad = where.attach(encode_crop(np.full((20, 40, 3), 240, np.uint8)), [{"field": "name", "value": "x", "box": [0, 0, 2, 1]}])
+    assert where.read(bad) == [] and where.read(b"not a jpeg") == [] and where.read(None) == []

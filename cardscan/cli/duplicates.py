@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from cardscan.cli.main import add_db_option, require_db, record_id
+from cardscan.cli.main import add_db_option, require_db, record_id, with_db
 from cardscan.errors import BadArgumentsError
 
 
@@ -59,7 +59,7 @@ def run_list(args: argparse.Namespace) -> int:
             print(f"#{p.a} #{p.b}  {p.strength:8}  {p.reason}\n    #{p.a} {_label(a)}\n    #{p.b} {_label(b)}")
     print(f"{len(pairs)} possible duplicate pair(s)" if pairs else "no duplicates found")
     if pairs:
-        print("merge one with: cardscan merge A B   (keeps A, folds B into it)")
+        print(with_db("merge one with: cardscan merge A B   (keeps A, folds B into it)", args.db))
     return 0
 
 

@@ -10,7 +10,7 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from cardscan.cli.main import add_db_option, add_review_threshold, record_id, require_db, review_policy
+from cardscan.cli.main import add_db_option, add_review_threshold, record_id, require_db, review_policy, with_db
 from cardscan.contacts.fields import ReviewPolicy
 from cardscan.errors import BadArgumentsError, ExitCode, ValidationError
 
@@ -117,7 +117,7 @@ def run_list(args: argparse.Namespace) -> int:
             print(json.dumps([entry_json(e) for e in rows], ensure_ascii=False, indent=1))
             return 0
         for e in rows:
-            print(_entry_line(store, e, policy))
+            print(with_db(_entry_line(store, e, policy), args.db))
         if not rows:
             print("no follow-ups" + (f" in state {args.state}" if args.state else ""))
         others = [n for n in made.not_queued if args.event is None or n.event == args.event]
@@ -155,7 +155,7 @@ def _entry_line(store, e, policy: ReviewPolicy) -> str:  # noqa: ANN001
     if e.state == "draft":
         problem, _ = fu.email_problem(store, e, policy=policy)
         if problem:
-            extra.append(problem)
+            extra.append(problem + (f": {fu.email_edit_command(rec.id)}" if fu.FLAGGED in problem else ""))
     if e.state == "failed" and e.next_attempt_at:
         when = datetime.fromtimestamp(e.next_attempt_at, timezone.utc).astimezone().strftime("%Y-%m-%d %H:%M")
         extra.append(f"next try after {when}")
@@ -164,7 +164,8 @@ def _entry_line(store, e, policy: ReviewPolicy) -> str:  # noqa: ANN001
     if e.state == "drafted":
         extra.append(_delivery(store, e.id) or "put into Drafts")
     if e.state == "uncertain":
-        extra.append(f"check your sent mail, then: cardscan followup mark-sent {e.id}  or  retry {e.id}")
+        extra.append(f"check your sent mail, then: cardscan followup mark-sent {e.id}  or  "
+                     f"cardscan followup retry {e.id}")
     return _p(line) + "".join(f"\n      ! {_p(x)}" for x in extra)
 
 
@@ -247,8 +248,10 @@ def run_approve(args: argparse.Namespace) -> int:
         result = fu.approve(store, ids, config=config, policy=policy)
     for fid in result.approved:
         print(f"#{fid} approved")
+    to_check = dict(result.email_to_check)
     for fid, why in result.refused:
-        print(f"cardscan: #{fid} not approved: {_p(why)}", file=sys.stderr)
+        fix = f": {fu.email_edit_command(to_check[fid])}" if fid in to_check else ""
+        print(f"cardscan: #{fid} not approved: {with_db(_p(why + fix), args.db)}", file=sys.stderr)
     if args.all_reviewed and not ids:
         print("no draft is fully reviewed yet")
     return int(ExitCode.bad_args) if result.refused else 0
@@ -301,7 +304,8 @@ def run_send(args: argparse.Namespace) -> int:
     with _open(args) as store:
         report = fu.send_queue(store, config, dry_run=args.dry_run, limit=args.limit, outbox=outbox, progress=show)
     for fid in report.recovered:
-        print(f"#{fid} was being sent when an earlier run stopped: now uncertain (see cardscan followup show {fid})")
+        print(with_db(f"#{fid} was being sent when an earlier run stopped: now uncertain "
+                      f"(see cardscan followup show {fid})", args.db))
     if report.dry_run:
         print(f"dry run: {len(report.items)} message(s) written to {outbox}; nothing sent")
         return int(ExitCode.bad_args) if any(not i.eml for i in report.items) else 0
@@ -347,8 +351,8 @@ def run_remind(args: argparse.Namespace) -> int:
         asks = waiting_asks(store, days=args.days)
     for w in asks:
         print(f"contact #{w.contact_id}  {_p(w.name)}  has not answered whether they want an introduction to "
-              f"{_p(w.other)} (asked {w.sent_at}, {w.days} days ago): cardscan intro answer {w.intro_id} "
-              f"{w.contact_id} yes|no")
+              f"{_p(w.other)} (asked {w.sent_at}, {w.days} days ago): "
+              + with_db(f"cardscan intro answer {w.intro_id} {w.contact_id} yes|no", args.db))
     for r in rows:
         who = ", ".join(x for x in (r.name, r.company) if x) or "(no name)"
         ev = f"  [{r.event}]" if r.event else ""

@@ -5,7 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
-from cardscan.cli.main import add_db_option, require_db
+from cardscan.cli.main import add_db_option, require_db, with_db
 from cardscan.errors import BadArgumentsError
 
 STATES = ("asking", "introducing", "introduced", "declined", "cancelled")
@@ -85,8 +85,8 @@ def run(args: argparse.Namespace) -> int:
             res = it.answer(store, _int(w[1], "ID"), _int(w[2], "CONTACT"), w[3], config=load_config(args.config))
             print(f"introduction #{res.intro_id}: answer recorded; now {res.state}")
             if res.introduction:
-                print(f"both said yes: introduction draft #{res.introduction} written "
-                      f"(approve it: cardscan followup approve {res.introduction})")
+                print(with_db(f"both said yes: introduction draft #{res.introduction} written "
+                              f"(approve it: cardscan followup approve {res.introduction})", args.db))
             if res.skipped:
                 print(f"{len(res.skipped)} message(s) not yet sent are skipped; nothing more will be sent")
             return 0
@@ -102,9 +102,11 @@ def run(args: argparse.Namespace) -> int:
                                  ensure_ascii=False, indent=1))
                 return 0
             for s in got:
-                print(f"{s.score:>3}  #{s.a} + #{s.b}: {_p(s.reason)}   -> cardscan intro {s.a} {s.b}")
+                print(f"{s.score:>3}  #{s.a} + #{s.b}: {_p(s.reason)}   -> "
+                      + with_db(f"cardscan intro {s.a} {s.b}", args.db))
             if not got:
-                print("no suggestion: add what people ask for and offer with cardscan note ID --asks/--offers")
+                print(with_db("no suggestion: add what people ask for and offer with cardscan note ID --asks/--offers",
+                              args.db))
             return 0
         if len(words) != 2:
             raise BadArgumentsError(f"unknown intro action {action!r}",
@@ -114,8 +116,8 @@ def run(args: argparse.Namespace) -> int:
     what = "introduction draft" if args.direct else "ask drafts (one to each)"
     print(f"introduction #{made.intro_id}: {len(made.entries)} {what} written: "
           + ", ".join(f"#{i}" for i in made.entries))
-    print("review them with cardscan followup show ID, then cardscan followup approve "
-          + " ".join(str(i) for i in made.entries))
+    print(with_db("review them with cardscan followup show ID, then cardscan followup approve "
+                  + " ".join(str(i) for i in made.entries), args.db))
     return 0
 
 

@@ -6,11 +6,13 @@ finds them, parses the arguments, runs the chosen one and maps errors to exit co
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import logging
 import os
 import signal
 import pkgutil
+import re
 import sys
 import traceback
 from pathlib import Path
@@ -53,6 +55,46 @@ def db_flag(db: Path | None) -> str:
     import shlex
 
     return "" if db is None or Path(db) == Path("cardscan.db") else f" --db {shlex.quote(str(db))}"
+
+
+_HINT_RE = re.compile(r"\bcardscan ([a-z][a-z-]*)(?: ([a-z][a-z-]*))?")
+
+
+@functools.lru_cache(maxsize=1)
+def _db_commands() -> dict[str, frozenset[str] | None]:
+    """Command -> None when it takes --db itself, or the set of its actions that take it."""
+    def takes_db(p: argparse.ArgumentParser) -> bool:
+        return any("--db" in a.option_strings for a in p._actions)
+
+    def subparsers(p: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+        return next((dict(a.choices) for a in p._actions if isinstance(a, argparse._SubParsersAction)), {})
+
+    out: dict[str, frozenset[str] | None] = {}
+    for name, p in subparsers(build_parser()).items():
+        if takes_db(p):
+            out[name] = None
+        elif actions := frozenset(n for n, q in subparsers(p).items() if takes_db(q)):
+            out[name] = actions
+    return out
+
+
+def with_db(text: str, db: Path | None) -> str:
+    """A printed text whose ``cardscan COMMAND ...`` hints get `` --db FILE`` right after the
+    command (and its action), when a database other than the default was given: copied, they
+    work on the same database."""
+    flag = db_flag(db)
+    if not flag:
+        return text
+
+    def add(m: re.Match[str]) -> str:
+        actions = _db_commands().get(m.group(1), frozenset())
+        if actions is None:
+            return f"cardscan {m.group(1)}{flag}" + (f" {m.group(2)}" if m.group(2) else "")
+        if m.group(2) in actions:
+            return f"{m.group(0)}{flag}"
+        return m.group(0)
+
+    return _HINT_RE.sub(add, text)
 
 
 def require_db(db: Path) -> Path:
@@ -192,7 +234,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("cardscan: interrupted; everything finished so far is saved", file=sys.stderr)
         return int(ExitCode.ctrl_c)
     except CardscanError as e:
-        print(f"cardscan: error: {safe_text(e)}", file=sys.stderr)
+        hint = f" ({with_db(safe_text(e.hint), getattr(args, 'db', None))})" if e.hint else ""
+        print(f"cardscan: error: {safe_text(e.message)}{hint}", file=sys.stderr)
         return int(e.exit_code)
     except BrokenPipeError:
         return int(ExitCode.ok)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cardscan.cli.main import add_db_option, require_db, record_id
+from cardscan.cli.main import add_db_option, require_db, record_id, with_db
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"follow-up #{result.draft_updated}: draft rewritten with the note")
     elif result.draft_kept:
         print(f"follow-up #{result.draft_kept} was left as it is (edited by hand, or no longer a draft): "
-              f"add the note yourself with cardscan followup edit {result.draft_kept}")
+              + with_db(f"add the note yourself with cardscan followup edit {result.draft_kept}", args.db))
     return 0
 
 

@@ -6,8 +6,11 @@ import sys
 from pathlib import Path
 
 from cardscan.api import ScanItem, ScanResult, scan
-from cardscan.cli.main import add_scan_options, db_flag, options_from_args, scan_config
+from cardscan.cli.main import add_scan_options, db_flag, options_from_args, scan_config, with_db
 from cardscan.safety import safe_text
+
+
+SHOWN_DUPLICATES = 10  # the summary names this many new possible duplicates; `cardscan duplicates` lists all
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -65,7 +68,7 @@ def _say_what_was_not_applied(result: ScanResult, args: argparse.Namespace) -> N
     if result.not_applied:
         n = max(result.not_applied.values())
         print(f"cardscan: {n} photo(s) were already scanned: {', '.join(result.not_applied)} not applied to "
-              f"their contacts (cardscan edit changes a contact)", file=sys.stderr)
+              + with_db("their contacts (cardscan edit changes a contact)", args.db), file=sys.stderr)
 
 
 def print_summary(result: ScanResult, db: Path | None = None) -> None:
@@ -92,9 +95,12 @@ def print_summary(result: ScanResult, db: Path | None = None) -> None:
     if after is not None:
         for m in after.merged:
             print(f"merged #{m.merged} into #{m.kept}: {', '.join(m.reasons)}")
-        for d in after.duplicates:
-            print(f"possible duplicate: #{d.a} and #{d.b} ({d.reason}); to merge: cardscan merge {d.a} {d.b}"
+        for d in after.duplicates[:SHOWN_DUPLICATES]:
+            print(f"possible duplicate: #{d.a} and #{d.b} ({safe_text(d.reason)}); to merge: cardscan merge {d.a} {d.b}"
                   f"{db_flag(db)}")
+        if len(after.duplicates) > SHOWN_DUPLICATES:
+            print(f"... and {len(after.duplicates) - SHOWN_DUPLICATES} more possible duplicate(s): "
+                  f"cardscan duplicates{db_flag(db)}")
         if after.drafts or after.not_queued:
             print(f"follow-up: {after.drafts} new draft(s) to approve; {after.not_queued} contact(s) without a "
                   f"draft, to follow up another way (cardscan followup list{db_flag(db)})")

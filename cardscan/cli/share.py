@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cardscan.cli.main import add_db_option, require_db
+from cardscan.cli.main import add_db_option, require_db, with_db
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,5 +36,5 @@ def run(args: argparse.Namespace) -> int:
     for cid, fid in res.already:
         print(f"contact #{cid} already has this link queued (#{fid})")
     if res.created:
-        print("approve them: cardscan followup approve " + " ".join(str(i) for i in res.created))
+        print(with_db("approve them: cardscan followup approve " + " ".join(str(i) for i in res.created), args.db))
     return 0

@@ -26,6 +26,7 @@ import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from cardscan.errors import ValidationError
 from cardscan.contacts.names import parse_name
@@ -70,6 +71,7 @@ def match_key(text: str, /) -> str:
     return " ".join(re.sub(r"[^\w]+", " ", t).split())
 
 
+@lru_cache(maxsize=65536)
 def name_key(name: str | None, /) -> str:
     """First + last name, folded: ``Dr. José  Pérez-Ruiz, PhD`` -> ``jose perez ruiz``."""
     if not name or not name.strip():
@@ -79,6 +81,7 @@ def name_key(name: str | None, /) -> str:
     return key or match_key(name)
 
 
+@lru_cache(maxsize=65536)
 def company_key(company: str | None, /) -> str:
     words = match_key(company or "").split()
     noise = wordlist("company_suffixes.txt") | _COMPANY_NOISE
@@ -100,6 +103,7 @@ def phone_keys(contact: Contact) -> dict[str, str]:
     return out
 
 
+@lru_cache(maxsize=65536)
 def _first_last(name: str) -> tuple[str, str]:
     parts = parse_name(name)
     return (match_key(parts.given), match_key(parts.family)) if parts else ("", "")

@@ -184,7 +184,7 @@ def send_to_drafts(store: Store, config: Config, *, limit: int | None = None, tr
             try:
                 if not entry.message_id:
                     raise ValidationError("no Message-ID fixed for this entry: approve it again")
-                msg = fu.message_for(store, entry, config)
+                entry, msg = fu.prepared(store, entry, config)
             except ValidationError as exc:
                 fu._finish(store, entry.id, "failed", exc.message, next_at=None, expect=entry.state)
                 done(fu.SendItem(entry.id, entry.to_addr, "failed", exc.message))

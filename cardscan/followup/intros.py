@@ -35,8 +35,8 @@ from rapidfuzz import fuzz
 from cardscan.config import Config, default_template_dir
 from cardscan.errors import ConfigError, ValidationError
 from cardscan.followup.mailer import build_message, check_header_text, check_recipient, header_problem, new_message_id
-from cardscan.followup.queue import (TEMPLATES, Draft, FollowupRecord, address_problem, first_name, get, pick_email,
-                                     render_text, split_subject, template_context)
+from cardscan.followup.queue import (FLAGGED, TEMPLATES, Draft, FollowupRecord, address_problem, email_edit_command, first_name,
+                                     get, pick_email, render_text, split_subject, template_context)
 from cardscan.store import ContactRecord, Store
 from cardscan.store import intros as sql
 
@@ -260,7 +260,7 @@ def check_sendable(store: Store, entry: FollowupRecord) -> None:
             raise ValidationError(f"contact #{cid} was merged into #{rec.id}; approve #{entry.id} again")
         problem, current = address_problem(store, cid, addr)
         if problem:
-            raise ValidationError(problem)
+            raise ValidationError(f"{problem}: {email_edit_command(rec.id)}" if FLAGGED in problem else problem)
         if current:
             raise ValidationError(f"{addr} is no longer an address of contact #{cid}; approve #{entry.id} again")
 

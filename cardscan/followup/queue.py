@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
-from cardscan.config import Config, default_template_dir
+from cardscan.config import Config, SenderConfig, default_template_dir
 from cardscan.contacts.fields import DEFAULT_POLICY, ReviewPolicy
 from cardscan.contacts.names import parse_name
 from cardscan.errors import ConfigError, SendError, ValidationError
@@ -49,6 +49,7 @@ DEFAULT_TEMPLATE = "followup_default.txt.j2"
 TEMPLATES = Path(__file__).parent / "templates"
 MAX_BACKOFF = 6 * 3600.0
 EDITABLE_STATES = ("draft", "approved", "failed")
+FLAGGED = "is flagged for review"  # in a refusal: the e-mail needs a person's check (see email_edit_command)
 SKIPPABLE_STATES = ("draft", "approved", "failed", "uncertain")
 
 
@@ -319,9 +320,15 @@ def address_problem(store: Store, contact_id: int, to_addr: str, *,
             detail += ", " + ", ".join(flags)
         if field.message:
             detail += f": {field.message}"
-        return (f"e-mail {field.value} is flagged for review ({detail}); check it against the card, then "
-                f"correct or confirm it: cardscan edit {rec.id} --email ADDRESS", current)
+        return (f"e-mail {field.value} of contact #{rec.id} {FLAGGED} ({detail}); check it against "
+                f"the card, then correct or confirm it", current)
     return None, current
+
+
+def email_edit_command(contact_id: int) -> str:
+    """The command that corrects or confirms a contact's e-mail (what the CLI adds to a refusal;
+    the review page points at the edit box beside the e-mail instead)."""
+    return f"cardscan edit {contact_id} --email ADDRESS"
 
 
 def _norm(addr: str) -> str:
@@ -335,6 +342,7 @@ def _norm(addr: str) -> str:
 class ApproveResult:
     approved: tuple[int, ...] = ()
     refused: tuple[tuple[int, str], ...] = ()
+    email_to_check: tuple[tuple[int, int], ...] = ()  # (follow-up, contact): refused for its flagged e-mail
 
 
 def approve(store: Store, ids: Iterable[int], *, config: Config | None = None,
@@ -343,6 +351,7 @@ def approve(store: Store, ids: Iterable[int], *, config: Config | None = None,
     sender = config.sender.address if config is not None else ""
     ok: list[int] = []
     refused: list[tuple[int, str]] = []
+    to_check: list[tuple[int, int]] = []
     for fid in ids:
         try:
             entry = get(store, fid)
@@ -353,13 +362,17 @@ def approve(store: Store, ids: Iterable[int], *, config: Config | None = None,
             refused.append((fid, f"it is {entry.label}, not a draft"))
             continue
         problem, current = email_problem(store, entry, policy=policy)
-        other_current = None
+        other_current, whose = None, entry.contact_id
         if not problem and entry.other_contact_id is not None and entry.other_addr:
-            problem, other_current = address_problem(store, entry.other_contact_id, entry.other_addr,
-                                                     policy=policy)
+            whose = entry.other_contact_id
+            problem, other_current = address_problem(store, whose, entry.other_addr, policy=policy)
         if problem:
             refused.append((fid, problem))
+            if FLAGGED in problem:
+                to_check.append((fid, _survivor(store, whose)))
             continue
+        if config is not None and not current:
+            entry = refresh_text(store, entry, config)
         if not store.approve_followup(entry, to_addr=current, other_addr=other_current,
                                       message_id=new_message_id(sender)):
             refused.append((fid, "it changed meanwhile; look at it again"))
@@ -367,7 +380,14 @@ def approve(store: Store, ids: Iterable[int], *, config: Config | None = None,
         if current:
             log.info("follow-up #%d: recipient is now %s (the contact's corrected address)", fid, current)
         ok.append(fid)
-    return ApproveResult(tuple(ok), tuple(refused))
+    return ApproveResult(tuple(ok), tuple(refused), tuple(to_check))
+
+
+def _survivor(store: Store, contact_id: int) -> int:
+    try:
+        return store.contact(contact_id).id
+    except KeyError:
+        return contact_id
 
 
 def reviewed_drafts(store: Store, *, policy: ReviewPolicy = DEFAULT_POLICY,
@@ -454,18 +474,18 @@ def add_note(store: Store, contact_id: int, text: str, *, config: Config | None 
     except KeyError:
         raise ValidationError(f"no contact #{contact_id}", hint="see `cardscan followup list` or the report") from None
     entry = _live_entry(store, before_rec)
-    before = None
-    if entry is not None and entry.state == "draft" and config is not None:
-        try:
-            before = render_draft(store, before_rec, config, email=entry.to_addr)
-        except ConfigError:
-            before = None
+    untouched = entry is not None and entry.state == "draft" and config is not None and \
+        _untouched(store, entry, before_rec, config)
     note_id = store.add_note(before_rec.id, text)
     if entry is None:
         return NoteResult(note_id)
-    if before is None or (before.subject, before.body) != (entry.subject, entry.body):
+    if not untouched:
         return NoteResult(note_id, draft_kept=entry.id)
-    after = render_draft(store, store.contact(before_rec.id), config, email=entry.to_addr)  # type: ignore[arg-type]
+    try:
+        after = render_draft(store, store.contact(before_rec.id), config, email=entry.to_addr)  # type: ignore[arg-type]
+    except ConfigError as exc:
+        log.warning("follow-up #%d: draft not rewritten with the note (%s)", entry.id, exc)
+        return NoteResult(note_id, draft_kept=entry.id)
     saved = store.save_followup_text(entry, after.subject, after.body, back_to_draft=False)
     return NoteResult(note_id, draft_updated=entry.id) if saved else NoteResult(note_id, draft_kept=entry.id)
 
@@ -524,6 +544,50 @@ def due(store: Store, *, now: float, limit: int | None = None) -> list[FollowupR
     return store.due_followups(now=now, limit=limit)
 
 
+def _untouched(store: Store, entry: FollowupRecord, rec: ContactRecord, config: Config) -> bool:
+    """The entry's text is the template's (no person edited it).  Entries from before cardscan kept
+    track of edits count as untouched only when their text is exactly what the template gives the
+    contact ``rec`` now (with the config's sender, or with none: drafted before the config existed)."""
+    if entry.edited is not None:
+        return not entry.edited
+    try:
+        bare = replace(config, sender=SenderConfig())
+        was = {(d.subject, d.body) for d in (render_draft(store, rec, c, email=entry.to_addr) for c in (config, bare))}
+    except ConfigError:
+        return False
+    return (entry.subject, entry.body) in was
+
+
+def refresh_text(store: Store, entry: FollowupRecord, config: Config) -> FollowupRecord:
+    """The entry with the template's text rendered again from the current contact and config, as
+    late as possible (approval, then sending): a signature or sender configured after the draft was
+    written, an event date given later, or a name corrected since, reaches the message.  Text a
+    person edited is never rewritten (see :func:`_untouched`).  Introductions and shares are left alone."""
+    if entry.kind != "followup" or entry.edited or entry.state not in EDITABLE_STATES:
+        return entry
+    try:
+        rec = store.contact(entry.contact_id)
+        if not _untouched(store, entry, rec, config):
+            return entry  # maybe a person's words: kept
+        new = render_draft(store, rec, config, email=entry.to_addr)
+    except KeyError:
+        return entry
+    except ConfigError as exc:
+        log.warning("follow-up #%d: text kept as written (%s)", entry.id, exc)
+        return entry
+    if (new.subject, new.body) == (entry.subject, entry.body) or header_problem(new.subject):
+        return entry
+    if store.refresh_followup_text(entry, new.subject, new.body):
+        log.info("follow-up #%d: text rendered again with the current sender and contact", entry.id)
+    return get(store, entry.id)
+
+
+def prepared(store: Store, entry: FollowupRecord, config: Config):  # noqa: ANN201 - (entry, EmailMessage)
+    """(the entry with its text brought up to date, its message): what a send builds."""
+    entry = refresh_text(store, entry, config)
+    return entry, message_for(store, entry, config)
+
+
 def message_for(store: Store, entry: FollowupRecord, config: Config):  # noqa: ANN201 - EmailMessage
     """The message of an approved entry (ValidationError when a header value is unsafe, or when
     an introduction or share may no longer be sent: see :func:`cardscan.followup.intros.check_sendable`)."""
@@ -568,7 +632,7 @@ def send_queue(store: Store, config: Config, *, dry_run: bool = False, limit: in
             raise ValidationError("--dry-run needs --outbox DIR for the .eml files")
         for entry in due(store, now=t, limit=limit):
             try:
-                msg = message_for(store, entry, config)
+                entry, msg = prepared(store, entry, config)
             except ValidationError as exc:
                 done(SendItem(entry.id, entry.to_shown, entry.state, exc.message))
                 continue
@@ -590,7 +654,7 @@ def send_queue(store: Store, config: Config, *, dry_run: bool = False, limit: in
     try:
         for entry in todo:
             try:
-                msg = message_for(store, entry, config)
+                entry, msg = prepared(store, entry, config)
             except ValidationError as exc:
                 _finish(store, entry.id, "failed", exc.message, next_at=None, expect=entry.state)
                 done(SendItem(entry.id, entry.to_shown, "failed", exc.message))
@@ -708,7 +772,7 @@ def reminders(store: Store, *, days: int = 3, now: datetime | None = None) -> li
 
 __all__ = [
     "ApproveResult", "Draft", "DraftsResult", "FollowupRecord", "NoteResult", "NotQueued", "Reminder", "SendItem",
-    "SendReport", "add_note", "address_problem", "approve", "backoff", "due", "edit_text", "email_problem", "ensure_drafts", "entries",
-    "first_name", "get", "mark_sent", "message_for", "pick_email", "recover_stale", "reminders", "render_draft",
+    "SendReport", "add_note", "address_problem", "approve", "backoff", "due", "edit_text", "email_edit_command", "email_problem", "ensure_drafts", "entries",
+    "first_name", "get", "mark_sent", "message_for", "pick_email", "prepared", "recover_stale", "refresh_text", "reminders", "render_draft",
     "render_text", "retry", "reviewed_drafts", "save_edit", "send_queue", "skip", "split_subject", "template_context",
 ]

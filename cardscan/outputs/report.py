@@ -10,7 +10,10 @@ The original photo is not linked with a ``file:`` URL: such a link breaks as soo
 is mailed or moved, and it points the browser at the local disk.  Instead a click on the card
 crop (stored at up to 1000 px) shows it full-window with a CSS-only checkbox; ``cardscan review``
 serves the original photo itself.  Filters (event, review state, follow-up state) are radio
-buttons with generated ``:checked ~`` CSS rules, so they work without a script.
+buttons with generated ``:checked ~`` CSS rules, so they work without a script.  So is the
+outline of where a field was read: a click on the field's name checks a hidden radio button, and
+a generated ``:has(...:checked)`` rule shows that value's boxes over the crop (the boxes come
+with the crop, see :mod:`cardscan.reading.where`).
 """
 from __future__ import annotations
 
@@ -32,6 +35,7 @@ import jinja2
 from cardscan.contacts.validate import check_email, website_href
 from cardscan.errors import ValidationError
 from cardscan.safety import check_output_path
+from cardscan.reading import where
 from cardscan.reading.files import short_path, write_atomic
 from cardscan.models import SOURCE_QR, SOURCE_USER, Field, Phone
 from cardscan.contacts.fields import DEFAULT_POLICY, ReviewPolicy
@@ -117,6 +121,24 @@ class ValueView:
     edited: bool = False  # the current value is a person's entry
     original: str = ""  # the value itself (for an edit form; escaped like everything else)
     phone_type: str | None = None
+    located: bool = False  # where on the card it was read is known: its label shows it
+
+    @property
+    def key(self) -> str:
+        return f"{self.field}-{self.position}"
+
+
+@dataclass(frozen=True)
+class PlaceView:
+    """Where on crop ``photo`` (1-based, the order of ContactView.photos) value ``key`` was read:
+    percentages of the crop's width and height."""
+
+    photo: int
+    key: str
+    left: float
+    top: float
+    width: float
+    height: float
 
 
 @dataclass(frozen=True)
@@ -191,6 +213,7 @@ class ContactView:
     synced: str | None = None  # where and when the contact was last written to a CardDAV address book
     filter_keys: tuple[str, ...] = ()  # CSS classes the filter rules match
     gaps: tuple[str, ...] = ()  # "no name read: the draft says 'Hello there,'", "no company read"
+    places: tuple[PlaceView, ...] = ()  # where each value was read, on which crop
 
 
 def _value_view(label: str, v: Field | Phone, *, policy: ReviewPolicy, href: str | None,
@@ -272,7 +295,11 @@ def contact_view(rec: ContactRecord, *, policy: ReviewPolicy = DEFAULT_POLICY,
     if heading is None:
         heading = c.emails[0].value if c.emails else f"Contact {rec.id}"
     review = rec.needs_review(policy) or any(v.review for v in vals)
+    crops = [k.crop_jpeg for k in rec.cards if _data_uri(k.crop_jpeg)]
     photos = tuple((u, k.sha256) for k in rec.cards if (u := _data_uri(k.crop_jpeg)))
+    places = _places(crops, vals)
+    located = {p.key for p in places}
+    vals = [replace(v, located=v.key in located) for v in vals]
     return ContactView(
         id=rec.id,
         heading=visible_text(heading),
@@ -293,7 +320,25 @@ def contact_view(rec: ContactRecord, *, policy: ReviewPolicy = DEFAULT_POLICY,
         followup_state=_followup_state(followups),
         gaps=identity_gaps(c, [f.body for f in followups if f.body]),
         synced=visible_text(synced) if synced else None,
+        places=places,
     )
+
+
+def _places(crops: Sequence[bytes | None], values: Sequence[ValueView]) -> tuple[PlaceView, ...]:
+    """Where on each crop the contact's values were read (the boxes the reader kept with the
+    crop, :mod:`cardscan.reading.where`), matched by field and value: a value a person edited, or
+    one a merge took from another card, is marked only where that very value was read."""
+    out = []
+    for i, jpeg in enumerate(crops, 1):
+        boxes = where.read(jpeg)
+        for v in values:
+            if v.edited:
+                continue
+            for b in boxes:
+                if b["field"] == v.field and b["value"] == v.original:
+                    left, top, width, height = (round(100 * float(x), 2) for x in b["box"])
+                    out.append(PlaceView(i, v.key, left, top, width, height))
+    return tuple(out)
 
 
 # --------------------------------------------------------------------------------------------
@@ -484,6 +529,7 @@ def report_context(
         "state_filters": [f for f in state_filters if f.count],
         "event_filters": event_filters if len(event_filters) > 1 else [],
         "csp": CSP,
+        "place_keys": sorted({p.key for v in views for p in v.places}),
     }
 
 

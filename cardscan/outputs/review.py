@@ -87,8 +87,9 @@ def approve_followup(store: Store, followup_id: int, *, config_loader: Callable[
                      policy: ReviewPolicy = DEFAULT_POLICY) -> None:
     config = config_loader() if config_loader is not None else None
     result = followup.approve(store, [followup_id], config=config, policy=policy)
-    if result.refused:
-        raise ValidationError(f"not approved: {result.refused[0][1]}")
+    if result.refused:  # a flagged e-mail is corrected or confirmed in the Edit box beside it, on this page
+        where = " with the Edit box beside that e-mail above" if result.email_to_check else ""
+        raise ValidationError(f"not approved: {result.refused[0][1]}{where}")
 
 
 def skip_followup(store: Store, followup_id: int) -> None:

@@ -278,7 +278,7 @@ def _make_hit(num, raw_num, raw, typ, flags, hint, region: RegionGuess, i, span)
             digits = _e164(possible)
 
         return PhoneHit(digits, typ, raw, i, 0.3, ("invalid", "low_confidence"),
-                        "phonenumbers does not accept this number for any country; kept as printed", span)
+                        _invalid_message(raw_num, hint, region, plus), span)
     if "trimmed" in flags:
         flags = tuple(f for f in flags if f != "trimmed")
         message = "trailing extension digits left out"
@@ -297,6 +297,57 @@ def _make_hit(num, raw_num, raw, typ, flags, hint, region: RegionGuess, i, span)
     if typ is None and _type_of(num) == "mobile" and message is None:
         message = "no label printed; the number is a mobile number"
     return PhoneHit(_e164(num), typ or "work", raw, i, conf, flags, message, span)
+
+
+_READ_AS = {"card": "the country the card names", "default": "the default region (--region or the config)",
+            "fallback": "nothing on the card names its country"}
+
+
+def _invalid_message(raw_num: str, hint: str | None, region: RegionGuess, plus: bool) -> str:
+    """Why a labelled number was refused, saying which country it was read as and, when it is a
+    valid number of other countries, which ones (those writing it as printed first) and how to
+    read it as theirs."""
+    if plus:
+        return "phonenumbers does not accept this number for any country; kept as printed"
+    as_region = hint or region.region
+    why = "the country its label names" if hint else _READ_AS.get(region.source, region.source)
+    head = f"read as a {as_region} number ({why}), and {as_region} has no such number"
+    ranked = _valid_in(raw_num.replace("(0)", "").strip())
+    if not ranked:
+        return f"{head}, nor has any other country; kept as printed"
+    names = [r for _, r in ranked]
+    shown = ", ".join(names[:3]) + (f" (and {len(names) - 3} others)" if len(names) > 3 else "")
+    best = names[0] if ranked[0][0] < 2 else None  # printed the way that country writes it
+    if region.source == "card" or hint:
+        fix = f"if it is a {best} number, type it with +{phonenumbers.country_code_for_region(best)}" if best \
+            else "type it with its +country code"
+    elif best:
+        fix = f"if the card is from {best}, scan it with --region {best}"
+    else:
+        fix = "give the card's country with --region CC"
+    return f"{head}; it is a valid number of {shown}: {fix}; kept as printed"
+
+
+def _groups(text: str) -> list[int]:
+    return [len(g) for g in re.findall(r"\d+", text)]
+
+
+@lru_cache(maxsize=256)
+def _valid_in(printed: str) -> tuple[tuple[int, str], ...]:
+    """(rank, region) of the regions whose valid numbers these national digits are (phonenumbers'
+    own tables): rank 0 where the national format is exactly the printed text, 1 where it groups
+    the digits the same way, 2 for the others; best first."""
+    ranked = []
+    for r in _REGIONS:
+        try:
+            num = phonenumbers.parse(printed, r)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(num) and phonenumbers.region_code_for_number(num) == r:
+            national = phonenumbers.format_number(num, PhoneNumberFormat.NATIONAL)
+            rank = 0 if national.split() == printed.split() else 1 if _groups(national) == _groups(printed) else 2
+            ranked.append((rank, r))
+    return tuple(sorted(ranked))
 
 
 # ---------------------------------------------------------------- region inference

@@ -21,6 +21,7 @@ from cardscan.reading.ocr.lines import LineReader
 from cardscan.parsing import contact as parse_mod
 from cardscan.reading import preprocess as preprocess_mod
 from cardscan.reading import qr as qr_mod
+from cardscan.reading import where
 from cardscan.errors import CardscanError, ExitCode, NoCardError
 from cardscan.models import CardImage, Contact, DecodedImage, OcrResult
 from cardscan.options import Options
@@ -75,6 +76,42 @@ def encode_crop(rgb: np.ndarray, long_side: int = CROP_LONG_SIDE) -> bytes:
     if not ok:  # pragma: no cover - OpenCV always encodes a uint8 image
         raise CardscanError("could not encode the card crop")
     return buf.tobytes()
+
+
+SHOWN_LINE_CONF = 40.0  # lines at least this sure (0..100) place the text of an uncropped card
+SHOWN_MAX_SHARE = 0.7  # the text region is shown alone when it is at most this share of the photo
+
+
+def shown_region(card: CardImage, ocr: OcrResult) -> tuple[int, int, int, int] | None:
+    """(left, top, right, bottom) of the part of an uncropped card worth showing: the lines read
+    on it with a card-like margin, when they fill clearly less than the whole photo (the card was
+    not found, so the photo passed whole: the table and paper around it only make it small).
+    None for a card that was found and cropped, or when the text covers most of the photo."""
+    if card.method != "passthrough":
+        return None
+    boxes = [ln.box for ln in ocr.lines if ln.words and ln.conf >= SHOWN_LINE_CONF and len(ln.text.strip()) >= 2]
+    if not boxes:
+        return None
+    h, w = card.pixels.shape[:2]
+    left, top = min(b[0] for b in boxes), min(b[1] for b in boxes)
+    right, bottom = max(b[0] + b[2] for b in boxes), max(b[1] + b[3] for b in boxes)
+    line_h = float(np.median([b[3] for b in boxes]))
+    pad = 0.12 * max(right - left, bottom - top) + 1.5 * line_h  # about a card's own margin
+    box = (max(0, int(left - pad)), max(0, int(top - pad)), min(w, int(right + pad)), min(h, int(bottom + pad)))
+    if (box[2] - box[0]) * (box[3] - box[1]) > SHOWN_MAX_SHARE * w * h:
+        return None
+    return box
+
+
+def shown_crop(card: CardImage, ocr: OcrResult, contact: Contact | None = None) -> bytes:
+    """The JPEG kept for the report and review: the card, upright; an uncropped card reduced to
+    the region its text was read in (:func:`shown_region`), so it is shown at a useful size; with
+    ``contact``, where each of its values was read rides along (:mod:`cardscan.reading.where`)."""
+    h, w = card.pixels.shape[:2]
+    region = shown_region(card, ocr) or (0, 0, w, h)
+    left, top, right, bottom = region
+    jpeg = encode_crop(card.pixels[top:bottom, left:right])
+    return where.attach(jpeg, where.locate(contact, ocr, region)) if contact is not None else jpeg
 
 
 def has_text(ocr: OcrResult) -> bool:
@@ -253,7 +290,7 @@ def process_data(path: str, data: bytes, engine: ocr_mod.OcrEngine, options: Opt
                            exit_code=int(ExitCode.other_error), seconds=time.perf_counter() - t0, timings=clock.done())
     outs = []
     for card, ocr, contact in reads:
-        crop = encode_crop(card.pixels) if options.keep_crops else None
+        crop = shown_crop(card, ocr, contact) if options.keep_crops else None
         outs.append(CardOutcome(
             path=path, sha256=sha, contact=contact, crop_jpeg=crop,
             raw_text=ocr.text, ocr_engine=ocr.engine, ocr_conf=ocr.mean_conf, format=img.format, size=len(data),

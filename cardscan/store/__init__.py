@@ -26,7 +26,9 @@ Schema overview (see ``MIGRATIONS`` for the exact SQL):
                   one ``is_current`` row per (contact, name, position).
 - ``notes``       free-text notes per contact.
 - ``followups``   the follow-up e-mail queue (draft -> approved -> sending -> sent | drafted |
-                  failed | uncertain, or skipped; ``delivered_via`` smtp | drafts) with a unique Message-ID, attempts and retry time.
+                  failed | uncertain, or skipped; ``delivered_via`` smtp | drafts) with a unique Message-ID, attempts and retry time;
+                  ``edited`` 1 once a person edited the text (0: the template's, rendered again when approved
+                  and sent; NULL: written before migration 7).
 - ``carddav_resources`` the vCards cardscan created on a CardDAV server (href, ETag, hash of the
                   body last written, when) - see :mod:`cardscan.store.sync`.
 - ``duplicate_dismissals`` pairs of contacts the user said are different people.
@@ -366,6 +368,14 @@ def _m6_intros(conn: sqlite3.Connection) -> None:
     from cardscan.store.intros import MIGRATION_SQL
 
     _run_script(conn, MIGRATION_SQL)
+
+
+@migration(7, "a follow-up remembers whether a person edited its text")
+def _m7_followup_edited(conn: sqlite3.Connection) -> None:
+    # 0: the template's text, rendered again when the entry is approved or sent (so a sender or
+    # signature configured later, or a corrected name, reaches it); 1: a person edited it, kept as is.
+    # Rows older than this column stay NULL (unknown): see cardscan.followup.queue.refresh_text.
+    conn.execute("ALTER TABLE followups ADD COLUMN edited INTEGER")
 
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -37,6 +37,7 @@ class FollowupRecord:
     other_contact_id: int | None = None  # an introduction goes to both contacts
     other_addr: str | None = None
     url: str | None = None
+    edited: bool | None = None  # a person edited the text (None: written before cardscan kept track)
 
     @property
     def recipients(self) -> list[str]:
@@ -89,14 +90,14 @@ class FollowupRow:
 
 _COLS = ("f.id, f.contact_id, e.name, f.state, f.to_addr, f.subject, f.body, f.message_id, f.attempts, "
          "f.last_error, f.next_attempt_at, f.approved_at, f.sent_at, f.created_at, f.updated_at, "
-         "f.kind, f.intro_id, f.other_contact_id, f.other_addr, f.url")
+         "f.kind, f.intro_id, f.other_contact_id, f.other_addr, f.url, f.edited")
 _FROM = "followups f LEFT JOIN events e ON e.id = f.event_id"
 
 
 def _record(r: Sequence[Any]) -> FollowupRecord:
     return FollowupRecord(int(r[0]), int(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], int(r[8]), r[9],
                           None if r[10] is None else float(r[10]), r[11], r[12], r[13], r[14],
-                          r[15], r[16], r[17], r[18], r[19])
+                          r[15], r[16], r[17], r[18], r[19], None if r[20] is None else bool(r[20]))
 
 
 def _without_followup(conn: sqlite3.Connection) -> list[int]:
@@ -198,7 +199,7 @@ class FollowupQueries(Queries):
             try:
                 cur = conn.execute(
                     "INSERT INTO followups (contact_id, event_id, state, to_addr, subject, body, created_at, "
-                    "updated_at) VALUES (?, ?, 'draft', ?, ?, ?, ?, ?)",
+                    "updated_at, edited) VALUES (?, ?, 'draft', ?, ?, ?, ?, ?, 0)",
                     (contact_id, event_id, to_addr, subject, body, ts, ts))
             except sqlite3.IntegrityError:
                 return None, None
@@ -238,18 +239,29 @@ class FollowupQueries(Queries):
                          "WHERE id = ? AND state = ?", (ts, ts, entry.id, entry.state))
 
     def save_followup_text(self, entry: FollowupRecord, subject: str, body: str, *, back_to_draft: bool) -> bool:
-        """New subject and text, unless the entry changed since it was read.  ``back_to_draft``: an
-        approved or failed entry must be approved again."""
+        """New subject and text, unless the entry changed since it was read.  ``back_to_draft``: a
+        person's edit (remembered as such: the template never rewrites it again); an approved or
+        failed entry must be approved again."""
         with self.write() as conn:  # type: ignore[attr-defined]
             if back_to_draft:
                 cur = conn.execute(
-                    "UPDATE followups SET subject = ?, body = ?, state = 'draft', approved_at = NULL, "
+                    "UPDATE followups SET subject = ?, body = ?, state = 'draft', approved_at = NULL, edited = 1, "
                     "next_attempt_at = NULL, updated_at = ? WHERE id = ? AND updated_at = ? AND state = ?",
                     (subject, body, _now(), entry.id, entry.updated_at, entry.state))
             else:
                 cur = conn.execute("UPDATE followups SET subject = ?, body = ?, updated_at = ? "
                                    "WHERE id = ? AND state = 'draft' AND updated_at = ?",
                                    (subject, body, _now(), entry.id, entry.updated_at))
+            return cur.rowcount == 1
+
+    def refresh_followup_text(self, entry: FollowupRecord, subject: str, body: str) -> bool:
+        """The template's text rendered again (state unchanged; never over a person's edit), unless
+        the entry changed since it was read."""
+        with self.write() as conn:  # type: ignore[attr-defined]
+            cur = conn.execute(
+                "UPDATE followups SET subject = ?, body = ?, edited = 0, updated_at = ? "
+                "WHERE id = ? AND updated_at = ? AND state = ? AND ifnull(edited, 0) = 0",
+                (subject, body, _now(), entry.id, entry.updated_at, entry.state))
             return cur.rowcount == 1
 
     # -- sending ---------------------------------------------------------------------------

@@ -156,14 +156,21 @@ _SENT_LIKE = ("sent", "drafted", "sending", "failed", "uncertain")
 def _move_followups(conn: Any, a: int, b: int, ts: str) -> None:
     """Follow-ups of ``b`` move to ``a``.  One person gets at most one live follow-up per
     event: where both have one, a message already (being) sent wins over a draft, else ``a``'s
-    is kept and ``b``'s draft is skipped.  Two sent ones both stay (b's on b, reachable through
-    merged_into), as history must not be rewritten."""
+    is kept and ``b``'s draft is skipped.  Nor does one person keep two unsent ones of different
+    events (the same card scanned once with and once without ``--event``): ``b``'s is skipped.
+    Two sent ones both stay (b's on b, reachable through merged_into), as history must not be
+    rewritten."""
     live = "state <> 'skipped' AND kind = 'followup'"  # introductions and shares are not follow-ups
     for fid, event_id, state in conn.execute(
             f"SELECT id, event_id, state FROM followups WHERE contact_id = ? AND {live}", (b,)).fetchall():  # noqa: S608
         mine = conn.execute(f"SELECT id, state FROM followups WHERE contact_id = ? AND {live} "  # noqa: S608
                             "AND ifnull(event_id, 0) = ifnull(?, 0)", (a, event_id)).fetchone()
         if mine is None:
+            if state not in _SENT_LIKE and conn.execute(  # two unsent messages to one person: one goes
+                    f"SELECT 1 FROM followups WHERE contact_id = ? AND {live} "  # noqa: S608
+                    f"AND state NOT IN {_SENT_LIKE}", (a,)).fetchone():
+                conn.execute("UPDATE followups SET state = 'skipped', last_error = ?, updated_at = ? WHERE id = ?",
+                             (f"merged into contact #{a}, which has its own follow-up", ts, fid))
             continue
         if state in _SENT_LIKE and mine[1] not in _SENT_LIKE:
             conn.execute("UPDATE followups SET state = 'skipped', last_error = ?, updated_at = ? WHERE id = ?",
