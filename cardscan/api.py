@@ -18,7 +18,7 @@ import sys
 import time
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -28,11 +28,12 @@ from cardscan.reading.ocr import tesseract as ocr_mod
 
 from cardscan.reading import pipeline
 from cardscan.config import Config
-from cardscan.errors import ExitCode, MissingDependencyError, OutputAccessError
+from cardscan.errors import CardscanError, ExitCode, MissingDependencyError, OutputAccessError
 from cardscan.options import Options
 from cardscan.safety import check_output_path
 from cardscan.reading.pipeline import CardOutcome
 from cardscan.store import CardRead, Store
+from cardscan.store.claims import worker_id
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ class ScanItem:
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, and "cpu"
     warnings: tuple[str, ...] = ()  # e.g. "first frame of 2 used"
     summary: str = ""  # "Name | Title | Company | e-mail | phone" for printing
+    elsewhere: bool = False  # read by another scan running at the same time (this one waited for it)
 
 
 @dataclass
@@ -244,7 +246,7 @@ def scan(paths: Iterable[Path | str], /, *, options: Options = Options(), config
     check_output_path(options.jsonl, options.db, what="JSON lines file")
     check_ready(options)
     result = ScanResult()
-    with Store(options.db) as store:
+    with Store(options.db, timeout=options.busy_timeout) as store:
         if options.event and options.event_date:
             store.set_event_date(options.event, options.event_date)
         todo: list[str] = []
@@ -268,8 +270,10 @@ def scan(paths: Iterable[Path | str], /, *, options: Options = Options(), config
             if sha is not None:
                 seen[sha] = str(f.path)
             todo.append(str(f.path))
+        claims = _Claims(store, todo, seen)
         jsonl = _JsonlWriter(options.jsonl) if options.jsonl else None
         try:
+            todo = claims.take()
             for item in missing:
                 _emit(result, item, store, jsonl, progress)
             for item in early:
@@ -280,6 +284,15 @@ def scan(paths: Iterable[Path | str], /, *, options: Options = Options(), config
             for out in iter_outcomes(todo, options):
                 for item in store_outcome(store, out, options):
                     _emit(result, item, store, jsonl, progress)
+                claims.renew()
+            while claims.theirs:  # photos another scan was reading: wait for them, or take them over
+                items, mine = claims.wait_for_others()
+                for item in items:
+                    _emit(result, item, store, jsonl, progress)
+                for out in iter_outcomes(mine, options):
+                    for item in store_outcome(store, out, options):
+                        _emit(result, item, store, jsonl, progress)
+                    claims.renew()
             for item in early:
                 if item.contact_id is None:
                     again = _already_done(store, item.path, item.sha256) if item.sha256 else []
@@ -287,6 +300,7 @@ def scan(paths: Iterable[Path | str], /, *, options: Options = Options(), config
                                                 error="same photo as another file in this run, which failed")]:
                         _emit(result, a, store, jsonl, progress)
         finally:
+            claims.release()
             if jsonl:
                 result.jsonl = jsonl.close()
         result.after = after_batch(store, options, config,
@@ -297,6 +311,78 @@ def scan(paths: Iterable[Path | str], /, *, options: Options = Options(), config
             result.report = report_mod.write_report(store, options.report, event=options.event, policy=options.review)
     result.seconds = time.perf_counter() - t0
     return result
+
+
+SCAN_LEASE = 300.0  # seconds a scan's claim on a photo lasts; renewed while the scan stores results
+_WAIT_POLL = 0.25  # seconds between looks at photos another scan is reading
+
+
+class _Claims:
+    """A scan's claims on the photos it is about to read, so that two scans of one folder at once
+    read each photo once: the second leaves the first's photos alone, waits for them, and reads
+    them itself only when the first gives them back or dies (its owner is gone, or the lease ran
+    out). Files whose bytes could not be hashed are not claimed: their failure is per file."""
+
+    def __init__(self, store: Store, paths: list[str], shas: dict[str, str]) -> None:
+        self.store = store
+        self.owner = worker_id()
+        self.sha_of = {p: sha for sha, p in shas.items()}
+        self.paths = paths
+        self.theirs: list[str] = []  # paths of photos another live scan holds
+        self._renewed = time.monotonic()
+
+    def take(self) -> list[str]:
+        """Claim every photo to read; returns the paths this scan reads now, in order."""
+        want = [(self.sha_of[p], stored_path(p)) for p in self.paths if p in self.sha_of]
+        if not want:
+            return self.paths
+        got = dict(zip((sha for sha, _ in want), self.store.claim_photos(want, self.owner, SCAN_LEASE)))
+        if not all(got.values()) and self.store.release_dead_claims():  # a crashed scan's claims
+            again = [w for w in want if not got[w[0]]]
+            got.update(zip((sha for sha, _ in again), self.store.claim_photos(again, self.owner, SCAN_LEASE)))
+        mine = [p for p in self.paths if p not in self.sha_of or got[self.sha_of[p]]]
+        self.theirs = [p for p in self.paths if p in self.sha_of and not got[self.sha_of[p]]]
+        if self.theirs:
+            log.warning("%d photo(s) being read by another scan; waiting for them", len(self.theirs))
+        return mine
+
+    def renew(self) -> None:
+        if time.monotonic() - self._renewed > SCAN_LEASE / 3:
+            self._renewed = time.monotonic()
+            self.store.renew_claims(self.owner, SCAN_LEASE)
+
+    def wait_for_others(self) -> tuple[list[ScanItem], list[str]]:
+        """One look at the photos another scan holds: items for those it finished, and the paths
+        this scan must read itself (given back, or their reader is gone). Waits a moment when
+        neither."""
+        self.store.release_dead_claims()
+        items: list[ScanItem] = []
+        mine: list[str] = []
+        still: list[str] = []
+        for p in self.theirs:
+            sha = self.sha_of[p]
+            state = self.store.photo_state(sha)
+            if state is not None and state[0] == "done":
+                items += [replace(i, elsewhere=True) for i in _already_done(self.store, p, sha)
+                          or [ScanItem(p, sha, duplicate=True)]]
+            elif state is not None and state[0] == "failed":
+                items.append(ScanItem(p, sha, error=f"{state[1]} (read by another scan)",
+                                      exit_code=int(ExitCode.input_file), elsewhere=True))
+            elif self.store.claim(sha, stored_path(p), self.owner, SCAN_LEASE):
+                mine.append(p)
+            else:
+                still.append(p)
+        self.theirs = still
+        if still and not items and not mine:
+            time.sleep(_WAIT_POLL)
+        return items, mine
+
+    def release(self) -> None:
+        """Give back what this scan still holds (Ctrl-C, an error): the next run reads it."""
+        try:
+            self.store.release_all(self.owner)
+        except CardscanError as e:
+            log.warning("claims not given back (%s); they expire or are freed when this scan has ended", e)
 
 
 @dataclass(frozen=True)
@@ -444,6 +530,8 @@ class _JsonlWriter:
             rec["card"] = item.card_index  # a photo showing several cards: one record per card
         if item.duplicate:
             rec["duplicate"] = True
+        if item.elsewhere:
+            rec["read_by_another_scan"] = True
         else:
             rec["seconds"] = round(item.seconds, 3)
             if item.timings:

@@ -71,7 +71,8 @@ class OutputAccessError(CardscanError):
 
 
 class DatabaseBusyError(OutputAccessError):
-    """Another process held the database's write lock for longer than the busy timeout; nothing was written."""
+    """Another process held the database's write lock for longer than the busy timeout: nothing was
+    written; the same write may succeed later (the watcher retries it)."""
 
 
 class OcrFailedError(CardscanError):

@@ -67,6 +67,7 @@ class Options:
     followup_drafts: bool = True  # write a follow-up draft for each new contact with a usable e-mail
     cluster: str | None = None  # read on a Dask cluster: "tcp://HOST:8786", or "local:N" worker processes
     shared_paths: bool = False  # with cluster: send paths (every worker can read them), not the photos' bytes
+    busy_timeout: float = 30.0  # seconds a write waits for another process's write lock (then: busy)
 
     def __post_init__(self) -> None:
         for name, value in (("--event", self.event), ("--note", self.note)):
@@ -98,6 +99,8 @@ class Options:
             raise BadArgumentsError("--jobs must be 0 (one per core) or more")
         if self.max_image_mpixels <= 0:
             raise BadArgumentsError("--max-image-mpixels must be positive")
+        if not self.busy_timeout > 0:
+            raise BadArgumentsError("--busy-timeout must be a positive number of seconds")
         self.review  # noqa: B018 - checks the threshold (BadArgumentsError), the one place that does
         if self.cluster is not None:
             check_cluster_address(self.cluster)

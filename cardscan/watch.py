@@ -16,6 +16,10 @@ Guarantees, and how they are kept:
   died (``kill -9``) are given back at start-up and whenever a claim is refused, and any claim
   expires after its lease anyway (another host);
 - the contact is written in one transaction by this process only; workers just read photos;
+- a busy database (another program holding the write lock past the busy timeout) never stops the
+  watcher either: it says so once, backs off (1 s doubling to 30 s) and retries; a photo read
+  meanwhile is kept and stored later; on start, the after-batch work (drafts, report) a killed
+  run left undone is done;
 - one bad file (or a crashing OCR worker) never stops the watcher: the failure is recorded with
   its reason (``cardscan status`` lists them);
 - originals are never written; with ``move_done`` a photo is moved only after its contact is
@@ -44,13 +48,13 @@ from cardscan import api
 from cardscan.config import Config
 from cardscan.reading import files
 from cardscan.errors import Terminated
-from cardscan.errors import (BadArgumentsError, CardscanError, ClusterError, ConfigError, InputImageError, OcrFailedError,
-                     OutputAccessError)
+from cardscan.errors import (BadArgumentsError, CardscanError, ClusterError, ConfigError, DatabaseBusyError,
+                             InputImageError, OcrFailedError, OutputAccessError)
 from cardscan.options import Options
 from cardscan.safety import check_output_path
 from cardscan.reading.pipeline import CardOutcome
 from cardscan.store import Store, forget_partial_versions
-from cardscan.store.claims import owner_alive, worker_id  # noqa: F401 - worker_id: part of this module's interface
+from cardscan.store.claims import owner_alive, worker_id  # noqa: F401 - part of this module's interface
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +62,7 @@ log = logging.getLogger(__name__)
 _INCOMPLETE = ("truncated or corrupt", "empty file")
 MAX_POOL_FAILURES = 3  # worker processes that fail to start this often in a row stop the watcher
 MAX_WORKER_CRASHES = 2  # a photo in flight during this many worker crashes is recorded as failed
+BUSY_BACKOFF = (1.0, 30.0)  # a busy database is tried again after 1 s, then 2, 4, ... at most 30 s
 
 
 @dataclass(frozen=True)
@@ -128,11 +133,9 @@ def check_config(cfg: WatchConfig) -> None:
 
 def reclaim_dead_claims(store: Store) -> int:
     """Give back claims whose owner process is dead (kill -9, power cut of a client). Returns how many."""
-    dead = [(sha, owner) for sha, owner in store.claimed_photos() if not owner_alive(owner)]
-    if not dead:
-        return 0
-    n = store.release_claims(dead)
-    log.info("gave back %d photo(s) claimed by processes that are gone", n)
+    n = store.release_dead_claims()
+    if n:
+        log.info("gave back %d photo(s) claimed by processes that are gone", n)
     return n
 
 
@@ -248,6 +251,8 @@ class Watcher:
         self._warned: set[str] = set()
         self._ready: deque[_Job] = deque()
         self._flight: dict[Future[CardOutcome], _Job] = {}
+        self._unstored: deque[tuple[_Job, CardOutcome]] = deque()  # read, not yet stored (database busy)
+        self._busy_delay = 0.0  # the current back-off while the database is busy (0: not busy)
         self._crashes: dict[str, int] = {}
         self._pool_failures = 0
         self._dirty = False
@@ -268,29 +273,54 @@ class Watcher:
     def run(self) -> WatchStats:
         """Until stop() (or, with `once`, until everything present is read). Ctrl-C propagates
         after the in-flight photos' claims are given back and the report is refreshed."""
-        reclaim_dead_claims(self.store)
+        # A watcher killed (kill -9) after a commit but before its after-batch work left that
+        # contact without its follow-up draft and the report without it: do that work now.
+        self._dirty = True
         next_scan = 0.0
+        started = False
         try:
             while not self._stop.is_set():
-                now = time.monotonic()
-                if now >= next_scan:
-                    self.rescan(now)
-                    next_scan = now + self.cfg.poll
-                self._dispatch()
-                self._renew_leases()
-                if self._flight:
-                    done, _ = wait(list(self._flight), timeout=max(0.01, min(self.cfg.poll, next_scan - time.monotonic())),
-                                   return_when=FIRST_COMPLETED)
-                    for f in done:
-                        self._finish(f)
-                else:
-                    if self.cfg.once and not self._ready and not self._waiting():
-                        break
-                    self._stop.wait(max(0.01, min(self.cfg.poll, next_scan - time.monotonic())))
-                self._maybe_report()
+                try:
+                    if not started:
+                        if self.cfg.options.event and self.cfg.options.event_date:
+                            self.store.set_event_date(self.cfg.options.event, self.cfg.options.event_date)
+                        reclaim_dead_claims(self.store)
+                        started = True
+                    self._store_unstored()
+                    now = time.monotonic()
+                    if now >= next_scan:
+                        next_scan = now + self.cfg.poll
+                        self.rescan(now)
+                    self._dispatch()
+                    self._renew_leases()
+                    if self._flight:
+                        done, _ = wait(list(self._flight), return_when=FIRST_COMPLETED,
+                                       timeout=max(0.01, min(self.cfg.poll, next_scan - time.monotonic())))
+                        for f in done:
+                            self._finish(f)
+                    else:
+                        if self.cfg.once and not self._ready and not self._waiting():
+                            break
+                        self._stop.wait(max(0.01, min(self.cfg.poll, next_scan - time.monotonic())))
+                    self._maybe_report()
+                except DatabaseBusyError as e:
+                    self._back_off(e)
+                    continue
+                if self._busy_delay:
+                    self._busy_delay = 0.0
+                    log.info("database writable again; going on")
         finally:
             self._shutdown()
         return self.stats
+
+    def _back_off(self, e: DatabaseBusyError) -> None:
+        """Another program holds the write lock longer than the busy timeout: nothing was written;
+        wait (1 s, 2 s, ... 30 s) and try again. Said once per busy spell, not on every retry."""
+        first = not self._busy_delay
+        self._busy_delay = BUSY_BACKOFF[0] if first else min(self._busy_delay * 2, BUSY_BACKOFF[1])
+        (log.warning if first else log.info)(
+            "database busy; retrying in %g s (%s; the folder is still watched)", self._busy_delay, e.message)
+        self._stop.wait(self._busy_delay)
 
     # -- rescans
 
@@ -303,7 +333,7 @@ class Watcher:
         self.stats.rescans += 1
         present: set[str] = set()
         ready: list[_Job] = []
-        queued = {j.path for j in self._flight.values()}
+        queued = {j.path for j in self._busy_jobs()}
         for f in files.discover([self.cfg.folder]):
             key = str(f.path)
             if isinstance(f, files.Skipped):
@@ -355,7 +385,7 @@ class Watcher:
             self.stats.hashed += 1
             del data
         sha = tr.sha
-        if sha in ready_shas or any(j.sha == sha for j in self._flight.values()):
+        if sha in ready_shas or any(j.sha == sha for j in self._busy_jobs()):
             return None  # same bytes under another name, being read now: settled after it
         row = self.store.photo_state(sha)
         if row is not None and row[0] in ("done", "failed"):
@@ -369,6 +399,10 @@ class Watcher:
             return None
         return _Job(key, tr.sig, sha)
 
+    def _busy_jobs(self) -> list[_Job]:
+        """Photos this watcher holds: being read, or read and waiting for the database."""
+        return list(self._flight.values()) + [j for j, _ in self._unstored]
+
     # -- claims and workers
 
     def _pool_ok(self) -> ProcessPoolExecutor:
@@ -379,7 +413,12 @@ class Watcher:
     def _dispatch(self) -> None:
         while self._ready and len(self._flight) < self.window and not self._stop.is_set():
             job = self._ready.popleft()
-            if not self.store.claim(job.sha, job.path, self.owner, self.cfg.lease):
+            try:
+                claimed = self.store.claim(job.sha, job.path, self.owner, self.cfg.lease)
+            except DatabaseBusyError:
+                self._ready.appendleft(job)
+                raise
+            if not claimed:
                 if self.store.has_done(job.sha):
                     continue  # another watcher finished it; the next rescan settles the path
                 if time.monotonic() - self._last_reclaim > 2.0:
@@ -413,13 +452,13 @@ class Watcher:
 
     def _renew_leases(self) -> None:
         now = time.monotonic()
-        if not self._flight:
+        if not self._flight and not self._unstored:
             self._last_renew = now
             return
         if now - self._last_renew < self.cfg.lease / 3:
             return
         self._last_renew = now
-        for job in list(self._flight.values()):
+        for job in self._busy_jobs():
             if not self.store.claim(job.sha, job.path, self.owner, self.cfg.lease):
                 log.warning("%s: lost the claim on this photo (lease expired?)", job.path)
 
@@ -437,6 +476,23 @@ class Watcher:
             log.exception("%s: unexpected error", job.path)
             self._fail(job.sha, job.path, job.sig, f"internal error: {type(e).__name__}: {e}")
             return
+        try:
+            self._record(job, out)
+        except DatabaseBusyError:  # kept (and its claim renewed) until the database takes it
+            self._unstored.append((job, out))
+            log.info("%s: read; kept until the database is free", job.path)
+            raise
+
+    def _store_unstored(self) -> None:
+        """Store the photos read while the database was busy, oldest first."""
+        while self._unstored:
+            job, out = self._unstored[0]
+            self._record(job, out)
+            self._unstored.popleft()
+
+    def _record(self, job: _Job, out: CardOutcome) -> None:
+        """One photo's outcome into the store. Safe to repeat after a DatabaseBusyError: each write
+        is one transaction, and storing a photo already done returns its contacts."""
         if out.sha256 != job.sha:  # the file changed between hashing and reading: look again
             self.store.release(job.sha, self.owner)
             self._tracks.pop(job.path, None)
@@ -509,11 +565,13 @@ class Watcher:
         """After a burst of arrivals: --auto-merge, follow-up drafts, then the report."""
         if not self._dirty:
             return
-        idle = not self._flight and not self._ready
+        idle = not self._flight and not self._ready and not self._unstored
         if not (force or idle or time.monotonic() - self._last_report >= self.cfg.report_every):
             return
         try:
             api.after_batch(self.store, self.cfg.options, self.cfg.config)
+        except DatabaseBusyError:
+            raise  # still dirty: retried after the back-off
         except CardscanError as e:
             log.error("after the batch: %s", e)
         if self.cfg.report is None:
@@ -541,13 +599,22 @@ class Watcher:
                     pass
             for p in procs:
                 p.join(timeout=5)
-        for job in self._flight.values():
+        try:
+            self._store_unstored()
+        except DatabaseBusyError as e:
+            log.warning("%d photo(s) read but not stored (%s); they are read again next time",
+                        len(self._unstored), e.message)
+        for job in self._busy_jobs():
             try:
                 self.store.release(job.sha, self.owner)
             except CardscanError as e:
                 log.warning("%s: claim not given back (%s); it expires after its lease", job.path, e)
         self._flight.clear()
-        self._maybe_report(force=True)
+        self._unstored.clear()
+        try:
+            self._maybe_report(force=True)
+        except DatabaseBusyError as e:
+            log.warning("follow-up drafts and report not brought up to date (%s); the next start does it", e.message)
 
 
 def _cluster_pool(options: Options):  # noqa: ANN202 - imported only for --cluster (it loads Dask)
@@ -561,9 +628,7 @@ def watch(cfg: WatchConfig, *, on_result: Callable[[api.ScanItem], None] | None 
     """Check the set-up, open the store and run a watcher until stopped (or Ctrl-C)."""
     check_config(cfg)
     api.check_ready(cfg.options)  # fail fast (exit 3) when Tesseract or its language data is missing
-    with Store(cfg.options.db) as store:
-        if cfg.options.event and cfg.options.event_date:
-            store.set_event_date(cfg.options.event, cfg.options.event_date)
+    with Store(cfg.options.db, timeout=cfg.options.busy_timeout) as store:
         w = Watcher(cfg, store, on_result=on_result)
         if stop is not None:
             threading.Thread(target=lambda: (stop.wait(), w.stop()), daemon=True).start()

@@ -137,6 +137,9 @@ def add_scan_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-image-mpixels", type=float, default=250.0, metavar="MP",
                    help="refuse images larger than this many megapixels (default 250)")
     add_review_threshold(p)
+    p.add_argument("--busy-timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="how long a write waits while another program holds the database's write lock "
+                        "(default 30); then scan stops (exit 5) and watch retries later")
     p.add_argument("--auto-merge", choices=("strong", "possible"), metavar="STRENGTH",
                    help="merge duplicate contacts after the scan: strong (shared e-mail or number) or "
                         "possible (also same name and similar company); default: only list them")
@@ -166,7 +169,7 @@ def options_from_args(args: argparse.Namespace, *, config: Config | None = None,
     for what they leave open.  ``config`` None (a broken file) also means no follow-up drafts."""
     kw = {k: getattr(args, k) for k in ("db", "event", "event_date", "note", "region", "lang", "engine", "jobs",
                                          "max_image_mpixels", "review_threshold", "auto_merge", "followup_drafts",
-                                         "second_engine", "cluster", "shared_paths")
+                                         "second_engine", "cluster", "shared_paths", "busy_timeout")
           if hasattr(args, k)}
     if "lang" in kw:
         scan = config.scan if config is not None else None

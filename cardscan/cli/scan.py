@@ -75,7 +75,7 @@ def print_summary(result: ScanResult, db: Path | None = None) -> None:
     for item in result.items:
         if item.contact_id is None:
             continue
-        tag = " (already scanned)" if item.duplicate else ""
+        tag = " (read by another scan)" if item.elsewhere else " (already scanned)" if item.duplicate else ""
         review = f"  [{item.needs_review} to review]" if item.needs_review else ""
         where = safe_text(item.path) + (f" (card {item.card_index + 1})" if item.card_index else "")
         print(f"#{item.contact_id}  {safe_text(item.summary)}{tag}{review}\n      {where}")
@@ -85,8 +85,10 @@ def print_summary(result: ScanResult, db: Path | None = None) -> None:
     review = sum(i.needs_review for i in result.items)
     several = f" ({cards} cards)" if cards > n - len(result.failures) else ""
     card_rate = f", {cards / result.seconds:.2f} cards/s" if several and result.seconds else ""
-    again = len({(i.path, i.sha256) for i in result.items if i.duplicate and not i.error})
+    again = len({(i.path, i.sha256) for i in result.items if i.duplicate and not i.error and not i.elsewhere})
     already = f", {again} already scanned" if again else ""
+    other = len({(i.path, i.sha256) for i in result.items if i.elsewhere})
+    already += f", {other} read by another scan running at the same time" if other else ""
     print(f"{n} photos{several}: {result.contacts} contacts{already}, {len(result.failures)} failed, "
           f"{review} fields need review, {len(result.skipped)} skipped; {rate:.2f} photos/s{card_rate}")
     after = result.after

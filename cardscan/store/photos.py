@@ -7,9 +7,24 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cardscan.models import Contact
+from cardscan.store.claims import owner_alive
 from cardscan.store.rows import CardRead, Failure, Queries, _now, _path_param, _path_value, _photo_contacts
 
 log = logging.getLogger("cardscan.store")
+
+# Take a lease on a photo: pending, failed (up to :max attempts), or claimed by the same worker or
+# with an expired lease; never a done photo.
+_CLAIM = """
+    INSERT INTO photos (sha256, path, state, lease_until, claimed_by, attempts, first_seen, updated_at)
+    VALUES (:sha, :path, 'claimed', :until, :worker, 1, :ts, :ts)
+    ON CONFLICT (sha256) DO UPDATE SET
+        state = 'claimed', lease_until = :until, claimed_by = :worker, path = :path,
+        attempts = photos.attempts + (photos.claimed_by IS NOT :worker OR photos.state <> 'claimed'),
+        updated_at = :ts
+    WHERE photos.state = 'pending'
+       OR (photos.state = 'failed' AND (:max IS NULL OR photos.attempts < :max))
+       OR (photos.state = 'claimed' AND (photos.claimed_by = :worker OR ifnull(photos.lease_until, 0) <= :now))
+"""
 
 
 class PhotoQueries(Queries):
@@ -31,28 +46,40 @@ class PhotoQueries(Queries):
         """Take a lease on a photo.  False when it is done, another worker holds an unexpired
         lease, or (with ``max_attempts``) it already failed that many times.  A worker may
         renew its own lease."""
+        return self.claim_photos([(sha256, path)], worker, lease_seconds, max_attempts=max_attempts, now=now)[0]
+
+    def claim_photos(self, photos: Sequence[tuple[str, str | Path]], worker: str, lease_seconds: float, *,
+                     max_attempts: int | None = None, now: float | None = None) -> list[bool]:
+        """:meth:`claim` for several (sha256, path) at once, in one transaction; True where taken."""
         t = time.time() if now is None else now
         ts = _now()
         with self.write() as conn:
-            cur = conn.execute(
-                """
-                INSERT INTO photos (sha256, path, state, lease_until, claimed_by, attempts,
-                                    first_seen, updated_at)
-                VALUES (:sha, :path, 'claimed', :until, :worker, 1, :ts, :ts)
-                ON CONFLICT (sha256) DO UPDATE SET
-                    state = 'claimed', lease_until = :until, claimed_by = :worker, path = :path,
-                    attempts = photos.attempts + (photos.claimed_by IS NOT :worker
-                                                  OR photos.state <> 'claimed'),
-                    updated_at = :ts
-                WHERE photos.state = 'pending'
-                   OR (photos.state = 'failed' AND (:max IS NULL OR photos.attempts < :max))
-                   OR (photos.state = 'claimed' AND (photos.claimed_by = :worker
-                                                     OR ifnull(photos.lease_until, 0) <= :now))
-                """,
-                {"sha": sha256, "path": _path_param(path), "until": t + lease_seconds, "worker": worker,
-                 "ts": ts, "max": max_attempts, "now": t},
-            )
-            return cur.rowcount == 1
+            return [conn.execute(_CLAIM, {"sha": sha256, "path": _path_param(path), "until": t + lease_seconds,
+                                          "worker": worker, "ts": ts, "max": max_attempts, "now": t}).rowcount == 1
+                    for sha256, path in photos]
+
+    def renew_claims(self, worker: str, lease_seconds: float) -> int:
+        """Extend every lease ``worker`` still holds; returns how many."""
+        with self.write() as conn:
+            return conn.execute("UPDATE photos SET lease_until = ? WHERE state = 'claimed' AND claimed_by = ?",
+                                (time.time() + lease_seconds, worker)).rowcount
+
+    def release_all(self, worker: str) -> int:
+        """Give back every claim ``worker`` still holds (a scan stopped early). A photo first seen
+        by this claim (a row the claim inserted: one attempt, no card) is forgotten, as if never
+        started; one known before becomes pending again. Returns how many claims were given back."""
+        with self.write() as conn:
+            gone = conn.execute(
+                "DELETE FROM photos WHERE state = 'claimed' AND claimed_by = ? AND attempts = 1 "
+                "AND NOT EXISTS (SELECT 1 FROM cards WHERE cards.photo_sha256 = photos.sha256)", (worker,)).rowcount
+            return gone + conn.execute(
+                "UPDATE photos SET state = 'pending', lease_until = NULL, claimed_by = NULL, updated_at = ? "
+                "WHERE state = 'claimed' AND claimed_by = ?", (_now(), worker)).rowcount
+
+    def release_dead_claims(self) -> int:
+        """Give back the claims whose owner process is certainly gone (``kill -9``, a crash). Returns how many."""
+        dead = [(sha, owner) for sha, owner in self.claimed_photos() if not owner_alive(owner)]
+        return self.release_claims(dead) if dead else 0
 
     def release(self, sha256: str, worker: str) -> bool:
         """Give a lease back without a result (the photo becomes pending again)."""
