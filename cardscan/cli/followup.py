@@ -10,7 +10,7 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from cardscan.cli.main import add_db_option, add_review_threshold, record_id, require_db, review_policy, with_db
+from cardscan.cli.main import add_config_option, add_db_option, add_review_threshold, record_id, require_db, review_policy, with_db
 from cardscan.contacts.fields import ReviewPolicy
 from cardscan.errors import BadArgumentsError, ExitCode, ValidationError
 
@@ -28,8 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     def action(name: str, help: str, func, description: str | None = None) -> argparse.ArgumentParser:  # noqa: ANN001
         a = fsub.add_parser(name, help=help, description=description or help)
         add_db_option(a)
-        a.add_argument("--config", type=Path, metavar="FILE",
-                       help="config file (default: $CARDSCAN_CONFIG or ~/.config/cardscan/config.toml)")
+        add_config_option(a)
         a.set_defaults(func=func)
         return a
 

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
-from cardscan.cli.main import add_db_option, require_db, with_db
+from cardscan.cli.main import add_config_option, add_db_option, require_db, with_db
 from cardscan.errors import BadArgumentsError
 
 STATES = ("asking", "introducing", "introduced", "declined", "cancelled")
@@ -26,8 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("args", nargs="*", metavar="A B | ACTION ...",
                    help="two contact numbers, or one of: list, show ID, answer ID CONTACT yes|no, cancel ID, suggest")
     add_db_option(p)
-    p.add_argument("--config", type=Path, metavar="FILE",
-                   help="config file (default: $CARDSCAN_CONFIG or ~/.config/cardscan/config.toml)")
+    add_config_option(p)
     p.add_argument("--why", default="", metavar="TEXT", help="why they should talk (goes into the messages)")
     p.add_argument("--direct", action="store_true",
                    help="skip the asks: write the introduction at once (you know both want it)")

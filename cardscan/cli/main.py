@@ -50,6 +50,11 @@ def add_db_option(p: argparse.ArgumentParser) -> None:
                    help="SQLite database (default: cardscan.db)")
 
 
+def add_config_option(p: argparse.ArgumentParser, help: str | None = None) -> None:  # noqa: A002 - argparse's word
+    p.add_argument("--config", type=Path, metavar="FILE",
+                   help=help or "config file (default: $CARDSCAN_CONFIG or ~/.config/cardscan/config.toml)")
+
+
 def db_flag(db: Path | None) -> str:
     """`` --db FILE`` for a hint the user can copy, or "" for the default database."""
     import shlex

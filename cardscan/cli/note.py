@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from cardscan.cli.main import add_db_option, require_db, record_id, with_db
+from cardscan.cli.main import add_config_option, add_db_option, require_db, record_id, with_db
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,8 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--offers", action="append", default=[], metavar="TEXT",
                    help="something this person offers (repeat for several)")
     add_db_option(p)
-    p.add_argument("--config", type=Path, metavar="FILE",
-                   help="config file (default: $CARDSCAN_CONFIG or ~/.config/cardscan/config.toml)")
+    add_config_option(p)
     p.set_defaults(func=run)
 
 

@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from cardscan.cli.main import add_db_option, require_db, with_db
+from cardscan.cli.main import add_config_option, add_db_option, require_db, with_db
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,8 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="contact numbers")
     p.add_argument("--note", default="", metavar="TEXT", help="a line added under the link")
     add_db_option(p)
-    p.add_argument("--config", type=Path, metavar="FILE",
-                   help="config file (default: $CARDSCAN_CONFIG or ~/.config/cardscan/config.toml)")
+    add_config_option(p)
     p.set_defaults(func=run)
 
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 import argparse
 import os
 import subprocess
-from pathlib import Path
 
-from cardscan.cli.main import add_db_option, require_db
+from cardscan.cli.main import add_config_option, add_db_option, require_db
 from cardscan.errors import BadArgumentsError, ConfigError, ExitCode
 
 
@@ -28,8 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--dry-run", action="store_true", help="show what would be written; write nothing")
     c.add_argument("--prune", action="store_true",
                    help="delete the cards of contacts merged into another (the survivor's card stays)")
-    c.add_argument("--config", type=Path, metavar="FILE", help="config file (default: $CARDSCAN_CONFIG or "
-                   "~/.config/cardscan/config.toml)")
+    add_config_option(c)
     c.set_defaults(func=run_carddav)
 
 
