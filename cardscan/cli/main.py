@@ -23,14 +23,13 @@ from cardscan.contacts.fields import DEFAULT_REVIEW_THRESHOLD, ReviewPolicy
 from cardscan.errors import BadArgumentsError, CardscanError, ConfigError, ExitCode, Terminated
 from cardscan.options import READERS, Options
 from cardscan.safety import safe_text
+from cardscan.store import MAX_ID
 
 if TYPE_CHECKING:
     from cardscan.config import Config
 
 log = logging.getLogger("cardscan")
 
-
-MAX_ID = 2**63 - 1  # SQLite's largest INTEGER
 
 
 def record_id(text: str) -> int:
