@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from cardscan.models import Word
+from cardscan.models import Line, Word
 from cardscan.reading.ocr.sessions import REC_MODEL, session
 
 REC_HEIGHT = 48
@@ -36,11 +36,11 @@ class LineReading:
 
     @property
     def text(self) -> str:
-        return " ".join(w.text for w in self.words)
+        return Line(self.words).text
 
     @property
     def conf(self) -> float:
-        return float(np.mean([w.conf for w in self.words])) if self.words else 0.0
+        return Line(self.words).conf
 
 
 _CHARS: list[str] | None = None
