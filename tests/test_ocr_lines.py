@@ -126,3 +126,47 @@ def test_alternative_reading_is_kept_on_the_line():
     reader = lines_mod.LineReader(None)
     _, empty = reader.read_card(blank)
     assert empty.lines == ()
+
+
+def _pp_line(text: str, prob: float = 0.99, gap_at: int | None = None) -> recognise.LineReading:
+    """A PP-OCR reading of `text`, one glyph every 10 px (a gap of 12 px more before index gap_at)."""
+    gs = [recognise.Glyph(c, prob, i * 10 + (12 if gap_at is not None and i >= gap_at else 0),
+                          i * 10 + 9 + (12 if gap_at is not None and i >= gap_at else 0)) for i, c in enumerate(text)]
+    return recognise.LineReading(recognise.words_from_glyphs(gs, 30), "pp-ocr", tuple(gs))
+
+
+def test_settled_lines_are_the_ones_tesseract_cannot_change():
+    assert lines_mod.settled(_pp_line("Principal Surveyor"))
+    assert not lines_mod.settled(_pp_line("Principal Surveyor", prob=0.9))  # an unsure character
+    assert not lines_mod.settled(_pp_line("PrincipalSurveyor", gap_at=9))  # a gap with no space
+    assert not lines_mod.settled(_pp_line("EMMAROWLAND"))  # capitals set tight: a space may be lost
+    assert not lines_mod.settled(_pp_line("JohnSmith"))
+    for contact in ("jo@blackthorn.example", "www.blackthorn.com", "Tel 415 555 0199"):
+        assert not lines_mod.settled(_pp_line(contact))  # agreement on these flags or clears the field
+
+
+class _CountingTesseract:
+    """The real Tesseract engine, counting the lines it is asked to read (a spy, not a stand-in)."""
+
+    def __init__(self, engine) -> None:
+        self.engine, self.calls = engine, 0
+
+    def words(self, *a, **k):
+        self.calls += 1
+        return self.engine.words(*a, **k)
+
+
+def test_tesseract_reads_only_the_lines_it_can_change(engine):
+    spy = _CountingTesseract(engine)
+    card, ocr = lines_mod.LineReader(spy).read_card(CardImage(pixels=render_card()))
+    text = squashed(ocr.text)
+    for line in CARD_LINES:
+        assert squashed(line) in text, line
+    assert 3 <= spy.calls < len(CARD_LINES)  # the address, phone and e-mail lines at least; not the name
+
+
+def test_a_line_reads_the_same_alone_or_with_others():
+    card = render_card()
+    crops = [recognise.crop_line(card, b.quad) for b in sorted(detect.detect_lines(card), key=lambda b: b.bounds[1])]
+    together = recognise.pp_recognise(crops)
+    assert [r.text for r in together] == [recognise.pp_recognise([c])[0].text for c in crops]

@@ -1,7 +1,7 @@
 """The line reader (the default): detect text lines, turn the card upright, recognise every line.
 
     card crop -> detector (DBNet, ~960 px) -> orientation (box shape; direction-classifier vote)
-    -> line crops -> PP-OCR recogniser (batched) + Tesseract psm 7 per line
+    -> line crops -> PP-OCR recogniser (a call per line) + Tesseract psm 7 on the lines it can change
     -> PP-OCR's characters, split into words where either recogniser puts a space -> OcrResult
 
 Every line is read by both recognisers. PP-OCR reads phone photos far better (blur, small print,
@@ -25,7 +25,8 @@ from cardscan.models import CardImage, OcrResult, Word
 from cardscan.reading.ocr import build as build_mod
 from cardscan.reading.ocr import orient as orient_mod
 from cardscan.reading.ocr.detect import DET_LONG_SIDE, TextBox, detect_lines
-from cardscan.reading.ocr.recognise import LineReading, crop_line, pp_recognise, tesseract_line, with_spaces_of
+from cardscan.reading.ocr.recognise import (LineReading, crop_line, pp_recognise, tesseract_line,
+                                            widest_unspaced_step, with_spaces_of)
 from cardscan.reading.preprocess import rotate_right_angle
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,26 @@ def disagree(a: str, b: str) -> bool:
     return any(ta[k] and tb[k] and not (same(ta[k], tb[k]) and same(tb[k], ta[k])) for k in ta)
 
 
+SURE_GLYPH = 0.97  # PP-OCR's least sure character on a line Tesseract need not read
+SETTLED_STEP = 2.0  # x the line's median character step: a wider step with no space may be a lost one
+_RUN_TOGETHER = re.compile(r"[a-z][A-Z]|\b[^\sa-z]{9,}")  # "JohnSmith", "EMMAROWLAND": spaces PP-OCR may have lost
+
+
+def settled(pp: LineReading) -> bool:
+    """PP-OCR's reading of a line that a Tesseract reading would not change, so none is made.
+
+    Tesseract's reading changes a line in three ways: its agreement raises the words to AGREE_CONF,
+    a disagreement on an e-mail, website or phone number flags them, and its spaces split PP-OCR's
+    run-together words. None can apply when every character is at least SURE_GLYPH sure (the
+    words are above AGREE_CONF already), the line holds no e-mail, website or phone number, and no
+    word looks run together: no step between two characters much wider than the line's usual one,
+    no lower-case letter followed by a capital, no run of 9 or more characters without a
+    lower-case letter (PP-OCR drops spaces most in tightly set capitals)."""
+    return (bool(pp.glyphs) and min(g.prob for g in pp.glyphs) >= SURE_GLYPH
+            and not any(contact_tokens(pp.text).values()) and widest_unspaced_step(pp) < SETTLED_STEP
+            and not _RUN_TOGETHER.search(pp.text))
+
+
 class LineReader:
     """Detector + two line recognisers + orientation, composed. `tesseract` is a Tesseract engine
     (tesserocr or the command) or None for PP-OCR alone."""
@@ -110,7 +131,7 @@ class LineReader:
         pp = pp_recognise(crops) if crops else []
         parts = []
         for box, crop, p in zip(boxes, crops, pp):
-            t = tesseract_line(self.tesseract, crop) if self.tesseract is not None else None
+            t = tesseract_line(self.tesseract, crop) if self.tesseract is not None and not settled(p) else None
             chosen, other = p, t
             if t is not None and t.words:
                 if build_mod.squash(t.text) == build_mod.squash(p.text):
