@@ -23,6 +23,7 @@ from cardscan.parsing.phones import PhoneHit, find_phones, infer_region
 from cardscan.parsing.qrmerge import _merge_qr
 from cardscan.parsing.readings import merge_readings
 from cardscan.parsing.region import _region_from_numbers
+from cardscan.parsing.scripts import find_other_name
 from cardscan.parsing.titles import _find_title
 from cardscan.parsing.web import (
     _check_site_against_emails,
@@ -82,6 +83,9 @@ def parse(ocr: OcrResult, /, qr: Sequence[QrPayload] = (), *, region: str | None
 
     address = _find_address(lines, phone_hits)
     name = _find_name(lines, email_hits)
+    other_name = find_other_name(lines, name[0] if name else None)
+    if other_name and other_name[0] is not None:
+        other_name[0].used = "name"
     title = _find_title(lines, name)
     company = _find_company(lines, domains, email_hits)
 
@@ -90,6 +94,7 @@ def parse(ocr: OcrResult, /, qr: Sequence[QrPayload] = (), *, region: str | None
         title=title,
         company=company,
         address=address,
+        other_name=other_name[1] if other_name else None,
         emails=emails,
         phones=phones,
         websites=websites,

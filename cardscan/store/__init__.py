@@ -380,6 +380,49 @@ def _m7_followup_edited(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE followups ADD COLUMN edited INTEGER")
 
 
+@migration(8, "a field for the name in a second script (other_name)", rebuilds_tables=True)
+def _m8_other_name(conn: sqlite3.Connection) -> None:
+    # SQLite cannot change a CHECK constraint in place: the table is copied into a new one whose
+    # `name` also admits 'other_name', with the same ids (so `supersedes` still points right)
+    _run_script(
+        conn,
+        """
+        CREATE TABLE fields_new (
+            id          INTEGER PRIMARY KEY,
+            contact_id  INTEGER NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,
+            card_id     INTEGER REFERENCES cards(id) ON DELETE SET NULL,
+            name        TEXT NOT NULL CHECK (name IN ('name', 'title', 'company', 'address', 'other_name',
+                                                      'email', 'phone', 'website')),
+            position    INTEGER NOT NULL DEFAULT 0 CHECK (position >= 0),
+            value       TEXT NOT NULL,
+            type        TEXT CHECK (type IS NULL OR type IN ('work', 'mobile', 'fax', 'other')),
+            raw         TEXT,
+            confidence  REAL NOT NULL CHECK (confidence >= 0 AND confidence <= 1),
+            source      TEXT NOT NULL CHECK (source IN ('ocr', 'qr', 'user')),
+            flags       TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(flags)),
+            message     TEXT,
+            action      TEXT NOT NULL DEFAULT 'read'
+                        CHECK (action IN ('read', 'edit', 'revert', 'delete', 'merge')),
+            deleted     INTEGER NOT NULL DEFAULT 0 CHECK (deleted IN (0, 1)),
+            is_current  INTEGER NOT NULL DEFAULT 1 CHECK (is_current IN (0, 1)),
+            supersedes  INTEGER REFERENCES fields(id),
+            created_at  TEXT NOT NULL
+        );
+        INSERT INTO fields_new (id, contact_id, card_id, name, position, value, type, raw, confidence, source,
+                                flags, message, action, deleted, is_current, supersedes, created_at)
+            SELECT id, contact_id, card_id, name, position, value, type, raw, confidence, source,
+                   flags, message, action, deleted, is_current, supersedes, created_at
+              FROM fields;
+        DROP TABLE fields;
+        ALTER TABLE fields_new RENAME TO fields;
+        CREATE UNIQUE INDEX fields_one_current ON fields(contact_id, name, position)
+            WHERE is_current = 1;
+        CREATE INDEX fields_contact ON fields(contact_id, name, position);
+        CREATE INDEX fields_supersedes ON fields(supersedes);
+        """,
+    )
+
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
