@@ -72,3 +72,31 @@ def test_other_name_is_edited_from_the_command_line(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     with Store(db) as st:
         assert st.contact(cid).contact.scalar("other_name") == "王小明"
+
+
+def test_family_and_given_name_read_as_two_lines_of_one_row_are_joined() -> None:
+    from cardscan.models import Line, OcrResult, Word
+    from cardscan.parsing.contact import parse
+
+    def line(*words: tuple[str, tuple[int, int, int, int]]) -> Line:
+        return Line(tuple(Word(t, 95.0, b) for t, b in words))
+
+    ocr = OcrResult(lines=(
+        line(("HANBIT", (10, 10, 200, 40))), line(("CEO", (10, 80, 60, 20))),
+        line(("山田", (10, 120, 60, 30))), line(("太郎", (150, 121, 60, 30))),
+        line(("TARO", (10, 170, 80, 20)), ("YAMADA", (100, 170, 110, 20))),
+        line(("taro@hanbit.example", (10, 220, 200, 15)))), engine="test", image_size=(400, 300))
+    c = parse(ocr)
+    assert (c.scalar("name"), c.scalar("other_name"), c.scalar("title")) == ("TARO YAMADA", "山田 太郎", "CEO")
+
+
+def test_a_two_character_family_name_is_not_taken_for_a_pictogram() -> None:
+    from cardscan.models import Line, OcrResult, Word
+    from cardscan.parsing.contact import parse
+
+    ocr = OcrResult(lines=(
+        Line((Word("CEO", 95.0, (10, 80, 60, 20)),)),
+        Line((Word("山田", 95.0, (100, 120, 60, 50)), Word("太郎", 95.0, (220, 120, 50, 50)))),  # a wide gap
+        Line((Word("TARO", 95.0, (10, 180, 80, 50)), Word("YAMADA", 95.0, (100, 180, 110, 50)))),
+        Line((Word("taro@hanbit.example", 95.0, (10, 250, 200, 15)),))), engine="test", image_size=(400, 300))
+    assert parse(ocr).scalar("other_name") == "山田 太郎"

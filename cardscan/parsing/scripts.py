@@ -57,10 +57,29 @@ def find_other_name(lines: list[_Ln], name_ln: _Ln | None, /) -> tuple[_Ln | Non
     for k in (at + 1, at - 1):
         if 0 <= k < len(lines):
             ln = lines[k]
-            if ln.used or ln.contact or not is_other_script_name(ln.text):
+            if ln.used or ln.contact or not _SCRIPT_CHAR_RE.search(ln.text):
                 continue
-            return ln, _field(" ".join(ln.text.split()), ln)
+            # family and given name printed far apart are read as two lines of one row
+            row = [l for l in lines if not l.used and not l.contact and _same_row(l, ln)]
+            row.sort(key=lambda l: l.line.box[0])
+            text = " ".join(" ".join(l.text.split()) for l in row)
+            if is_other_script_name(text):
+                for l in row:
+                    if l is not ln:
+                        l.used = "name"
+                return ln, _field(text, ln)
     return None
+
+
+def _same_row(a: _Ln, b: _Ln) -> bool:
+    if a is b:
+        return True
+    ax, ay, aw, ah = a.line.box
+    bx, by, bw, bh = b.line.box
+    if min(ah, bh) <= 0:
+        return False
+    overlap = min(ay + ah, by + bh) - max(ay, by)
+    return overlap >= 0.6 * min(ah, bh)
 
 
 def _field(value: str, ln: _Ln) -> Field:
