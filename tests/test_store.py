@@ -125,8 +125,11 @@ def test_not_a_database_and_bad_paths(tmp_path: Path) -> None:
     con.execute("CREATE TABLE something_else (x)")
     con.commit()
     con.close()
+    before = other.read_bytes()
     with pytest.raises(OutputAccessError, match="another program"):
         Store(other)
+    assert other.read_bytes() == before  # refused before anything was written: no WAL mode switched on
+    assert sqlite3.connect(other).execute("PRAGMA journal_mode").fetchone()[0] == "delete"
     with pytest.raises(OutputAccessError, match="does not exist"):
         Store(tmp_path / "missing" / "x.db")
     with pytest.raises(OutputAccessError):

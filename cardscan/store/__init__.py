@@ -469,6 +469,7 @@ class Store(PhotoQueries, ContactQueries, FollowupQueries, MergeQueries):
         try:
             self._conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
             self._conn.execute("PRAGMA foreign_keys = ON")
+            _refuse_foreign(self._conn, self.path)  # before WAL: another program's file stays as it was
             _enable_wal(self._conn, self.path, timeout)
             self._conn.execute("PRAGMA synchronous = NORMAL")  # safe with WAL: no corruption, at most the last commit lost on power cut
             migrate(self._conn, MIGRATIONS, path=self.path)
@@ -555,6 +556,14 @@ def _write_error(path: Path, exc: sqlite3.OperationalError) -> Exception:
     if any(s in msg for s in _WRITE_ERRORS):
         return OutputAccessError(f"cannot write database {path}: {exc}", hint=_ACCESS_HINT)
     return exc
+
+
+def _refuse_foreign(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse, changing nothing, an SQLite file of another program (tables, but no schema_version)."""
+    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")}
+    if names and "schema_version" not in names:
+        raise OutputAccessError(f"{path} is an SQLite database of another program, not cardscan's",
+                                hint="choose another --db file")
 
 
 def _enable_wal(conn: sqlite3.Connection, path: Path, timeout: float) -> None:
