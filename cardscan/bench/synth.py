@@ -1303,17 +1303,22 @@ def _rotate_quad(quad: list[tuple[float, float]], k: int, h: int, w: int) -> lis
 
 def photograph(card: SynthCard, seed: int, kind: str = "photo", *, rotate: int | None = None,
                background: str | None = None, long_side: int | None = None,
-               quality: int | None = None) -> SynthPhoto:
+               quality: int | None = None, card_width: float | None = None) -> SynthPhoto:
     """A photo-like image of ``card``: kind "photo" (angled, on a table), "scan" or "flat" (the PNG).
 
     ``rotate`` (0/90/180/270, degrees the card appears turned clockwise) forces the rotation.
+    ``background="same"`` lays the card on an even table of nearly its own colour (no edge to
+    find); ``card_width`` forces the card's width as a share of the photo's (0.25: small in the
+    frame). Without them a seed gives the same photo as before they existed.
     """
     if kind not in PHOTO_KINDS:
         raise BadArgumentsError(f"kind must be one of {', '.join(PHOTO_KINDS)}, not {kind!r}")
     if rotate not in (None, 0, 90, 180, 270):
         raise BadArgumentsError(f"rotate must be 0, 90, 180 or 270, not {rotate!r}")
-    if background is not None and background not in BACKGROUNDS:
-        raise BadArgumentsError(f"background must be one of {', '.join(BACKGROUNDS)}, not {background!r}")
+    if background is not None and background not in BACKGROUNDS + ("same",):
+        raise BadArgumentsError(f"background must be one of {', '.join(BACKGROUNDS)} or same, not {background!r}")
+    if card_width is not None and not 0.05 <= card_width <= 0.95:
+        raise BadArgumentsError(f"card_width must be a share of the photo's width in 0.05..0.95, not {card_width!r}")
     rng = random.Random(f"cardscan-synth-photo-{kind}-{seed}")
     nrng = np.random.default_rng([seed, PHOTO_KINDS.index(kind)])
     truth = dict(card.truth)
@@ -1364,8 +1369,12 @@ def photograph(card: SynthCard, seed: int, kind: str = "photo", *, rotate: int |
         W, H = (int(long_ * 0.75), long_) if portrait else (long_, int(long_ * 0.75))
         bg_draw = rng.choice(BACKGROUNDS)
         bg_kind = background or bg_draw
-        img = _background(bg_kind, nrng, rng, H, W)
+        img = _background("laminate" if bg_kind == "same" else bg_kind, nrng, rng, H, W)
+        if bg_kind == "same":  # the card's own paper colour (its border), a shade darker, same texture
+            rim = np.concatenate([rgba[:4, :, :3].reshape(-1, 3), rgba[-4:, :, :3].reshape(-1, 3)])
+            img = img / img.reshape(-1, 3).mean(axis=0) * (np.median(rim, axis=0) * 0.97)
         frac = rng.uniform(0.72, 0.88) if portrait else rng.uniform(0.52, 0.72)
+        frac = frac if card_width is None else card_width
         tw = W * frac
         th = tw * ch / cw
         ang = rng.uniform(-14, 14) if rng.random() < 0.8 else rng.uniform(-28, 28)
@@ -1446,8 +1455,9 @@ def photograph(card: SynthCard, seed: int, kind: str = "photo", *, rotate: int |
 # ----------------------------------------------------------------------------------------------
 
 def make_set(n: int, seed: int = 0, kinds: Sequence[str] = ("photo", "photo", "photo", "scan"),
-             **overrides: Any) -> Iterator[tuple[str, bytes, dict[str, Any]]]:
-    """Yield (filename, encoded image, truth) for ``n`` cards; truth["file"] is the filename."""
+             photo: dict[str, Any] | None = None, **overrides: Any) -> Iterator[tuple[str, bytes, dict[str, Any]]]:
+    """Yield (filename, encoded image, truth) for ``n`` cards; truth["file"] is the filename.
+    ``photo``: keyword arguments for :func:`photograph` (background, card_width, long_side, ...)."""
     for k in kinds:
         if k not in PHOTO_KINDS:
             raise BadArgumentsError(f"kinds must be among {', '.join(PHOTO_KINDS)}, not {k!r}")
@@ -1455,19 +1465,20 @@ def make_set(n: int, seed: int = 0, kinds: Sequence[str] = ("photo", "photo", "p
         item = seed * 1_000_003 + i
         card = make_card(item, **overrides)
         kind = kinds[random.Random(f"cardscan-synth-kind-{item}").randrange(len(kinds))]
-        ph = photograph(card, item, kind)
+        ph = photograph(card, item, kind, **(photo or {}))
         name = f"synth-{item:08d}{ph.extension}"
         truth = dict(ph.truth)
         truth["file"] = name
         yield name, ph.data, truth
 
 
-def write_set(outdir: Path, n: int, seed: int = 0, kinds: Sequence[str] = ("photo", "photo", "photo", "scan")) -> Path:
+def write_set(outdir: Path, n: int, seed: int = 0, kinds: Sequence[str] = ("photo", "photo", "photo", "scan"),
+              photo: dict[str, Any] | None = None, **overrides: Any) -> Path:
     """Write ``n`` images and ``groundtruth.jsonl`` into ``outdir``; returns the ground-truth path."""
     outdir.mkdir(parents=True, exist_ok=True)
     gt = outdir / "groundtruth.jsonl"
     with gt.open("w", encoding="utf-8") as fh:
-        for name, data, truth in make_set(n, seed, kinds):
+        for name, data, truth in make_set(n, seed, kinds, photo, **overrides):
             (outdir / name).write_bytes(data)
             fh.write(json.dumps(truth, ensure_ascii=False) + "\n")
     return gt
@@ -1481,9 +1492,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--kinds", default="photo,photo,photo,scan",
                     help="comma-separated kinds to draw from: photo, scan, flat (default %(default)s)")
+    ap.add_argument("--background", choices=BACKGROUNDS + ("same",),
+                    help="the table under every photo; 'same': nearly the card's own colour")
+    ap.add_argument("--card-width", type=float, help="the card's width as a share of the photo's (e.g. 0.25)")
+    ap.add_argument("--long-side", type=int, help="px of every photo's long side (e.g. 700)")
+    ap.add_argument("--scheme", choices=SCHEMES, help="every card's colour scheme (light: a light card)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    gt = write_set(args.outdir, args.count, args.seed, tuple(k.strip() for k in args.kinds.split(",") if k.strip()))
+    photo = {k: v for k, v in (("background", args.background), ("card_width", args.card_width),
+                               ("long_side", args.long_side)) if v is not None}
+    cards = {"scheme": args.scheme} if args.scheme else {}
+    gt = write_set(args.outdir, args.count, args.seed, tuple(k.strip() for k in args.kinds.split(",") if k.strip()),
+                   photo, **cards)
     log.info("wrote %d cards and %s", args.count, gt)
     return 0
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from cardscan.reading import decode as decode_mod
 from cardscan.reading import files
+from cardscan.reading import locate as locate_mod
 from cardscan.reading.ocr import tesseract as ocr_mod
 from cardscan.reading.ocr.lines import LineReader
 from cardscan.parsing import contact as parse_mod
@@ -220,12 +221,21 @@ def _read_one(card: CardImage, engine: ocr_mod.OcrEngine, options: Options, cloc
     """Upright + OCR + QR + parse (+ the second engine) for one card of a photo."""
     thorough = options.second_engine != "off" or options.reader == "careful"  # the slower, more careful mode
     lines = uses_line_reader(engine, options)
+    whole = card
     if lines:
-        card, ocr = line_reader(engine).read_card(card)
+        reader = line_reader(engine)
+        if card.method == "passthrough":  # no card outline found: its text lines tell where it is
+            card, reader = locate_mod.locate(card, reader)
+            clock.lap("locate")
+        card, ocr = reader.read_card(card)
+        if card.method == "textcluster" and not has_text(ocr):  # the text placed it wrong: the photo whole
+            card, ocr = line_reader(engine).read_card(whole)
         clock.lap("ocr_lines")
     else:
         card, ocr = read_upright(card, engine, clock, thorough=thorough)
     qrs = qr_mod.decode_qr(card.pixels, thorough=thorough)
+    if not qrs and card.method == "textcluster":  # a code away from the text: the whole photo, as before
+        qrs = qr_mod.decode_qr(whole.pixels, thorough=thorough)
     clock.lap("qr")
     if lines and options.reader == "careful":
         _, looks = read_upright(card, engine, clock, thorough=True)
