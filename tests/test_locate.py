@@ -85,3 +85,13 @@ def test_a_photo_filled_by_its_card_stays_whole(engine):
     cut, reader = locate.locate(card, pipeline.line_reader(engine))
     assert cut is card and reader.boxes(card.pixels)  # the detection made there is reused
     assert len(detect_lines(card.pixels)) == len(reader.boxes(card.pixels))
+
+
+def test_a_small_card_in_a_large_photo_is_read_from_the_file_s_own_pixels(engine, caplog):
+    caplog.set_level("DEBUG", logger="cardscan.reading.locate")
+    photo = same_colour_table((2800, 2100), width=0.22, centre=(0.6, 0.4))
+    out = pipeline.process_data("big.jpg", encode(photo, "JPEG", quality=92), engine, OPTS)
+    assert out.ok, out.error
+    assert any("larger decode" in r.getMessage() for r in caplog.records if r.name == "cardscan.reading.locate")
+    assert out.contact.name.value == CARD_LINES[0]
+    assert [e.value for e in out.contact.emails] == [CARD_LINES[-1]]
