@@ -41,7 +41,8 @@ JOIN_SHARE = 0.5  # a block joins the card's text when it is at most this share 
 #                   ... and the text with it still fits in a card
 MARGIN_SHARE = 0.12  # margin around the text: this share of the text's long side ...
 MARGIN_H = 1.5  # ... plus this many line heights (about a card's own margin)
-MAX_SHARE = 0.6  # the region is cut and read when it is at most this share of the photo's area
+MAX_SHARE = 0.5  # the region is cut and read when it is at most this share of the photo's area (measured:
+#                  0.3-0.6 the same on the synthetic sets; 0.6 lost a dev-set name to a misread letter)
 REDETECT_GAIN = 1.25  # ... and the detector sees it at least this much finer than in the whole photo
 MIN_BOXES = 1  # fewer text lines than this locate nothing
 MIN_ASPECT = 1.6  # boxes squarer than this (a phone's screen, a coin, a logo) do not place the card
