@@ -86,8 +86,12 @@ def _line_h(b: TextBox) -> float:
 
 def components(boxes: list[TextBox], link: float) -> list[list[TextBox]]:
     """Single-linkage groups of boxes whose rectangles are at most ``link`` px apart."""
-    rects = [_bounds([b]) for b in boxes]
     n = len(boxes)
+    if n == 0:
+        return []
+    r = np.array([_bounds([b]) for b in boxes])  # (n, 4): left, top, right, bottom
+    dx = np.maximum(0.0, np.maximum(r[:, None, 0], r[None, :, 0]) - np.minimum(r[:, None, 2], r[None, :, 2]))
+    dy = np.maximum(0.0, np.maximum(r[:, None, 1], r[None, :, 1]) - np.minimum(r[:, None, 3], r[None, :, 3]))
     parent = list(range(n))
 
     def root(i: int) -> int:
@@ -96,10 +100,8 @@ def components(boxes: list[TextBox], link: float) -> list[list[TextBox]]:
             i = parent[i]
         return i
 
-    for i in range(n):
-        for j in range(i + 1, n):
-            if _gap(rects[i], rects[j]) <= link:
-                parent[root(i)] = root(j)
+    for i, j in zip(*np.nonzero(np.triu(np.hypot(dx, dy) <= link, 1))):
+        parent[root(int(i))] = root(int(j))
     groups: dict[int, list[TextBox]] = {}
     for i in range(n):
         groups.setdefault(root(i), []).append(boxes[i])
