@@ -553,7 +553,8 @@ def contact_details(contact) -> dict:  # noqa: ANN001
     def one(f):  # noqa: ANN001, ANN202
         return {"value": getattr(f, "value", None) or getattr(f, "number", None), "confidence": round(f.confidence, 3),
                 "source": f.source, "flags": list(f.flags), "message": f.message}
-    d: dict = {n: one(getattr(contact, n)) for n in ("name", "title", "company", "address") if getattr(contact, n)}
+    d: dict = {n: one(getattr(contact, n)) for n in ("name", "title", "company", "address", "other_name")
+                if getattr(contact, n)}
     d["emails"] = [one(e) for e in contact.emails]
     d["phones"] = [one(p) for p in contact.phones]
     d["websites"] = [one(w) for w in contact.websites]

@@ -19,6 +19,7 @@ class ExitCode(IntEnum):
     send_failed = 10
     login_failed = 11
     remote_failed = 12
+    cluster_failed = 13
     other_error = 15
     ctrl_c = 130
     terminated = 143  # SIGTERM: stopped as cleanly as by Ctrl-C
@@ -96,7 +97,7 @@ class SendError(CardscanError):
 class ClusterError(CardscanError):
     """The Dask cluster cannot be reached or was lost mid-run; photos already committed stay stored."""
 
-    exit_code = ExitCode.other_error
+    exit_code = ExitCode.cluster_failed
 
 
 class ValidationError(CardscanError, ValueError):

@@ -131,6 +131,7 @@ class Contact:
     title: Field | None = None
     company: Field | None = None
     address: Field | None = None
+    other_name: Field | None = None  # the name in a second script ("村瀬 善信" beside "Yoshinobu Murase")
     emails: tuple[Field, ...] = ()
     phones: tuple[Phone, ...] = ()
     websites: tuple[Field, ...] = ()
@@ -151,6 +152,7 @@ class Contact:
             "phones": [{"number": p.number, "type": p.type, "raw": p.raw} for p in self.phones],
             "websites": [w.value for w in self.websites],
             "address": self.scalar("address"),
+            "other_name": self.scalar("other_name"),
             "region": self.region,
         }
 

@@ -289,3 +289,19 @@ def test_bench_speed_runs_the_cluster_beside_the_local_pool(tmp_path):
     assert c["run"]["cards"] == d["cardscan"]["cards"] == 6 and c["run"]["failures"] == 0
     assert c["workers"] == 1 and c["writer_contacts"] >= 200 and c["writer_per_second"] > 0
     assert c["overhead_per_photo_s"] == pytest.approx((c["run"]["seconds"] - d["cardscan"]["seconds"]) / 6)
+
+
+def test_an_unreachable_scheduler_is_one_line_and_exit_13(tmp_path):
+    import socket
+
+    from conftest import run_cli
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    photos = _photos(tmp_path / "in", 1, start=900)
+    r = run_cli("scan", str(photos), "--db", str(tmp_path / "c.db"), "--cluster", f"tcp://127.0.0.1:{port}",
+                "--no-report", "--no-drafts", timeout=120)
+    assert r.returncode == 13, r.stderr
+    errors = [l for l in r.stderr.splitlines() if l.strip()]
+    assert any("cannot reach the Dask scheduler" in l for l in errors) and "Traceback" not in r.stderr

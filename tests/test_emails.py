@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from cardscan.parsing.emails import check_email, find_emails, repair_tld
+from cardscan.parsing.contact import parse_text
+from cardscan.parsing.domains import ending_repairs, repair_ending, tld_exists
+from cardscan.parsing.emails import check_email, find_emails
 
 
 def values(text: str) -> list[str]:
@@ -99,11 +101,39 @@ def test_unknown_tld_is_kept_but_marked() -> None:
     assert not h.known_tld
 
 
-def test_repair_tld() -> None:
-    assert repair_tld("example.ne.ip") == "example.ne.jp"
-    assert repair_tld("example.corn") == "example.com"
-    assert repair_tld("example.com") is None
-    assert repair_tld("example.zzzz") is None
+def test_repair_ending() -> None:
+    assert repair_ending("example.ne.ip") == "example.ne.jp"  # "ne.jp" is listed, "ne.it" is not
+    assert repair_ending("example.corn") == "example.com"
+    assert repair_ending("example.nett") == "example.net"
+    assert repair_ending("example.cojp") == "example.co.jp"  # a dropped dot
+    assert repair_ending("example.com") is None
+    assert repair_ending("example.zzzz") is None
+    assert repair_ending("example.comm") is None  # "com" or "co.mm": no guess
+
+
+def test_top_level_domains_come_from_the_public_suffix_list() -> None:
+    assert tld_exists("gmbh") and tld_exists("mz") and tld_exists("com")
+    assert not tld_exists("comz") and not tld_exists("brigade")
+
+
+def test_an_existing_rare_tld_is_not_marked() -> None:
+    (h,) = find_emails(["jo@example.gmbh"])
+    assert h.known_tld and not h.repaired
+
+
+def test_an_ending_the_text_cannot_choose_is_chosen_by_the_phone_numbers_country() -> None:
+    assert set(ending_repairs("example.comz")) == {"example.co.mz", "example.com"}
+    (h,) = find_emails(["jo@example.comz"])
+    assert not h.known_tld and set(h.repairs) == {"jo@example.co.mz", "jo@example.com"}
+    (mz,) = parse_text("Jo Mavie\njo@example.comz\nTel +258 84 123 4567").emails
+    assert mz.value == "jo@example.co.mz" and "repaired" in mz.flags and "MZ" in (mz.message or "")
+    (us,) = parse_text("Jo Mavie\njo@example.comz\nTel +1 415 555 0134").emails
+    assert us.value == "jo@example.comz" and "low_confidence" in us.flags  # kept as read, flagged
+
+
+def test_a_misread_free_mail_address_is_not_a_website() -> None:
+    c = parse_text("Rick Nog\nricknog39ldgmail.com\nnogdesign.com")
+    assert [w.value for w in c.websites] == ["nogdesign.com"]
 
 
 def test_long_garbage_is_bounded() -> None:

@@ -122,7 +122,7 @@ def test_invented_cards(text: str, want: dict) -> None:
 
 def test_record_shape() -> None:
     rec = parse_text(US_CARD).to_record()
-    assert set(rec) == {"name", "title", "company", "emails", "phones", "websites", "address", "region"}
+    assert set(rec) == {"name", "title", "company", "emails", "phones", "websites", "address", "other_name", "region"}
     assert rec["phones"][0] == {"number": "+15035550142", "type": "work", "raw": "Tel: (503) 555-0142"}
 
 

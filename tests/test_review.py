@@ -150,6 +150,34 @@ def test_cli_serves_on_loopback_and_stops_on_ctrl_c(filled: Filled) -> None:  # 
     assert "Traceback" not in err
 
 
+def test_cli_busy_timeout_reaches_the_page(filled: Filled) -> None:  # noqa: F811
+    """`cardscan review --busy-timeout 0.3`: a save blocked by another program's write lock is
+    answered "busy" at once (with the default 30 s the request below would time out after 10 s)."""
+    assert subprocess.run([sys.executable, "-m", "cardscan", "review", "--db", str(filled.db), "--no-browser",
+                           "--busy-timeout", "0"], capture_output=True, text=True, timeout=60).returncode == 1
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "cardscan", "review", "--db", str(filled.db), "--no-browser",
+                             "--busy-timeout", "0.3"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    holder = sqlite3.connect(filled.db, isolation_level=None)
+    try:
+        url = proc.stdout.readline().split(": ", 1)[1].strip()
+        token = url.rstrip("/").rsplit("/", 1)[1]
+        origin = url.split("/", 3)[:3]
+        holder.execute("BEGIN IMMEDIATE")
+        status, html = http(f"{url}contact/{filled.good}/reviewed", {"token": token, "reviewed": "1"},
+                            headers={"Origin": "/".join(origin)})
+        assert status == 503 and "busy" in html, (status, html[-500:])
+    finally:
+        holder.close()
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.communicate(timeout=10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
 def test_cli_refuses_a_missing_database(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "cardscan", "review", "--db", str(tmp_path / "none.db"), "--no-browser"],
                        capture_output=True, text=True, timeout=60)

@@ -125,8 +125,11 @@ def test_not_a_database_and_bad_paths(tmp_path: Path) -> None:
     con.execute("CREATE TABLE something_else (x)")
     con.commit()
     con.close()
+    before = other.read_bytes()
     with pytest.raises(OutputAccessError, match="another program"):
         Store(other)
+    assert other.read_bytes() == before  # refused before anything was written: no WAL mode switched on
+    assert sqlite3.connect(other).execute("PRAGMA journal_mode").fetchone()[0] == "delete"
     with pytest.raises(OutputAccessError, match="does not exist"):
         Store(tmp_path / "missing" / "x.db")
     with pytest.raises(OutputAccessError):
@@ -343,3 +346,37 @@ def test_migration_to_schema_3_keeps_cards_fields_and_crops(tmp_path: Path) -> N
         with pytest.raises(sqlite3.IntegrityError):  # the constraint is still enforced
             conn.execute("INSERT INTO cards (photo_sha256, card_index, contact_id, created_at) VALUES (?, 0, 7, ?)",
                          (sha, ts))
+
+
+def test_migration_8_keeps_every_field_and_its_history(tmp_path: Path) -> None:
+    db = tmp_path / "seven.db"
+    con = sqlite3.connect(db, isolation_level=None)
+    con.execute("PRAGMA foreign_keys = ON")
+    assert migrate(con, MIGRATIONS[:7], path=db) == 7
+    ts = "2026-01-01T00:00:00"
+    sha = "b" * 64
+    con.execute("INSERT INTO photos (sha256, path, state, first_seen, updated_at) VALUES (?, 'p.jpg', 'done', ?, ?)",
+                (sha, ts, ts))
+    con.execute("INSERT INTO contacts (id, created_at, updated_at) VALUES (4, ?, ?)", (ts, ts))
+    con.execute("INSERT INTO cards (id, photo_sha256, contact_id, raw_text, created_at) VALUES (2, ?, 4, 'x', ?)",
+                (sha, ts))
+    con.execute("INSERT INTO fields (id, contact_id, card_id, name, value, confidence, source, is_current, created_at) "
+                "VALUES (10, 4, 2, 'name', 'Ada Exampel', 0.5, 'ocr', 0, ?)", (ts,))
+    con.execute("INSERT INTO fields (id, contact_id, name, value, confidence, source, action, supersedes, created_at) "
+                "VALUES (11, 4, 'name', 'Ada Example', 1.0, 'user', 'edit', 10, ?)", (ts,))
+    with pytest.raises(sqlite3.IntegrityError):  # schema 7 knows no other_name
+        con.execute("INSERT INTO fields (contact_id, name, value, confidence, source, created_at) "
+                    "VALUES (4, 'other_name', 'x', 1.0, 'user', ?)", (ts,))
+    con.close()
+    with Store(db) as st:
+        conn = st.connection
+        assert conn.execute("SELECT max(version) FROM schema_version").fetchone()[0] == SCHEMA_VERSION
+        assert conn.execute("SELECT id, card_id, supersedes, is_current FROM fields ORDER BY id").fetchall() == [
+            (10, 2, None, 0), (11, None, 10, 1)]
+        assert st.contact(4).contact.scalar("name") == "Ada Example"
+        conn.execute("INSERT INTO fields (contact_id, name, value, confidence, source, created_at) "
+                     "VALUES (4, 'other_name', '山田 太郎', 1.0, 'user', ?)", (ts,))
+        assert st.contact(4).contact.scalar("other_name") == "山田 太郎"
+        with pytest.raises(sqlite3.IntegrityError):  # the CHECK still refuses unknown names
+            conn.execute("INSERT INTO fields (contact_id, name, value, confidence, source, created_at) "
+                         "VALUES (4, 'nickname', 'x', 1.0, 'user', ?)", (ts,))

@@ -6,7 +6,7 @@ import argparse
 from cardscan.cli.main import add_db_option, require_db, record_id
 from cardscan.errors import BadArgumentsError
 
-FIELDS = ("name", "title", "company", "address", "email", "phone", "website")
+FIELDS = ("name", "title", "company", "address", "other_name", "email", "phone", "website")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,7 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "--revert FIELD brings it back. An empty value (\"\") deletes the field.")
     p.add_argument("contact", type=record_id, metavar="CONTACT", help="contact number (as shown by scan and the report)")
     for f in FIELDS:
-        p.add_argument(f"--{f}", metavar="TEXT", help=f"new {f}")
+        p.add_argument(f"--{f.replace('_', '-')}", dest=f, metavar="TEXT",
+                       help="the name in a second script" if f == "other_name" else f"new {f}")
     p.add_argument("--phone-type", choices=("work", "mobile", "fax", "other"), help="type of the --phone number")
     p.add_argument("--position", type=int, default=0, metavar="N",
                    help="which e-mail / phone / website (0 = first; one past the last adds one)")

@@ -24,6 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-browser", action="store_true", help="only print the address; do not open a browser")
     p.add_argument("--config", type=Path, metavar="FILE", help="cardscan config file (sender, for approving follow-ups)")
     add_review_threshold(p)
+    p.add_argument("--busy-timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="how long a save waits while another program holds the database's write lock "
+                        "(default 30); then the page says so and keeps what was typed")
     p.set_defaults(func=run)
 
 
@@ -33,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
     require_db(args.db)
     if not 0 <= args.port <= 65535:
         raise BadArgumentsError("--port must be between 0 and 65535")
+    if not 0 < args.busy_timeout <= 3600:
+        raise BadArgumentsError("--busy-timeout must be more than 0 and at most 3600 seconds")
 
     def config_loader():  # noqa: ANN202 - cardscan.config.Config
         from cardscan.config import load_config
@@ -40,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         return load_config(args.config)
 
     settings = ReviewSettings(db=args.db.resolve(), event=args.event, policy=review_policy(args),
-                              config_loader=config_loader)
+                              config_loader=config_loader, busy_timeout=args.busy_timeout)
     host = args.host if args.host is not None else "127.0.0.1"
     server = ReviewServer(settings, host=host, port=args.port, allow_remote=args.host is not None)
     print(f"cardscan review: {server.url}", flush=True)

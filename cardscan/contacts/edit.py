@@ -26,7 +26,7 @@ from cardscan.store import Store
 
 log = logging.getLogger(__name__)
 
-MAX_LENGTH = {"address": 500, "name": 200, "title": 200, "company": 200, "email": 320, "phone": 64, "website": 2000}
+MAX_LENGTH = {"address": 500, "name": 200, "other_name": 200, "title": 200, "company": 200, "email": 320, "phone": 64, "website": 2000}
 _ALLOWED_FORMAT = {"\u200c", "\u200d"}  # ZWNJ / ZWJ: needed by Persian, Indic scripts, emoji
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from cardscan.errors import BadArgumentsError
 from cardscan.models import SOURCE_USER, Contact, Field, Phone
 
-SCALAR_FIELDS = ("name", "title", "company", "address")
+SCALAR_FIELDS = ("name", "title", "company", "address", "other_name")
 LIST_FIELDS = {"email": "emails", "phone": "phones", "website": "websites"}
 FIELD_NAMES = SCALAR_FIELDS + tuple(LIST_FIELDS)
 

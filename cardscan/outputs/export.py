@@ -249,6 +249,9 @@ def vcard(item: ExportItem) -> str:
         out.append(_prop("ORG", vcard_escape(company)))
         if not name:
             out.append(_prop("X-ABShowAs", "COMPANY"))  # iOS / macOS: list it under the company
+    other = clean_text(c.other_name.value, multiline=False).strip() if c.other_name else ""
+    if other:
+        out.append(_prop("NICKNAME", vcard_escape(other)))  # the name in its other script (README: Exports)
     if c.title is not None and c.title.value.strip():
         out.append(_prop("TITLE", vcard_escape(c.title.value.strip())))
     for i, e in enumerate(x for x in c.emails if _is_valid(x)):
@@ -328,7 +331,7 @@ OUTLOOK_PHONE_SLOTS = {
 }
 
 PLAIN_HEADERS = (
-    "id", "name", "first name", "last name", "title", "company", "emails", "work phones", "mobile phones",
+    "id", "name", "first name", "last name", "other name", "title", "company", "emails", "work phones", "mobile phones",
     "fax numbers", "other phones", "websites", "address", "event", "event date", "notes", "scanned at",
     "reviewed",
 )
@@ -371,7 +374,7 @@ def _google_row(item: ExportItem, n_email: int, n_phone: int, n_web: int) -> lis
         "Name Prefix": parts.prefix, "Name Suffix": parts.suffix,
         "File As": "" if c.name else (c.company.value if c.company else ""),
         "Organization Name": c.scalar("company"), "Organization Title": c.scalar("title"),
-        "Notes": note_text(item), "Labels": (item.event or "").replace(":::", ":"),
+        "Nickname": c.scalar("other_name"), "Notes": note_text(item), "Labels": (item.event or "").replace(":::", ":"),
     }
     cells = [_cell(row.get(h)) for h in GOOGLE_NAME_HEADERS]
     emails = [e.value for e in c.emails if _is_valid(e)]
@@ -430,6 +433,8 @@ def _outlook_row(item: ExportItem) -> list[str]:
         else:
             used.add(slot)
             row[slot] = cell
+    if c.other_name is not None and c.other_name.value.strip():
+        extra.append(f"name {clean_text(c.other_name.value, multiline=False).strip()}")  # Outlook has no nickname column
     webs = [u for u in (website_url(w.value) for w in c.websites if _is_valid(w)) if u]
     if webs:
         row["Web Page"] = webs[0]
@@ -452,7 +457,8 @@ def _plain_row(item: ExportItem) -> list[str]:
 
     by_type = {k: phones(k) for k in ("work", "mobile", "fax", "other")}
     cells = [
-        str(item.id), _cell(c.scalar("name")), _cell(parts.given), _cell(parts.family), _cell(c.scalar("title")),
+        str(item.id), _cell(c.scalar("name")), _cell(parts.given), _cell(parts.family), _cell(c.scalar("other_name")),
+        _cell(c.scalar("title")),
         _cell(c.scalar("company")), _cell("; ".join(e.value for e in c.emails if _is_valid(e))),
         by_type["work"], by_type["mobile"], by_type["fax"], by_type["other"],
         _cell("; ".join(u for u in (website_url(w.value) for w in c.websites if _is_valid(w)) if u)),
@@ -508,7 +514,7 @@ def json_record(item: ExportItem) -> dict[str, Any]:
     return {
         "id": item.id,
         "name": _value_dict(c.name), "title": _value_dict(c.title), "company": _value_dict(c.company),
-        "address": _value_dict(c.address),
+        "address": _value_dict(c.address), "other_name": _value_dict(c.other_name),
         "emails": [_value_dict(e) for e in c.emails],
         "phones": [_value_dict(p) for p in c.phones],
         "websites": [_value_dict(w) for w in c.websites],

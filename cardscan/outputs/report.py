@@ -278,7 +278,8 @@ def contact_view(rec: ContactRecord, *, policy: ReviewPolicy = DEFAULT_POLICY,
                  synced: str | None = None, intros: Sequence[IntroLine] = ()) -> ContactView:
     c = rec.contact
     vals: list[ValueView] = []
-    for label, name in (("Name", "name"), ("Title", "title"), ("Company", "company")):
+    for label, name in (("Name", "name"), ("Name (other script)", "other_name"), ("Title", "title"),
+                        ("Company", "company")):
         f = getattr(c, name)
         if f is not None:
             vals.append(_value_view(label, f, policy=policy, href=None, field=name))

@@ -8,9 +8,10 @@ field is left empty: a wrong value in the wrong field is worse than none.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
+from cardscan.parsing.domains import by_region
 from cardscan.models import SOURCE_OCR, Contact, Field, OcrResult, Phone, QrPayload
 from cardscan.parsing.address import _find_address
 from cardscan.parsing.company import _find_company
@@ -23,6 +24,7 @@ from cardscan.parsing import roles
 from cardscan.parsing.qrmerge import _merge_qr
 from cardscan.parsing.readings import merge_readings
 from cardscan.parsing.region import _region_from_numbers
+from cardscan.parsing.scripts import find_other_name
 from cardscan.parsing.titles import _find_title
 from cardscan.parsing.web import (
     _check_site_against_emails,
@@ -76,6 +78,10 @@ def _read_lines(ocr: OcrResult, region: str | None = None) -> _Read:
     if reg.source == "fallback" and any(not h.number.startswith("+") for h in phone_hits):
         reg, phone_hits = _region_from_numbers(masked, texts, reg, phone_hits, left)
 
+    if any(h.repairs for h in email_hits):
+        email_hits = [_ending_by_region(h, phone_hits) for h in email_hits]
+        mail_domains = _email_domains(email_hits)
+        domains = [h.value.rsplit("@", 1)[1] for h in email_hits] + [_host(v) for _, _, v in site_hits]
     for h in email_hits:
         lines[h.line].contact = True
     for li, _, _ in site_hits:
@@ -110,6 +116,9 @@ def parse(ocr: OcrResult, /, qr: Sequence[QrPayload] = (), *, region: str | None
     address = _find_address(lines, phone_hits)
     probs = roles.role_probs(lines, email_hits, domains) if use_model else None  # None: the rules alone
     name = _find_name(lines, email_hits)
+    other_name = find_other_name(lines, name[0] if name else None)
+    if other_name and other_name[0] is not None:
+        other_name[0].used = "name"
     title = _find_title(lines, name, probs)
     company = _find_company(lines, domains, email_hits, probs)
 
@@ -118,6 +127,7 @@ def parse(ocr: OcrResult, /, qr: Sequence[QrPayload] = (), *, region: str | None
         title=title,
         company=company,
         address=address,
+        other_name=other_name[1] if other_name else None,
         emails=emails,
         phones=phones,
         websites=websites,
@@ -129,6 +139,29 @@ def parse(ocr: OcrResult, /, qr: Sequence[QrPayload] = (), *, region: str | None
     return contact
 
 
+def _ending_by_region(h: EmailHit, phone_hits: Sequence[PhoneHit]) -> EmailHit:
+    """An address whose top-level domain does not exist and has several repairs: the one in the
+    country of the card's phone numbers, if exactly one is ("...@ubemoz.comz" with +258 numbers)."""
+    if not h.repairs:
+        return h
+    import phonenumbers
+
+    regions = set()
+    for p in phone_hits:
+        if p.number.startswith("+"):
+            try:
+                regions.add(phonenumbers.region_code_for_number(phonenumbers.parse(p.number)) or "")
+            except phonenumbers.NumberParseException:
+                continue
+    pick = by_region(list(h.repairs), regions)
+    if pick is None:
+        return h
+    tld = pick.rsplit(".", 1)[-1]
+    return replace(h, value=pick, repaired=True, known_tld=True, repairs=(),
+                   message=f"no top-level domain '{h.value.rsplit('.', 1)[-1]}' exists; read as "
+                           f"'{pick.rsplit('@', 1)[1]}', as the card's phone numbers are in {tld.upper()}")
+
+
 def _email_field(h: EmailHit, lines: list[_Ln]) -> Field:
     ln = lines[h.line]
     conf = _words_conf(ln) * (0.55 if h.repaired else 0.98) * (1.0 if h.known_tld else 0.6)
@@ -137,7 +170,7 @@ def _email_field(h: EmailHit, lines: list[_Ln]) -> Field:
         flags.append("repaired")
     if conf < LOW or not h.known_tld:
         flags.append("low_confidence")
-    msg = h.message if h.repaired else (None if h.known_tld else "unusual top-level domain; check the spelling")
+    msg = h.message if h.repaired else (None if h.known_tld else "no such top-level domain; check the spelling")
     return Field(h.value, round(conf, 3), SOURCE_OCR, h.raw, tuple(dict.fromkeys(flags)), msg)
 
 

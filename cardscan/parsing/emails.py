@@ -14,6 +14,7 @@ from typing import Sequence
 
 from email_validator import EmailNotValidError, validate_email
 
+from cardscan.parsing.domains import ending_repairs, tld_exists
 from cardscan.parsing.layout import MAX_FIELD_CHARS, MAX_LINE_CHARS, known_tlds
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,8 @@ class EmailHit:
     line: int  # index of the (first) line it came from
     repaired: bool = False
     message: str | None = None  # why it needed a repair (the validator's verdict on the raw text)
-    known_tld: bool = True
+    known_tld: bool = True  # its top-level domain exists (Public Suffix List)
+    repairs: tuple[str, ...] = ()  # when it does not: the repaired addresses the text cannot choose between
 
 
 def check_email(candidate: str, /) -> EmailCheck:
@@ -115,17 +117,22 @@ def _accept(c: str, raw: str, line: int, repaired: bool, found: dict[str, EmailH
         # "Q@97.brigade": an icon read as '@' before a street number, not an address
         log.debug("e-mail candidate %r refused: looks like an icon before other text", c)
         return
-    fixed_domain = repair_tld(domain)
-    if fixed_domain:
-        c2 = check_email(chk.normalized.rsplit("@", 1)[0] + "@" + fixed_domain)
-        if c2.ok and c2.normalized:
-            chk, repaired, tld = c2, True, fixed_domain.rsplit(".", 1)[-1]
+    local = chk.normalized.rsplit("@", 1)[0]
+    fixes = [c2.normalized for d in ending_repairs(domain)
+             if (c2 := check_email(f"{local}@{d}")).ok and c2.normalized]
+    if len(fixes) == 1:
+        chk, repaired = check_email(fixes[0]), True
+        tld = fixes[0].rsplit(".", 1)[-1].casefold()
+        fixes = []
     if repaired:
         message = check_email(raw.strip()).message or "repaired from OCR text"
+    assert chk.normalized is not None
     key = chk.normalized.casefold()
     if key in found and not (found[key].repaired and not repaired):
         return
-    found[key] = EmailHit(chk.normalized, raw.strip()[:MAX_FIELD_CHARS], line, repaired, message, tld in known_tlds())
+    exists = tld_exists(tld)
+    found[key] = EmailHit(chk.normalized, raw.strip()[:MAX_FIELD_CHARS], line, repaired, message,
+                          tld in known_tlds() if exists is None else exists, tuple(fixes))
 
 
 def find_emails(lines: Sequence[str], /) -> list[EmailHit]:
@@ -173,24 +180,6 @@ def _drop_fragments(hits: list[EmailHit]) -> list[EmailHit]:
                 extra = bl[: -len(al)].rstrip(".")
                 drop.add(a_i if re.fullmatch(r"[a-z]{1,20}", extra) else b_i)
     return [h for k, h in enumerate(hits) if k not in drop]
-
-
-# Single-character OCR slips in a top-level domain ('.ne.ip' for '.ne.jp', '.cem' for '.com').
-_POPULAR_TLDS = ("com", "net", "org", "jp", "br", "de", "vn", "uk", "fr", "it", "es", "edu", "gov", "info", "biz", "au", "ca")
-
-
-def repair_tld(domain: str, /) -> str | None:
-    """The domain with an unknown TLD replaced by a popular one a single character away, else None."""
-    head, _, tld = domain.rpartition(".")
-    tld_l = tld.casefold()
-    if not head or tld_l in known_tlds():
-        return None
-    for cand in _POPULAR_TLDS:
-        if len(cand) == len(tld_l) and sum(x != y for x, y in zip(cand, tld_l)) == 1:
-            return f"{head}.{cand}"
-    if tld_l.replace("rn", "m") in _POPULAR_TLDS:
-        return f"{head}.{tld_l.replace('rn', 'm')}"
-    return None
 
 
 def _raw_guess(text: str, repaired: str, /) -> str:

@@ -59,6 +59,10 @@ _INNER_DASH_RE = re.compile(r"(?<=[^\W_])[—–‒―](?=[^\W_])")
 _ICON_KEEP = frozenset("dr mr ms mrs st av no nr de da di du le la el of".split())
 
 
+# Han, kana and Hangul: one or two of them are a word (a family name: "村瀬"), never a pictogram
+_IDEOGRAPHS_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
+
+
 def _drop_leading_icon(line: Line) -> Line:
     """A pictogram before a line (phone, pin, envelope, globe) often reads as one or two stray
     characters ('Q@ 737 Mill Ave', 'QO Tavaton Ltd.'), set apart from the text by a wide gap.
@@ -68,6 +72,7 @@ def _drop_leading_icon(line: Line) -> Line:
     w0, w1 = line.words[0], line.words[1]
     alnum = _ALNUM_RE.findall(w0.text)
     if len(alnum) > 2 or any(c.isdigit() for c in w0.text) or re.fullmatch(r"[A-Z]\.|[&+(]", w0.text) or \
+            _IDEOGRAPHS_RE.search(w0.text) or \
             fold(w0.text).strip(".:") in _ICON_KEEP or _legal_form_token(w0.text):
         return line  # ... or the "Co.," of "Co., Ltd."
     if label_type(w0.text) is not None or fold(w0.text).strip(".:") in _CONTACT_LABELS:

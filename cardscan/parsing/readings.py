@@ -35,7 +35,7 @@ def merge_readings(primary: Contact, secondary: Contact, /) -> Contact:
     values (source "qr") are the same in both and pass through.
     """
     changes: dict[str, Any] = {}
-    for key in ("name", "title", "company", "address"):
+    for key in ("name", "title", "company", "address", "other_name"):
         a, b = getattr(primary, key), getattr(secondary, key)
         if a is None and b is None:
             continue

@@ -6,7 +6,8 @@ from dataclasses import replace
 from typing import Sequence
 
 from cardscan.models import SOURCE_OCR, Field
-from cardscan.parsing.emails import EmailHit, repair_tld
+from cardscan.parsing.domains import repair_ending, tld_exists
+from cardscan.parsing.emails import EmailHit
 from cardscan.parsing.layout import cap, known_tlds
 from cardscan.parsing.lines import LOW, _Ln, _words_conf
 from cardscan.parsing.vocab import _PERSONAL_DOMAINS
@@ -22,6 +23,8 @@ _WWW_SPACES_RE = re.compile(r"\b(?:https?://)?www\d?\s?[.,]\s?[a-z0-9-]+(?:\.\s?
 
 
 _NOT_SITE_LABELS = frozenset("e.g i.e a.m p.m".split())
+# free-mail brands no other name ends in: "name39ldgmail.com" is an e-mail whose '@' was misread
+_MAIL_BRANDS = ("gmail", "googlemail", "yahoo", "hotmail", "outlook", "icloud", "protonmail", "rocketmail")
 
 
 # OCR misreadings of a URL scheme ("hittps://", "htps;//", "http//"): repaired in place, padded
@@ -46,20 +49,25 @@ def _find_websites(masked: Sequence[str]) -> list[tuple[int, tuple[int, int], st
             raw = m.group(0).rstrip(".,/")
             v = re.sub(r"^(www\d?)\s?[.,]\s?", r"\1.", raw, flags=re.I)
             host = _host(v)
-            fixed = repair_tld(host) if re.match(r"(?:https?://|www\d?\.)", v, re.I) else None
+            fixed = repair_ending(host) if re.match(r"(?:https?://|www\d?\.)", v, re.I) else None
             if fixed:
                 v = v.replace(host.rsplit(".", 1)[-1], fixed.rsplit(".", 1)[-1]) if v.islower() else v[: v.lower().rfind(host.rsplit(".", 1)[-1])] + fixed.rsplit(".", 1)[-1] + v[v.lower().rfind(host.rsplit(".", 1)[-1]) + len(host.rsplit(".", 1)[-1]):]
                 host = fixed
             labels = host.split(".")
             tld = labels[-1].casefold()
             explicit = bool(re.match(r"(?:https?://|www\d?\.)", v, re.I))
-            if tld not in known_tlds() or host.casefold() in _NOT_SITE_LABELS:
+            # a site written as one ("www.", "https://") may end in any existing top-level domain;
+            # a bare "word.word" only in a common one ("Inc.robert" is no site)
+            known = tld_exists(tld) if explicit else None
+            if not (known or (known is None and tld in known_tlds())) or host.casefold() in _NOT_SITE_LABELS:
                 continue
             if not explicit:
                 if m.start() > 0 and not text[m.start() - 1].isspace() and text[m.start() - 1] not in ":|(<[":
                     continue  # glued to other text ("ricknog3?dgmail.com"): a misread e-mail, not a site
                 if labels[-2].casefold() in _PERSONAL_DOMAINS:
                     continue  # gmail.com is nobody's website
+                if labels[-2].casefold().endswith(_MAIL_BRANDS):
+                    continue  # "name39ldgmail.com": an e-mail whose '@' was misread, not a site
                 # a bare domain: at least a 2-character name, lower-case letters or a path, not an initial
                 if len(labels[-2]) < 2 or (v.isupper() and len(labels[-2]) < 4):
                     continue

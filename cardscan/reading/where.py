@@ -33,7 +33,7 @@ def fold(text: str) -> str:
 def _values(contact: Contact) -> Iterator[tuple[str, str, str]]:
     """(field, stored value, text to look for) of every value read off the card or its QR code
     (a QR code's values are usually printed too; a person's edits are not on the card)."""
-    for name in ("name", "title", "company", "address"):
+    for name in ("name", "title", "company", "address", "other_name"):
         f: Field | None = getattr(contact, name)
         if f is not None and f.source != SOURCE_USER:
             yield name, f.value, f.raw or f.value

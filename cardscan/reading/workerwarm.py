@@ -16,7 +16,7 @@ import signal
 
 signal.signal(signal.SIGINT, signal.SIG_IGN)
 
-from cardscan.parsing import phones  # noqa: E402 - after the SIGINT line above
+from cardscan.parsing import domains, phones  # noqa: E402 - after the SIGINT line above
 from cardscan.reading import pipeline  # noqa: E402,F401 - imported for its side effect of loading
 
 try:  # optional: the pytesseract fallback works without it
@@ -33,6 +33,8 @@ except ImportError:  # pragma: no cover
     pass
 
 phones._country_names()
+domains.all_tlds()  # the Public Suffix List, parsed once (about 0.15 s) for every worker
+domains.is_public_suffix("co.uk")
 
 # The line reader's ONNX sessions (detector, recogniser, direction classifier): loaded once here
 # and shared copy-on-write by every forked worker. Each runs with one thread and no thread pool

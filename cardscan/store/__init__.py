@@ -380,6 +380,49 @@ def _m7_followup_edited(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE followups ADD COLUMN edited INTEGER")
 
 
+@migration(8, "a field for the name in a second script (other_name)", rebuilds_tables=True)
+def _m8_other_name(conn: sqlite3.Connection) -> None:
+    # SQLite cannot change a CHECK constraint in place: the table is copied into a new one whose
+    # `name` also admits 'other_name', with the same ids (so `supersedes` still points right)
+    _run_script(
+        conn,
+        """
+        CREATE TABLE fields_new (
+            id          INTEGER PRIMARY KEY,
+            contact_id  INTEGER NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,
+            card_id     INTEGER REFERENCES cards(id) ON DELETE SET NULL,
+            name        TEXT NOT NULL CHECK (name IN ('name', 'title', 'company', 'address', 'other_name',
+                                                      'email', 'phone', 'website')),
+            position    INTEGER NOT NULL DEFAULT 0 CHECK (position >= 0),
+            value       TEXT NOT NULL,
+            type        TEXT CHECK (type IS NULL OR type IN ('work', 'mobile', 'fax', 'other')),
+            raw         TEXT,
+            confidence  REAL NOT NULL CHECK (confidence >= 0 AND confidence <= 1),
+            source      TEXT NOT NULL CHECK (source IN ('ocr', 'qr', 'user')),
+            flags       TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(flags)),
+            message     TEXT,
+            action      TEXT NOT NULL DEFAULT 'read'
+                        CHECK (action IN ('read', 'edit', 'revert', 'delete', 'merge')),
+            deleted     INTEGER NOT NULL DEFAULT 0 CHECK (deleted IN (0, 1)),
+            is_current  INTEGER NOT NULL DEFAULT 1 CHECK (is_current IN (0, 1)),
+            supersedes  INTEGER REFERENCES fields(id),
+            created_at  TEXT NOT NULL
+        );
+        INSERT INTO fields_new (id, contact_id, card_id, name, position, value, type, raw, confidence, source,
+                                flags, message, action, deleted, is_current, supersedes, created_at)
+            SELECT id, contact_id, card_id, name, position, value, type, raw, confidence, source,
+                   flags, message, action, deleted, is_current, supersedes, created_at
+              FROM fields;
+        DROP TABLE fields;
+        ALTER TABLE fields_new RENAME TO fields;
+        CREATE UNIQUE INDEX fields_one_current ON fields(contact_id, name, position)
+            WHERE is_current = 1;
+        CREATE INDEX fields_contact ON fields(contact_id, name, position);
+        CREATE INDEX fields_supersedes ON fields(supersedes);
+        """,
+    )
+
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -426,6 +469,7 @@ class Store(PhotoQueries, ContactQueries, FollowupQueries, MergeQueries):
         try:
             self._conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
             self._conn.execute("PRAGMA foreign_keys = ON")
+            _refuse_foreign(self._conn, self.path)  # before WAL: another program's file stays as it was
             _enable_wal(self._conn, self.path, timeout)
             self._conn.execute("PRAGMA synchronous = NORMAL")  # safe with WAL: no corruption, at most the last commit lost on power cut
             migrate(self._conn, MIGRATIONS, path=self.path)
@@ -512,6 +556,14 @@ def _write_error(path: Path, exc: sqlite3.OperationalError) -> Exception:
     if any(s in msg for s in _WRITE_ERRORS):
         return OutputAccessError(f"cannot write database {path}: {exc}", hint=_ACCESS_HINT)
     return exc
+
+
+def _refuse_foreign(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse, changing nothing, an SQLite file of another program (tables, but no schema_version)."""
+    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")}
+    if names and "schema_version" not in names:
+        raise OutputAccessError(f"{path} is an SQLite database of another program, not cardscan's",
+                                hint="choose another --db file")
 
 
 def _enable_wal(conn: sqlite3.Connection, path: Path, timeout: float) -> None:

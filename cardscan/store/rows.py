@@ -201,7 +201,7 @@ def _build_contact(rows: Sequence[tuple[Any, ...]], *, region: str | None, raw_t
             scalars[name] = Field(value, conf, source, raw, fl, message)
     return Contact(
         name=scalars.get("name"), title=scalars.get("title"), company=scalars.get("company"),
-        address=scalars.get("address"),
+        address=scalars.get("address"), other_name=scalars.get("other_name"),
         emails=tuple(lists["email"]),  # type: ignore[arg-type]
         phones=tuple(lists["phone"]),  # type: ignore[arg-type]
         websites=tuple(lists["website"]),  # type: ignore[arg-type]

@@ -1,0 +1,88 @@
+"""The person's name in a second script: "村瀬 善信" printed beside "YOSHINOBU MURASE".
+
+Cards from China, Japan, Korea (and many others) print the name twice, in the local script and in
+Latin letters. The contact's name stays the Latin form (what an e-mail greeting and most address
+books use); the other form is kept as ``Contact.other_name`` and exported as the vCard NICKNAME
+(and as a column of the CSV/JSON exports), so it is neither lost nor mistaken for the company.
+
+Evidence, none of it tied to a language's word list beyond the few words below: the line sits next
+to the Latin name (directly above or below it, or shares its line), is written wholly in a
+CJK/Hangul/kana script, is short as names are (2-8 characters), holds no digit, and holds none of
+the words by which such scripts mark a company or a job ("公司", "株式会社", "经理", "部長", "대표").
+"""
+from __future__ import annotations
+
+import re
+
+from cardscan.models import SOURCE_OCR, Field
+from cardscan.parsing.lines import LOW, _Ln, _words_conf
+
+# Han, kana, Hangul (and their compatibility/half-width forms), with the middle dot and spaces
+# that separate family and given names.
+_SCRIPT = r"\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af\u1100-\u11ff\uff66-\uff9f"
+_OTHER_NAME_RE = re.compile(rf"^[{_SCRIPT}][{_SCRIPT}\u30fb\u00b7 ]*[{_SCRIPT}]$")
+_SCRIPT_CHAR_RE = re.compile(rf"[{_SCRIPT}]")
+MIN_CHARS, MAX_CHARS = 2, 8
+
+# Words that make a short CJK/Hangul line a company, a department or a job, not a name.
+_NOT_NAME = (
+    "公司", "会社", "株式", "有限", "集团", "集團", "企业", "企業", "银行", "銀行", "大学", "大學", "学院", "事務所", "研究所",
+    "协会", "協会", "中心", "商店", "工業", "工业", "科技", "部门", "部門", "本部", "課長", "经理", "經理", "总监", "總監",
+    "主任", "社長", "会长", "會長", "董事", "代表", "総裁", "总裁", "總裁", "工程师", "工程師", "顾问", "顧問", "秘书", "秘書",
+    "教授", "医生", "醫生", "律师", "律師", "部長", "部长", "係長", "取締役", "専務", "常務",
+    "회사", "주식", "그룹", "대표", "이사", "부장", "과장", "팀장", "사장", "실장", "차장", "대리", "사원", "센터", "교수",
+)
+
+
+def is_other_script_name(text: str, /) -> bool:
+    """A short line wholly in a CJK/Hangul script with no company or job word: a name's form."""
+    t = text.strip()
+    chars = len(_SCRIPT_CHAR_RE.findall(t))
+    if not MIN_CHARS <= chars <= MAX_CHARS or not _OTHER_NAME_RE.match(t):
+        return False
+    return not any(w in t for w in _NOT_NAME)
+
+
+def find_other_name(lines: list[_Ln], name_ln: _Ln | None, /) -> tuple[_Ln | None, Field] | None:
+    """The name's other-script form next to the chosen Latin name line, as an OCR field."""
+    if name_ln is None:
+        return None
+    at = next((k for k, l in enumerate(lines) if l is name_ln), None)
+    if at is None:
+        return None
+    # on the name's own line: "Taro Yamada 山田太郎" (the Latin part became the name)
+    own = " ".join(t for t in name_ln.text.split() if _SCRIPT_CHAR_RE.search(t))
+    if own and is_other_script_name(own):
+        return None, _field(own, name_ln)
+    for k in (at + 1, at - 1):
+        if 0 <= k < len(lines):
+            ln = lines[k]
+            if ln.used or ln.contact or not _SCRIPT_CHAR_RE.search(ln.text):
+                continue
+            # family and given name printed far apart are read as two lines of one row
+            row = [l for l in lines if not l.used and not l.contact and _same_row(l, ln)]
+            row.sort(key=lambda l: l.line.box[0])
+            text = " ".join(" ".join(l.text.split()) for l in row)
+            if is_other_script_name(text):
+                for l in row:
+                    if l is not ln:
+                        l.used = "name"
+                return ln, _field(text, ln)
+    return None
+
+
+def _same_row(a: _Ln, b: _Ln) -> bool:
+    if a is b:
+        return True
+    ax, ay, aw, ah = a.line.box
+    bx, by, bw, bh = b.line.box
+    if min(ah, bh) <= 0:
+        return False
+    overlap = min(ay + ah, by + bh) - max(ay, by)
+    return overlap >= 0.6 * min(ah, bh)
+
+
+def _field(value: str, ln: _Ln) -> Field:
+    conf = round(_words_conf(ln) * 0.9, 3)
+    flags = ("low_confidence",) if conf < LOW else ()
+    return Field(value, conf, SOURCE_OCR, value, flags)
