@@ -208,16 +208,24 @@ def _looks_personal(ws: Sequence[str]) -> bool:
     return len(ws) >= 2 and ws[-1] in _surnames() and (ws[0] in _first_names() or len(ws[0]) == 1)
 
 
+_CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+
+
+def _has_cjk(text: str) -> bool:
+    return bool(_CJK_RE.search(text))
+
+
 def _model_lines(lines: list[_Ln], group: list[_Ln], probs: Sequence[dict[str, float]]) -> list[_Ln]:
     """A name wrapped over two lines ('WEXBERG' / 'DENTAL CARE'): the line just above or below joins
-    when the role model calls it company too and it is printed in the same size."""
+    when the role model calls it company too and it is printed in the same size and script (the
+    name in a second script is the same name again, not its second half)."""
     if len(group) != 1:
         return group
     for step in (1, -1):
         edge = group[0]
         nb = _neighbour(lines, edge, step)
         if nb is None or not _joinable(nb) or probs[nb.i].get("company", 0.0) < MODEL_SURE or \
-                _looks_personal(words_of(nb.text)) or \
+                _looks_personal(words_of(nb.text)) or _has_cjk(nb.text) != _has_cjk(edge.text) or \
                 probs[edge.i].get("company", 0.0) < MODEL_SURE or len(nb.text.split()) > 4 or \
                 abs(nb.height - edge.height) > 0.15 * max(edge.height, 1.0):
             continue
