@@ -218,7 +218,8 @@ def _has_cjk(text: str) -> bool:
 def _model_lines(lines: list[_Ln], group: list[_Ln], probs: Sequence[dict[str, float]]) -> list[_Ln]:
     """A name wrapped over two lines ('WEXBERG' / 'DENTAL CARE'): the line just above or below joins
     when the role model calls it company too and it is printed in the same size and script (the
-    name in a second script is the same name again, not its second half)."""
+    name in a second script is the same name again, not its second half); nothing follows a legal
+    form ('Rowland & Ashby Pty. Ltd.' / 'Design. Build. Deliver.')."""
     if len(group) != 1:
         return group
     for step in (1, -1):
@@ -226,6 +227,7 @@ def _model_lines(lines: list[_Ln], group: list[_Ln], probs: Sequence[dict[str, f
         nb = _neighbour(lines, edge, step)
         if nb is None or not _joinable(nb) or probs[nb.i].get("company", 0.0) < MODEL_SURE or \
                 _looks_personal(words_of(nb.text)) or _has_cjk(nb.text) != _has_cjk(edge.text) or \
+                _has_legal_suffix((edge if step == 1 else nb).text) or \
                 probs[edge.i].get("company", 0.0) < MODEL_SURE or len(nb.text.split()) > 4 or \
                 abs(nb.height - edge.height) > 0.15 * max(edge.height, 1.0):
             continue
