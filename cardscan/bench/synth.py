@@ -642,6 +642,7 @@ class _Item:
     icon: str | None = None  # phone | mail | web | pin | logo:<kind>
     gap: float = 0.0  # extra space before, in multiples of size
     lead: float = 1.3  # line height in multiples of size
+    role: str = "contact"  # what the line is (cardscan.parsing.roles.ROLES): training labels for the role model
 
 
 @dataclass
@@ -709,7 +710,7 @@ def _draw_icon(d: ImageDraw.ImageDraw, kind: str, x: float, cy: float, s: float,
 
 
 def _draw_column(d: ImageDraw.ImageDraw, col: _Column, scale: float, bg: RGB,
-                 printed: list[tuple[str, tuple[float, float, float, float]]]) -> None:
+                 printed: list[tuple[str, tuple[float, float, float, float], str]]) -> None:
     x0, y0, x1, y1 = col.box
     heights = [_group_height(g, scale) for g in col.groups if g]
     groups = [g for g in col.groups if g]
@@ -739,7 +740,8 @@ def _draw_column(d: ImageDraw.ImageDraw, col: _Column, scale: float, bg: RGB,
                 _draw_icon(d, it.icon.split(":")[-1], x * _SS, cy * _SS, s * _SS, it.color if not logo else it.color, bg)
                 tx = x + size * (1.9 if logo else 1.45)
             d.text((tx * _SS, base * _SS), it.text, font=f, fill=it.color, anchor="ls")
-            printed.append((it.text, (tx, base - asc / _SS, tx + f.getlength(it.text) / _SS, base + desc / _SS)))
+            printed.append((it.text, (tx, base - asc / _SS, tx + f.getlength(it.text) / _SS, base + desc / _SS),
+                            it.role))
             y += size * it.lead
         y += gap
 
@@ -815,7 +817,7 @@ def _contact_items(c: CardContent, dz: Design, body: float) -> list[_Item]:
     wlab = f"{c.web_label}: " if c.web_label else ""
     webs = [_Item(w if dz.icons else wlab + w, fam, "regular", body, col, icon="web" if dz.icons else None)
             for w in c.websites]
-    addr = [_Item(a, fam, "regular", body, col, icon="pin" if dz.icons and i == 0 else None)
+    addr = [_Item(a, fam, "regular", body, col, icon="pin" if dz.icons and i == 0 else None, role="address")
             for i, a in enumerate(c.address_lines)]
     if dz.icons and len(addr) > 1:  # keep continuation lines aligned with the text after the icon
         for a in addr[1:]:
@@ -834,7 +836,7 @@ def _contact_items(c: CardContent, dz: Design, body: float) -> list[_Item]:
 
 
 def _render(c: CardContent, dz: Design, loc: Locale, payload: str | None
-            ) -> tuple[Image.Image, list[tuple[str, tuple[float, float, float, float]]]]:
+            ) -> tuple[Image.Image, list[tuple[str, tuple[float, float, float, float], str]]]:
     W = round(loc.card_mm[0] * _PX_PER_MM)
     H = round(loc.card_mm[1] * _PX_PER_MM)
     img = Image.new("RGB", (W * _SS, H * _SS), dz.bg)
@@ -848,20 +850,22 @@ def _render(c: CardContent, dz: Design, loc: Locale, payload: str | None
     logo = None if dz.logo == "none" else f"logo:{dz.logo}"
 
     def ident() -> list[_Item]:
-        g = [_Item(c.printed_name or c.name, dz.heading_family, "bold", name_size, name_col, lead=1.25)]
+        g = [_Item(c.printed_name or c.name, dz.heading_family, "bold", name_size, name_col, lead=1.25, role="name")]
         if c.title and not c.printed_name:
-            g.append(_Item(c.title, dz.body_family, "italic" if dz.title_italic else "regular", title_size, dz.fg))
+            g.append(_Item(c.title, dz.body_family, "italic" if dz.title_italic else "regular", title_size, dz.fg,
+                           role="title"))
         if c.department:
-            g.append(_Item(c.department, dz.body_family, "regular", body, dz.muted))
+            g.append(_Item(c.department, dz.body_family, "regular", body, dz.muted, role="department"))
         return g
 
     def comp(color: RGB, centred_logo: bool = False) -> list[_Item]:
         g: list[_Item] = []
         if company_text:
             g.append(_Item(company_text, dz.heading_family, "bold", comp_size,
-                           color, icon=logo))
+                           color, icon=logo, role="company"))
         if c.tagline:
-            g.append(_Item(c.tagline, dz.body_family, "italic", body * 0.92, dz.muted if color == dz.fg else color))
+            g.append(_Item(c.tagline, dz.body_family, "italic", body * 0.92, dz.muted if color == dz.fg else color,
+                           role="tagline"))
         return g
 
     # decorations
@@ -917,13 +921,13 @@ def _render(c: CardContent, dz: Design, loc: Locale, payload: str | None
         d.rectangle((0, 0, pw * _SS, H * _SS), fill=panel)
         py1 = y1 - (qr_size + 0.05 * H if payload else 0)
         cols.append(_Column((0.08 * pw, y0, pw * 0.92, py1), "center",
-                            [[_Item(t, dz.heading_family, "bold", comp_size, ptext, lead=1.15)
+                            [[_Item(t, dz.heading_family, "bold", comp_size, ptext, lead=1.15, role="company")
                               for t in _wrap2(company_text)] if company_text else []],
                             spread=False))
         cols.append(_Column((pw + m, y0, x1, y1), "left", [ident(), contacts]))
         if payload:
             qr_pos = ((pw - qr_size) / 2, y1 - qr_size)
-    printed: list[tuple[str, tuple[float, float, float, float]]] = []
+    printed: list[tuple[str, tuple[float, float, float, float], str]] = []
     for col in cols:
         _draw_column(d, col, _fit_scale(col), dz.bg, printed)
     if payload and qr_pos is not None:
@@ -951,6 +955,7 @@ class SynthCard:
     design: Design
     qr_payload: str | None = None
     lines: tuple[str, ...] = ()  # every printed text line, top to bottom per column
+    roles: tuple[str, ...] = ()  # each line's role: name, title, department, company, tagline, contact, address
     boxes: tuple[tuple[float, float, float, float], ...] = ()  # each line's (x0, top, x1, bottom) in pixels
 
     @property
@@ -1062,7 +1067,8 @@ def make_card(seed: int, **overrides: Any) -> SynthCard:
         "source": "cardscan.bench.synth",
     }
     return SynthCard(image=image, truth=truth, seed=seed, content=content, design=design, qr_payload=payload,
-                     lines=tuple(t for t, _ in printed), boxes=tuple(b for _, b in printed))
+                     lines=tuple(t for t, _, _ in printed), boxes=tuple(b for _, b, _ in printed),
+                     roles=tuple(r for _, _, r in printed))
 
 
 # ----------------------------------------------------------------------------------------------
