@@ -13,7 +13,7 @@ JOBS   ?= 2
 # README.md's example outputs are produced by running them (cog, docs/readme_examples.py):
 #   make readme        regenerate them after a change
 #   make readme-check  fail when README.md is stale (tests/test_readme.py runs the same check)
-.PHONY: vocab readme readme-check demo test lint setup setup-test system-deps system-test-deps bench bench-speed samples clean
+.PHONY: vocab roles readme readme-check demo test lint setup setup-test system-deps system-test-deps bench bench-speed samples clean
 
 demo: setup
 	@mkdir -p $(OUT)
@@ -47,6 +47,11 @@ samples: setup
 vocab: setup
 	$(BIN)/python -m pip install -q -e '.[vocab]'
 	$(BIN)/python scripts/build_vocab.py
+
+# the parser's line-role model cardscan/parsing/data/roles.crfsuite, retrained from the project's
+# synthetic cards (scripts/train_roles.py; the same seeds give the same file; ~10 min on 2 cores)
+roles: setup
+	$(BIN)/python scripts/train_roles.py
 
 # ---- set-up: each step only does something when its result is missing
 system-deps:

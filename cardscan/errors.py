@@ -67,6 +67,10 @@ class MissingDependencyError(CardscanError):
     exit_code = ExitCode.missing_dependency
 
 
+class RoleModelError(MissingDependencyError):
+    """The packaged line-role model (cardscan/parsing/data/roles.crfsuite) is missing or unreadable."""
+
+
 class OutputAccessError(CardscanError):
     exit_code = ExitCode.output_access
 

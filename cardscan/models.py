@@ -38,7 +38,7 @@ class CardImage:
     rotation: int = 0  # degrees clockwise applied to make it upright: 0, 90, 180, 270
     skew: float = 0.0  # degrees of deskew applied
     inverted: bool = False  # light text on dark card was inverted for OCR
-    method: str = "passthrough"  # how it was found: "contour", "passthrough", ...
+    method: str = "passthrough"  # how it was found: "contour", "several", "textcluster" (by its text lines), "passthrough"
 
 
 @dataclass(frozen=True)

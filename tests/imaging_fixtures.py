@@ -133,13 +133,29 @@ def panel_card(size: tuple[int, int] = (1050, 600)) -> np.ndarray:
     return np.asarray(im)
 
 
-def same_colour_table(size: tuple[int, int] = (1600, 1200), *, seed: int = 3) -> np.ndarray:
-    """A white card on white paper: no edge a contour finder can use, only a faint shadow."""
+def same_colour_table(size: tuple[int, int] = (1600, 1200), *, seed: int = 3, width: float = 0.6,
+                      centre: tuple[float, float] = (0.5, 0.5)) -> np.ndarray:
+    """A white card on white paper: no edge a contour finder can use, only a faint shadow.
+    ``width``: the card's width as a share of the photo's; ``centre``: where it lies (shares)."""
     W, H = size
     rng = np.random.default_rng(seed)
     bg = np.clip(rng.normal(246, 3, (H, W, 3)), 0, 255).astype(np.uint8)
-    q = card_corners(W * 0.5, H * 0.5, W * 0.6, 1.75, 4.0)
+    q = card_corners(W * centre[0], H * centre[1], W * width, 1.75, 4.0)
     return place(bg, render_card(paper=(247, 247, 245), accent=None), q)
+
+
+STRAY_LINES = ("MORNING EDITION", "Harbour fees rise again", "Weather: rain later")
+
+
+def with_stray_text(rgb: np.ndarray, at: tuple[float, float], *, size: int = 40) -> np.ndarray:
+    """``rgb`` with a few lines of other printed text (a newspaper corner, a mug's print) whose
+    top-left lies at ``at`` (shares of the width and height)."""
+    im = Image.fromarray(rgb)
+    d = ImageDraw.Draw(im)
+    x, y = int(at[0] * rgb.shape[1]), int(at[1] * rgb.shape[0])
+    for i, line in enumerate(STRAY_LINES):
+        d.text((x, y + int(i * size * 1.5)), line, fill=(40, 40, 40), font=font(size, bold=i == 0))
+    return np.asarray(im)
 
 
 def small_photo(long_side: int = 700, *, seed: int = 1) -> np.ndarray:

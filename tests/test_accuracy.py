@@ -76,7 +76,7 @@ def test_real_cards_meet_the_targets(shared_eval: Path) -> None:
     assert (s.counts["phone_e164"].f1() or 0.0) >= TARGETS["phone_e164_f1"], table
     assert (s.type_accuracy or 0.0) >= TARGETS["phone_type_accuracy"], table
     assert s.exact / max(1, s.cards) >= TARGETS["exact_share"], table
-    # Confidence means something: fields left unflagged are right far more often than flagged ones.
+    # Confidence means something: fields left unflagged are right at least 97% of the time (issue 11).
+    # (Flagged fields may all be right too: a flag asks a person to look, it does not say "wrong".)
     c = res.calibration
-    assert c["confident_right_share"] >= 0.95, table
-    assert c["confident_right_share"] > c["flagged_right_share"], table
+    assert c["confident_right_share"] >= 0.97, table

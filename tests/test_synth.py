@@ -271,3 +271,21 @@ def test_bundled_samples_match_the_generator() -> None:
             assert im.format == "JPEG"
         kinds.add(rec["photo_kind"])
     assert kinds == {"photo", "scan"}
+
+
+def test_hard_photos_for_the_card_locator() -> None:
+    """A light card on a table of its own colour, small in the frame; the rest of the photo as
+    the seed draws it (the default photo of the seed is unchanged by these options)."""
+    card = synth.make_card(11, scheme="light")
+    plain = synth.photograph(card, 11)
+    ph = synth.photograph(card, 11, background="same", card_width=0.25)
+    assert ph.image.size == plain.image.size
+    w, h = ph.image.size
+    xs = [x for x, _ in ph.quad]
+    assert 0.2 * w < max(xs) - min(xs) < 0.32 * w  # ~25% of the width (turned and in perspective)
+    arr = np.asarray(ph.image, np.float32)
+    corner = arr[: h // 10, : w // 10].reshape(-1, 3).mean(axis=0)
+    assert np.abs(corner - np.array(card.design.bg, np.float32)).max() < 40  # the table: nearly the card's colour
+    assert synth.photograph(card, 11).data == plain.data
+    with pytest.raises(BadArgumentsError):
+        synth.photograph(card, 11, card_width=2.0)

@@ -6,7 +6,7 @@ again with the parser as it is now and writes one record per card in the format 
 `cardscan scan --jsonl`, so `score.py` can score a parser change without reading the photos again:
 
     python -m cardscan.bench.ocrcache record /tmp/ocr.json PHOTO_DIR [--shard 1/2]
-    python -m cardscan.bench.ocrcache replay /tmp/ocr.json [/tmp/ocr-2.json ...] --jsonl /tmp/p.jsonl
+    python -m cardscan.bench.ocrcache replay /tmp/ocr.json [/tmp/ocr-2.json ...] --jsonl /tmp/p.jsonl [--rules-only]
 
 The cache holds what the OCR read from the photos: keep it outside the repository.
 """
@@ -74,7 +74,7 @@ def record(paths: list[str], out: Path) -> int:
     return 0
 
 
-def replay(caches: list[Path], jsonl: Path) -> int:
+def replay(caches: list[Path], jsonl: Path, *, use_model: bool = True) -> int:
     from cardscan.parsing.contact import parse
 
     with open(jsonl, "w", encoding="utf-8") as fh:
@@ -85,7 +85,8 @@ def replay(caches: list[Path], jsonl: Path) -> int:
                                            "emails": [], "phones": [], "websites": [], "address": None}
                     fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
                 for k, c in enumerate(r["cards"]):
-                    contact = parse(ocr_from_json(c["ocr"]), [qr_from_json(q) for q in c["qr"]], region=c["region"])
+                    contact = parse(ocr_from_json(c["ocr"]), [qr_from_json(q) for q in c["qr"]], region=c["region"],
+                                    use_model=use_model)
                     rec = {"file": r["file"], **contact.to_record()}
                     if k:
                         rec["card"] = k
@@ -103,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("replay")
     p.add_argument("caches", type=Path, nargs="+")
     p.add_argument("--jsonl", type=Path, required=True)
+    p.add_argument("--rules-only", action="store_true", help="name, title and company by the rules alone (no role model)")
     a = ap.parse_args(argv)
     if a.cmd == "record":
         from cardscan.reading.files import Found, discover
@@ -110,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         k, n = (int(x) for x in a.shard.split("/"))
         paths = sorted(str(x.path) for x in discover([a.photos]) if isinstance(x, Found))
         return record(paths[k - 1::n], a.cache)
-    return replay(a.caches, a.jsonl)
+    return replay(a.caches, a.jsonl, use_model=not a.rules_only)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ handed to the parser as an OcrResult (words spaced by character count, confidenc
 the QR code. Name, title and company are scored per field: right, empty (missed) or wrong (a
 value that is not the printed one, worse than none):
 
-    python -m cardscan.bench.parselines --seeds 900000:900500 [--hard] [--show-errors]
+    python -m cardscan.bench.parselines --seeds 900000:900500 [--hard] [--show-errors] [--rules-only]
 
 Development used other seeds than the ones reported; pick a range nobody has looked at to check.
 """
@@ -60,14 +60,14 @@ class FieldTally:
         return (self.wrong + self.extra) / self.cards if self.cards else 0.0
 
 
-def run(seeds: range, *, hard: bool = False) -> dict[str, FieldTally]:
+def run(seeds: range, *, hard: bool = False, use_model: bool = True) -> dict[str, FieldTally]:
     from cardscan.bench.synth import make_card
     from cardscan.parsing.contact import parse
 
     tally = {f: FieldTally() for f in FIELDS}
     for seed in seeds:
         card = make_card(seed, qr=None, hard=hard)
-        contact = parse(printed_ocr(card.lines, card.boxes))
+        contact = parse(printed_ocr(card.lines, card.boxes), use_model=use_model)
         for f in FIELDS:
             truth = card.truth[f]
             got = getattr(contact, f)
@@ -96,9 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hard", action="store_true", help="cards of synth.HARD_KINDS (name and title on one line, "
                     "logo word repeated, shop names, company only in the domain)")
     ap.add_argument("--show-errors", action="store_true")
+    ap.add_argument("--rules-only", action="store_true", help="name, title and company by the rules alone (no role model)")
     a = ap.parse_args(argv)
     start, stop = (int(x) for x in a.seeds.split(":"))
-    tally = run(range(start, stop), hard=a.hard)
+    tally = run(range(start, stop), hard=a.hard, use_model=not a.rules_only)
     print(f"{'field':8} {'cards':>5} {'right':>6} {'missed':>6} {'wrong':>6} {'accuracy':>8} {'wrong%':>7}")
     for f, t in tally.items():
         print(f"{f:8} {t.cards:5d} {t.right + t.empty_ok:6d} {t.missed:6d} {t.wrong + t.extra:6d} "

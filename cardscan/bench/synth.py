@@ -642,6 +642,7 @@ class _Item:
     icon: str | None = None  # phone | mail | web | pin | logo:<kind>
     gap: float = 0.0  # extra space before, in multiples of size
     lead: float = 1.3  # line height in multiples of size
+    role: str = "contact"  # what the line is (cardscan.parsing.roles.ROLES): training labels for the role model
 
 
 @dataclass
@@ -709,7 +710,7 @@ def _draw_icon(d: ImageDraw.ImageDraw, kind: str, x: float, cy: float, s: float,
 
 
 def _draw_column(d: ImageDraw.ImageDraw, col: _Column, scale: float, bg: RGB,
-                 printed: list[tuple[str, tuple[float, float, float, float]]]) -> None:
+                 printed: list[tuple[str, tuple[float, float, float, float], str]]) -> None:
     x0, y0, x1, y1 = col.box
     heights = [_group_height(g, scale) for g in col.groups if g]
     groups = [g for g in col.groups if g]
@@ -739,7 +740,8 @@ def _draw_column(d: ImageDraw.ImageDraw, col: _Column, scale: float, bg: RGB,
                 _draw_icon(d, it.icon.split(":")[-1], x * _SS, cy * _SS, s * _SS, it.color if not logo else it.color, bg)
                 tx = x + size * (1.9 if logo else 1.45)
             d.text((tx * _SS, base * _SS), it.text, font=f, fill=it.color, anchor="ls")
-            printed.append((it.text, (tx, base - asc / _SS, tx + f.getlength(it.text) / _SS, base + desc / _SS)))
+            printed.append((it.text, (tx, base - asc / _SS, tx + f.getlength(it.text) / _SS, base + desc / _SS),
+                            it.role))
             y += size * it.lead
         y += gap
 
@@ -815,7 +817,7 @@ def _contact_items(c: CardContent, dz: Design, body: float) -> list[_Item]:
     wlab = f"{c.web_label}: " if c.web_label else ""
     webs = [_Item(w if dz.icons else wlab + w, fam, "regular", body, col, icon="web" if dz.icons else None)
             for w in c.websites]
-    addr = [_Item(a, fam, "regular", body, col, icon="pin" if dz.icons and i == 0 else None)
+    addr = [_Item(a, fam, "regular", body, col, icon="pin" if dz.icons and i == 0 else None, role="address")
             for i, a in enumerate(c.address_lines)]
     if dz.icons and len(addr) > 1:  # keep continuation lines aligned with the text after the icon
         for a in addr[1:]:
@@ -834,7 +836,7 @@ def _contact_items(c: CardContent, dz: Design, body: float) -> list[_Item]:
 
 
 def _render(c: CardContent, dz: Design, loc: Locale, payload: str | None
-            ) -> tuple[Image.Image, list[tuple[str, tuple[float, float, float, float]]]]:
+            ) -> tuple[Image.Image, list[tuple[str, tuple[float, float, float, float], str]]]:
     W = round(loc.card_mm[0] * _PX_PER_MM)
     H = round(loc.card_mm[1] * _PX_PER_MM)
     img = Image.new("RGB", (W * _SS, H * _SS), dz.bg)
@@ -848,20 +850,22 @@ def _render(c: CardContent, dz: Design, loc: Locale, payload: str | None
     logo = None if dz.logo == "none" else f"logo:{dz.logo}"
 
     def ident() -> list[_Item]:
-        g = [_Item(c.printed_name or c.name, dz.heading_family, "bold", name_size, name_col, lead=1.25)]
+        g = [_Item(c.printed_name or c.name, dz.heading_family, "bold", name_size, name_col, lead=1.25, role="name")]
         if c.title and not c.printed_name:
-            g.append(_Item(c.title, dz.body_family, "italic" if dz.title_italic else "regular", title_size, dz.fg))
+            g.append(_Item(c.title, dz.body_family, "italic" if dz.title_italic else "regular", title_size, dz.fg,
+                           role="title"))
         if c.department:
-            g.append(_Item(c.department, dz.body_family, "regular", body, dz.muted))
+            g.append(_Item(c.department, dz.body_family, "regular", body, dz.muted, role="department"))
         return g
 
     def comp(color: RGB, centred_logo: bool = False) -> list[_Item]:
         g: list[_Item] = []
         if company_text:
             g.append(_Item(company_text, dz.heading_family, "bold", comp_size,
-                           color, icon=logo))
+                           color, icon=logo, role="company"))
         if c.tagline:
-            g.append(_Item(c.tagline, dz.body_family, "italic", body * 0.92, dz.muted if color == dz.fg else color))
+            g.append(_Item(c.tagline, dz.body_family, "italic", body * 0.92, dz.muted if color == dz.fg else color,
+                           role="tagline"))
         return g
 
     # decorations
@@ -917,13 +921,13 @@ def _render(c: CardContent, dz: Design, loc: Locale, payload: str | None
         d.rectangle((0, 0, pw * _SS, H * _SS), fill=panel)
         py1 = y1 - (qr_size + 0.05 * H if payload else 0)
         cols.append(_Column((0.08 * pw, y0, pw * 0.92, py1), "center",
-                            [[_Item(t, dz.heading_family, "bold", comp_size, ptext, lead=1.15)
+                            [[_Item(t, dz.heading_family, "bold", comp_size, ptext, lead=1.15, role="company")
                               for t in _wrap2(company_text)] if company_text else []],
                             spread=False))
         cols.append(_Column((pw + m, y0, x1, y1), "left", [ident(), contacts]))
         if payload:
             qr_pos = ((pw - qr_size) / 2, y1 - qr_size)
-    printed: list[tuple[str, tuple[float, float, float, float]]] = []
+    printed: list[tuple[str, tuple[float, float, float, float], str]] = []
     for col in cols:
         _draw_column(d, col, _fit_scale(col), dz.bg, printed)
     if payload and qr_pos is not None:
@@ -951,6 +955,7 @@ class SynthCard:
     design: Design
     qr_payload: str | None = None
     lines: tuple[str, ...] = ()  # every printed text line, top to bottom per column
+    roles: tuple[str, ...] = ()  # each line's role: name, title, department, company, tagline, contact, address
     boxes: tuple[tuple[float, float, float, float], ...] = ()  # each line's (x0, top, x1, bottom) in pixels
 
     @property
@@ -1062,7 +1067,8 @@ def make_card(seed: int, **overrides: Any) -> SynthCard:
         "source": "cardscan.bench.synth",
     }
     return SynthCard(image=image, truth=truth, seed=seed, content=content, design=design, qr_payload=payload,
-                     lines=tuple(t for t, _ in printed), boxes=tuple(b for _, b in printed))
+                     lines=tuple(t for t, _, _ in printed), boxes=tuple(b for _, b, _ in printed),
+                     roles=tuple(r for _, _, r in printed))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1303,17 +1309,22 @@ def _rotate_quad(quad: list[tuple[float, float]], k: int, h: int, w: int) -> lis
 
 def photograph(card: SynthCard, seed: int, kind: str = "photo", *, rotate: int | None = None,
                background: str | None = None, long_side: int | None = None,
-               quality: int | None = None) -> SynthPhoto:
+               quality: int | None = None, card_width: float | None = None) -> SynthPhoto:
     """A photo-like image of ``card``: kind "photo" (angled, on a table), "scan" or "flat" (the PNG).
 
     ``rotate`` (0/90/180/270, degrees the card appears turned clockwise) forces the rotation.
+    ``background="same"`` lays the card on an even table of nearly its own colour (no edge to
+    find); ``card_width`` forces the card's width as a share of the photo's (0.25: small in the
+    frame). Without them a seed gives the same photo as before they existed.
     """
     if kind not in PHOTO_KINDS:
         raise BadArgumentsError(f"kind must be one of {', '.join(PHOTO_KINDS)}, not {kind!r}")
     if rotate not in (None, 0, 90, 180, 270):
         raise BadArgumentsError(f"rotate must be 0, 90, 180 or 270, not {rotate!r}")
-    if background is not None and background not in BACKGROUNDS:
-        raise BadArgumentsError(f"background must be one of {', '.join(BACKGROUNDS)}, not {background!r}")
+    if background is not None and background not in BACKGROUNDS + ("same",):
+        raise BadArgumentsError(f"background must be one of {', '.join(BACKGROUNDS)} or same, not {background!r}")
+    if card_width is not None and not 0.05 <= card_width <= 0.95:
+        raise BadArgumentsError(f"card_width must be a share of the photo's width in 0.05..0.95, not {card_width!r}")
     rng = random.Random(f"cardscan-synth-photo-{kind}-{seed}")
     nrng = np.random.default_rng([seed, PHOTO_KINDS.index(kind)])
     truth = dict(card.truth)
@@ -1364,8 +1375,12 @@ def photograph(card: SynthCard, seed: int, kind: str = "photo", *, rotate: int |
         W, H = (int(long_ * 0.75), long_) if portrait else (long_, int(long_ * 0.75))
         bg_draw = rng.choice(BACKGROUNDS)
         bg_kind = background or bg_draw
-        img = _background(bg_kind, nrng, rng, H, W)
+        img = _background("laminate" if bg_kind == "same" else bg_kind, nrng, rng, H, W)
+        if bg_kind == "same":  # the card's own paper colour (its border), a shade darker, same texture
+            rim = np.concatenate([rgba[:4, :, :3].reshape(-1, 3), rgba[-4:, :, :3].reshape(-1, 3)])
+            img = img / img.reshape(-1, 3).mean(axis=0) * (np.median(rim, axis=0) * 0.97)
         frac = rng.uniform(0.72, 0.88) if portrait else rng.uniform(0.52, 0.72)
+        frac = frac if card_width is None else card_width
         tw = W * frac
         th = tw * ch / cw
         ang = rng.uniform(-14, 14) if rng.random() < 0.8 else rng.uniform(-28, 28)
@@ -1446,8 +1461,9 @@ def photograph(card: SynthCard, seed: int, kind: str = "photo", *, rotate: int |
 # ----------------------------------------------------------------------------------------------
 
 def make_set(n: int, seed: int = 0, kinds: Sequence[str] = ("photo", "photo", "photo", "scan"),
-             **overrides: Any) -> Iterator[tuple[str, bytes, dict[str, Any]]]:
-    """Yield (filename, encoded image, truth) for ``n`` cards; truth["file"] is the filename."""
+             photo: dict[str, Any] | None = None, **overrides: Any) -> Iterator[tuple[str, bytes, dict[str, Any]]]:
+    """Yield (filename, encoded image, truth) for ``n`` cards; truth["file"] is the filename.
+    ``photo``: keyword arguments for :func:`photograph` (background, card_width, long_side, ...)."""
     for k in kinds:
         if k not in PHOTO_KINDS:
             raise BadArgumentsError(f"kinds must be among {', '.join(PHOTO_KINDS)}, not {k!r}")
@@ -1455,19 +1471,20 @@ def make_set(n: int, seed: int = 0, kinds: Sequence[str] = ("photo", "photo", "p
         item = seed * 1_000_003 + i
         card = make_card(item, **overrides)
         kind = kinds[random.Random(f"cardscan-synth-kind-{item}").randrange(len(kinds))]
-        ph = photograph(card, item, kind)
+        ph = photograph(card, item, kind, **(photo or {}))
         name = f"synth-{item:08d}{ph.extension}"
         truth = dict(ph.truth)
         truth["file"] = name
         yield name, ph.data, truth
 
 
-def write_set(outdir: Path, n: int, seed: int = 0, kinds: Sequence[str] = ("photo", "photo", "photo", "scan")) -> Path:
+def write_set(outdir: Path, n: int, seed: int = 0, kinds: Sequence[str] = ("photo", "photo", "photo", "scan"),
+              photo: dict[str, Any] | None = None, **overrides: Any) -> Path:
     """Write ``n`` images and ``groundtruth.jsonl`` into ``outdir``; returns the ground-truth path."""
     outdir.mkdir(parents=True, exist_ok=True)
     gt = outdir / "groundtruth.jsonl"
     with gt.open("w", encoding="utf-8") as fh:
-        for name, data, truth in make_set(n, seed, kinds):
+        for name, data, truth in make_set(n, seed, kinds, photo, **overrides):
             (outdir / name).write_bytes(data)
             fh.write(json.dumps(truth, ensure_ascii=False) + "\n")
     return gt
@@ -1481,9 +1498,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--kinds", default="photo,photo,photo,scan",
                     help="comma-separated kinds to draw from: photo, scan, flat (default %(default)s)")
+    ap.add_argument("--background", choices=BACKGROUNDS + ("same",),
+                    help="the table under every photo; 'same': nearly the card's own colour")
+    ap.add_argument("--card-width", type=float, help="the card's width as a share of the photo's (e.g. 0.25)")
+    ap.add_argument("--long-side", type=int, help="px of every photo's long side (e.g. 700)")
+    ap.add_argument("--scheme", choices=SCHEMES, help="every card's colour scheme (light: a light card)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    gt = write_set(args.outdir, args.count, args.seed, tuple(k.strip() for k in args.kinds.split(",") if k.strip()))
+    photo = {k: v for k, v in (("background", args.background), ("card_width", args.card_width),
+                               ("long_side", args.long_side)) if v is not None}
+    cards = {"scheme": args.scheme} if args.scheme else {}
+    gt = write_set(args.outdir, args.count, args.seed, tuple(k.strip() for k in args.kinds.split(",") if k.strip()),
+                   photo, **cards)
     log.info("wrote %d cards and %s", args.count, gt)
     return 0
 

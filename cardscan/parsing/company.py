@@ -130,11 +130,15 @@ def _firm_of_surnames(text: str) -> float:
     return 2.5 if known == 2 else 0.0
 
 
-def _find_company(lines: list[_Ln], domains: Sequence[str], emails: Sequence[EmailHit]) -> Field | None:
+def _find_company(lines: list[_Ln], domains: Sequence[str], emails: Sequence[EmailHit],
+                  probs: Sequence[dict[str, float]] | None = None) -> Field | None:
+    """The company line: scored by legal forms, company words, the domain, size; with the role
+    model's probabilities (``probs``, one dict a line) a line the model is sure of gains."""
     labels = [l for l in (_org_label(d) for d in domains) if l]
     heights = [l.height for l in lines if l.height > 0]
     med_h = float(np.median(heights)) if heights else 1.0
     best: tuple[float, _Ln] | None = None
+    best_m: tuple[float, _Ln] | None = None
     for ln in lines:
         if ln.used or ln.contact or "@" in ln.text or len(ln.text) > 100 or _JUNK_RE.search(ln.text):
             continue
@@ -161,10 +165,19 @@ def _find_company(lines: list[_Ln], domains: Sequence[str], emails: Sequence[Ema
             s -= 1.5
         if best is None or s > best[0]:
             best = (s, ln)
+        if probs is not None and not _looks_personal(ws) and (ln.height >= 0.95 * med_h or _domain_agrees(ln.text, labels)):
+            # the role model alone never picks a person's name nor a line printed smaller than the text
+            m = s + _model_evidence(probs[ln.i].get("company", 0.0))
+            if best_m is None or m > best_m[0]:
+                best_m = (m, ln)
+    if (best is None or best[0] < 2.5) and best_m is not None:
+        best = best_m  # the rules found none: the line the role model is sure of, with the rules' evidence
     if best is None or best[0] < 2.5:
         return None
     s, ln = best
     group = _spelled_by_domain(lines, _company_lines(lines, ln), labels)
+    if probs is not None:
+        group = _model_lines(lines, group, probs)
     raw = " ".join(_strip_junk(g.text) for g in group)
     prefix = _logo_prefix(lines, group[0], raw, labels)
     if prefix:
@@ -179,6 +192,47 @@ def _find_company(lines: list[_Ln], domains: Sequence[str], emails: Sequence[Ema
     conf = float(np.mean([_words_conf(g) for g in group])) * min(0.95, 0.35 + s / 8) * (0.8 if repaired else 1.0)
     flags = (("repaired",) if repaired else ()) + (("low_confidence",) if conf < LOW else ())
     return Field(cap(value), round(conf, 3), SOURCE_OCR, raw, flags, "OCR 'I' read for 'l' in the legal form" if repaired else None)
+
+
+MODEL_SURE = 0.5  # below this company probability the model adds nothing
+MODEL_WEIGHT = 3.0  # what a line the model is certain of gains (the rules' bar is 2.5)
+
+
+def _model_evidence(p: float) -> float:
+    """The role model's company probability as score: nothing below MODEL_SURE, up to MODEL_WEIGHT."""
+    return MODEL_WEIGHT * max(0.0, p - MODEL_SURE) / (1.0 - MODEL_SURE)
+
+
+def _looks_personal(ws: Sequence[str]) -> bool:
+    """'R. Oliveira', 'Ana Lima': a first name or an initial, then a known surname."""
+    return len(ws) >= 2 and ws[-1] in _surnames() and (ws[0] in _first_names() or len(ws[0]) == 1)
+
+
+_CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+
+
+def _has_cjk(text: str) -> bool:
+    return bool(_CJK_RE.search(text))
+
+
+def _model_lines(lines: list[_Ln], group: list[_Ln], probs: Sequence[dict[str, float]]) -> list[_Ln]:
+    """A name wrapped over two lines ('WEXBERG' / 'DENTAL CARE'): the line just above or below joins
+    when the role model calls it company too and it is printed in the same size and script (the
+    name in a second script is the same name again, not its second half); nothing follows a legal
+    form ('Rowland & Ashby Pty. Ltd.' / 'Design. Build. Deliver.')."""
+    if len(group) != 1:
+        return group
+    for step in (1, -1):
+        edge = group[0]
+        nb = _neighbour(lines, edge, step)
+        if nb is None or not _joinable(nb) or probs[nb.i].get("company", 0.0) < MODEL_SURE or \
+                _looks_personal(words_of(nb.text)) or _has_cjk(nb.text) != _has_cjk(edge.text) or \
+                _has_legal_suffix((edge if step == 1 else nb).text) or \
+                probs[edge.i].get("company", 0.0) < MODEL_SURE or len(nb.text.split()) > 4 or \
+                abs(nb.height - edge.height) > 0.15 * max(edge.height, 1.0):
+            continue
+        return group + [nb] if step == 1 else [nb] + group
+    return group
 
 
 def _distinctive(text: str) -> bool:

@@ -8,7 +8,7 @@ field is left empty: a wrong value in the wrong field is worse than none.
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 from cardscan.parsing.domains import by_region
@@ -19,7 +19,8 @@ from cardscan.parsing.emails import EmailHit, find_emails
 from cardscan.parsing.layout import cap, text_to_ocr
 from cardscan.parsing.lines import LOW, _left_labels, _leftover_letters, _Ln, _mask_emails, _prepare, _words_conf
 from cardscan.parsing.person import _find_name
-from cardscan.parsing.phones import PhoneHit, find_phones, infer_region
+from cardscan.parsing.phones import PhoneHit, RegionGuess, find_phones, infer_region
+from cardscan.parsing import roles
 from cardscan.parsing.qrmerge import _merge_qr
 from cardscan.parsing.readings import merge_readings
 from cardscan.parsing.region import _region_from_numbers
@@ -44,7 +45,21 @@ def parse_text(text: str, /, *, region: str | None = None) -> Contact:
     return parse(text_to_ocr(text), region=region)
 
 
-def parse(ocr: OcrResult, /, qr: Sequence[QrPayload] = (), *, region: str | None = None) -> Contact:
+@dataclass
+class _Read:
+    """What the first half of the parse found: the working lines (contact lines marked), e-mails,
+    websites, phones and the card's region. The role model and its training read the same."""
+
+    lines: list[_Ln]
+    email_hits: list[EmailHit]
+    site_hits: list[tuple[int, tuple[int, int], str]]
+    mail_domains: list[str]
+    domains: list[str]
+    reg: RegionGuess
+    phone_hits: list[PhoneHit]
+
+
+def _read_lines(ocr: OcrResult, region: str | None = None) -> _Read:
     lines = _prepare(ocr)
     texts = [l.text for l in lines]
 
@@ -76,18 +91,36 @@ def parse(ocr: OcrResult, /, qr: Sequence[QrPayload] = (), *, region: str | None
     for l, m in zip(lines, masked):
         if l.contact and _leftover_letters(m, l.i, phone_hits) < 3:
             l.used = l.used or "contact"
+    return _Read(lines, list(email_hits), list(site_hits), list(mail_domains), domains, reg, list(phone_hits))
+
+
+def line_features(ocr: OcrResult) -> tuple[list[_Ln], list[dict[str, float]]]:
+    """The working lines of a reading and the role model's features for each, exactly as ``parse``
+    computes them (scripts/train_roles.py trains on these)."""
+    r = _read_lines(ocr)
+    _find_address(r.lines, r.phone_hits)
+    return r.lines, roles.features(r.lines, r.email_hits, r.domains)
+
+
+def parse(ocr: OcrResult, /, qr: Sequence[QrPayload] = (), *, region: str | None = None,
+          use_model: bool = True) -> Contact:
+    """use_model=False decides name, title and company by the rules alone (no line-role model)."""
+    r = _read_lines(ocr, region)
+    lines, email_hits, site_hits, phone_hits, reg = r.lines, r.email_hits, r.site_hits, r.phone_hits, r.reg
+    mail_domains, domains = r.mail_domains, r.domains
 
     emails = tuple(_email_field(h, lines) for h in email_hits)
     phones = tuple(_phone(h, lines) for h in phone_hits)
     websites = tuple(_check_site_against_emails(_site_field(v, lines[li]), mail_domains) for li, _, v in site_hits)
 
     address = _find_address(lines, phone_hits)
+    probs = roles.role_probs(lines, email_hits, domains) if use_model else None  # None: the rules alone
     name = _find_name(lines, email_hits)
     other_name = find_other_name(lines, name[0] if name else None)
     if other_name and other_name[0] is not None:
         other_name[0].used = "name"
-    title = _find_title(lines, name)
-    company = _find_company(lines, domains, email_hits)
+    title = _find_title(lines, name, probs)
+    company = _find_company(lines, domains, email_hits, probs)
 
     contact = Contact(
         name=name[1] if name else None,

@@ -8,7 +8,7 @@ from typing import Sequence
 from cardscan.models import Line, OcrResult
 from cardscan.parsing.layout import MAX_LINE_CHARS, MAX_LINES, fold, same_row, sanitize, split_columns, words_of
 from cardscan.parsing.phones import PhoneHit, label_type
-from cardscan.parsing.vocab import _CONTACT_LABELS, _legal_form_token
+from cardscan.parsing.vocab import _CONTACT_LABELS, _is_title, _legal_form_token
 
 LOW = 0.5  # below this a field is flagged "low_confidence"
 
@@ -107,8 +107,8 @@ def _left_labels(lines: list[_Ln]) -> dict[int, str]:
         ax = a.line.box[0]
         best: _Ln | None = None
         for b in lines:
-            if b is a or len(b.text.split()) > 3 or re.search(r"\d", b.text):
-                continue
+            if b is a or len(b.text.split()) > 3 or re.search(r"\d", b.text) or _is_title(b.text):
+                continue  # "Business Development Manager" beside a number is a title, not the label "Business"
             bx_right = b.line.box[0] + b.line.box[2]
             if bx_right <= ax + 2 and same_row(a.line, b.line) and label_type(b.text):
                 if best is None or bx_right > best.line.box[0] + best.line.box[2]:

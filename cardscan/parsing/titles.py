@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from typing import Sequence
 
 from cardscan.models import SOURCE_OCR, Field
 from cardscan.parsing.layout import cap, has_phrase, wordlist, words_of
@@ -19,10 +20,14 @@ _ROLE_NOUNS = frozenset("manager director head lead supervisor coordinator engin
                         "officer executive gerente diretor director responsable chef leiter".split())
 
 
+MODEL_OTHER = 0.9  # a line the role model calls a tagline or department this surely is no title
+
+
 _OFFICE_WORDS = frozenset("office offices headquarters hq".split())
 
 
-def _find_title(lines: list[_Ln], name: tuple[_Ln, Field] | None) -> Field | None:
+def _find_title(lines: list[_Ln], name: tuple[_Ln, Field] | None,
+                probs: Sequence[dict[str, float]] | None = None) -> Field | None:
     if name is not None and name[1].value != name[0].text.strip(" ,;|"):
         segs = [x.strip() for x in name[0].text.split(",")[1:]]
         for seg in segs:
@@ -42,6 +47,8 @@ def _find_title(lines: list[_Ln], name: tuple[_Ln, Field] | None) -> Field | Non
             continue
         if not _is_title(ln.text):
             continue
+        if probs is not None and probs[ln.i].get("tagline", 0.0) + probs[ln.i].get("department", 0.0) >= MODEL_OTHER:
+            continue  # a title word in a tagline ("Ihr Partner für Logistik"): the role model is sure it is one
         if any(w in _DEPARTMENT_WORDS for w in ws) or has_phrase(ln.text, wordlist("company_suffixes.txt")):
             continue
         if ws[0] in _DEPARTMENT_LEADS and not any(w in _ROLE_NOUNS for w in ws):

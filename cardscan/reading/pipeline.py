@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import numpy as np
 
 from cardscan.reading import decode as decode_mod
 from cardscan.reading import files
+from cardscan.reading import locate as locate_mod
 from cardscan.reading.ocr import tesseract as ocr_mod
 from cardscan.reading.ocr.lines import LineReader
 from cardscan.parsing import contact as parse_mod
@@ -215,17 +217,42 @@ def uses_line_reader(engine: ocr_mod.OcrEngine, options: Options) -> bool:
     return options.reader in ("lines", "careful") and options.second_engine == "off" and isinstance(engine, (ocr_mod.TesserocrEngine, ocr_mod.PytesseractEngine))
 
 
-def _read_one(card: CardImage, engine: ocr_mod.OcrEngine, options: Options, clock: _Clock
+def _larger_photo(card: CardImage, img: DecodedImage, larger: Callable[[int], DecodedImage]
+                  ) -> Callable[[float], tuple[np.ndarray, float] | None]:
+    """For a card passed whole: the photo decoded k times larger, turned by the card's deskew so
+    it has the card's geometry, and the factor it got; None when the file has no more pixels."""
+    def get(k: float) -> tuple[np.ndarray, float] | None:
+        if img.scale >= 0.99:
+            return None
+        big = larger(int(max(img.pixels.shape[:2]) * k))
+        f = big.pixels.shape[1] / img.pixels.shape[1]
+        pixels = preprocess_mod.rotate_bound(big.pixels, card.skew) if card.skew else big.pixels
+        return pixels, f
+
+    return get
+
+
+def _read_one(card: CardImage, engine: ocr_mod.OcrEngine, options: Options, clock: _Clock,
+              larger: Callable[[float], tuple[np.ndarray, float] | None] | None = None
               ) -> tuple[CardImage, OcrResult, Contact]:
     """Upright + OCR + QR + parse (+ the second engine) for one card of a photo."""
     thorough = options.second_engine != "off" or options.reader == "careful"  # the slower, more careful mode
     lines = uses_line_reader(engine, options)
+    whole = card
     if lines:
-        card, ocr = line_reader(engine).read_card(card)
+        reader = line_reader(engine)
+        if card.method == "passthrough":  # no card outline found: its text lines tell where it is
+            card, reader = locate_mod.locate(card, reader, larger)
+            clock.lap("locate")
+        card, ocr = reader.read_card(card)
+        if card.method == "textcluster" and not has_text(ocr):  # the text placed it wrong: the photo whole
+            card, ocr = line_reader(engine).read_card(whole)
         clock.lap("ocr_lines")
     else:
         card, ocr = read_upright(card, engine, clock, thorough=thorough)
     qrs = qr_mod.decode_qr(card.pixels, thorough=thorough)
+    if not qrs and card.method == "textcluster":  # a code away from the text: the whole photo, as before
+        qrs = qr_mod.decode_qr(whole.pixels, thorough=thorough)
     clock.lap("qr")
     if lines and options.reader == "careful":
         _, looks = read_upright(card, engine, clock, thorough=True)
@@ -246,12 +273,16 @@ def _read_one(card: CardImage, engine: ocr_mod.OcrEngine, options: Options, cloc
     return card, ocr, contact
 
 
-def _read_cards(cards: list[CardImage], engine: ocr_mod.OcrEngine, options: Options, clock: _Clock
+def _read_cards(cards: list[CardImage], engine: ocr_mod.OcrEngine, options: Options, clock: _Clock,
+                img: DecodedImage | None = None, larger: Callable[[int], DecodedImage] | None = None,
                 ) -> tuple[list[tuple[CardImage, OcrResult, Contact]], list[str]]:
     """Read every card of a photo. One card: its NoCardError fails the photo. Several: a card
-    without text is left out with a warning; only when none has text does the photo fail."""
+    without text is left out with a warning; only when none has text does the photo fail.
+    ``img`` and ``larger`` (the photo decoded, and again larger) let a card the contour finder
+    missed be read from the file's own pixels."""
     if len(cards) == 1:
-        return [_read_one(cards[0], engine, options, clock)], []
+        more = _larger_photo(cards[0], img, larger) if img is not None and larger is not None else None
+        return [_read_one(cards[0], engine, options, clock, more)], []
     reads, warns = [], []
     for i, card in enumerate(cards, 1):
         try:
@@ -280,7 +311,7 @@ def process_data(path: str, data: bytes, engine: ocr_mod.OcrEngine, options: Opt
         clock.lap("decode")
         cards = preprocess_mod.preprocess_all(img, orient=None, larger=larger)
         clock.lap("preprocess")
-        reads, warns = _read_cards(cards, engine, options, clock)
+        reads, warns = _read_cards(cards, engine, options, clock, img, larger)
     except CardscanError as e:
         return CardOutcome(path=path, sha256=sha, size=len(data), error=str(e), exit_code=int(e.exit_code),
                            seconds=time.perf_counter() - t0, timings=clock.done())

@@ -1,0 +1,98 @@
+"""Where the card is when the contour finder misses it: the cluster of its detected text lines
+(reading/locate.py). Real detector and recognisers (PP-OCR ONNX, Tesseract), no mocks."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cardscan.models import CardImage, DecodedImage
+from cardscan.options import Options
+from cardscan.reading import locate, pipeline, preprocess
+from cardscan.reading.ocr import tesseract as ocr_mod
+from cardscan.reading.ocr.detect import TextBox, detect_lines
+from tests.imaging_fixtures import CARD_LINES, encode, photo_scene, same_colour_table, with_stray_text
+
+OPTS = Options(reader="lines", jobs=1, keep_crops=True, followup_drafts=False)
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return ocr_mod.get_engine(Options())
+
+
+def box(x: float, y: float, w: float, h: float) -> TextBox:
+    return TextBox(np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], np.float32), 0.9)
+
+
+def card_lines(x: float, y: float, n: int = 6, h: float = 20) -> list[TextBox]:
+    return [box(x, y + i * 1.6 * h, 300 if i else 400, h) for i in range(n)]
+
+
+def test_stray_text_far_away_is_left_out_and_near_blocks_join():
+    card = card_lines(100, 100)  # a card's text: 400 x ~180 px
+    logo = [box(560, 110, 160, 50)]  # a logo word beside it, on the card
+    stray = [box(1500, 900, 300, 20), box(1500, 940, 280, 20)]  # a mug's print across the table
+    region = locate.text_region(card + logo + stray, (2000, 1500))
+    l, t, r, b = region.box
+    assert l < 100 and t < 100 and r > 720 and b > 100 + 5 * 32 + 20  # the card's text and its logo
+    assert r < 1500 and b < 900  # not the stray text
+    assert len(region.boxes) == len(card) + len(logo)
+    assert locate.text_region([], (2000, 1500)) is None
+    assert locate.text_region([box(900, 700, 200, 200)], (2000, 1500)) is None  # a square blob: a screen, a coin
+
+
+def decoded_card(rgb: np.ndarray) -> CardImage:
+    return preprocess.preprocess_all(DecodedImage(pixels=rgb, format="PNG", original_size=(rgb.shape[1], rgb.shape[0])))[0]
+
+
+@pytest.mark.parametrize("turned", [0, 90])
+def test_card_on_a_same_colour_table_is_cut_to_its_text_and_read(engine, turned):
+    photo = np.ascontiguousarray(np.rot90(same_colour_table((1600, 1200), width=0.45, centre=(0.45, 0.45)), turned // 90))
+    assert decoded_card(photo).method == "passthrough"  # the contour finder misses it
+    out = pipeline.process_data("card.png", encode(photo, "PNG"), engine, OPTS)
+    assert out.ok, out.error
+    assert "locate" in out.timings
+    assert out.contact.name.value == CARD_LINES[0]
+    assert [e.value for e in out.contact.emails] == [CARD_LINES[-1]]
+    import cv2
+    crop = cv2.imdecode(np.frombuffer(out.crop_jpeg, np.uint8), cv2.IMREAD_COLOR)
+    h, w = crop.shape[:2]
+    assert 1.3 < w / h < 2.4  # the card's region, upright, not the 4:3 photo
+
+
+def test_stray_text_far_from_the_card_is_not_cut_with_it(engine):
+    W, H = 2000, 1500
+    photo = with_stray_text(same_colour_table((W, H), width=0.3, centre=(0.22, 0.25)), (0.68, 0.85))
+    card = decoded_card(photo)
+    assert card.method == "passthrough"
+    cut, _ = locate.locate(card, pipeline.line_reader(engine))
+    assert cut.method == "textcluster"
+    (l, t), (r, b) = cut.quad[0], cut.quad[2]
+    assert l < 0.22 * W - 0.1 * W and r > 0.22 * W + 0.05 * W and t < 0.25 * H  # the card's text is in it
+    assert r < 0.68 * W and b < 0.85 * H  # the stray lines (from x 68%, y 85%) are not
+
+
+def test_a_card_the_contour_finder_finds_is_not_relocated(engine):
+    photo = photo_scene().image
+    assert decoded_card(photo).method == "contour"
+    out = pipeline.process_data("card.png", encode(photo, "PNG"), engine, OPTS)
+    assert out.ok and "locate" not in out.timings
+    assert out.contact.name.value == CARD_LINES[0]
+
+
+def test_a_photo_filled_by_its_card_stays_whole(engine):
+    photo = same_colour_table((1600, 1000), width=0.9)
+    card = decoded_card(photo)
+    cut, reader = locate.locate(card, pipeline.line_reader(engine))
+    assert cut is card and reader.boxes(card.pixels)  # the detection made there is reused
+    assert len(detect_lines(card.pixels)) == len(reader.boxes(card.pixels))
+
+
+def test_a_small_card_in_a_large_photo_is_read_from_the_file_s_own_pixels(engine, caplog):
+    caplog.set_level("DEBUG", logger="cardscan.reading.locate")
+    photo = same_colour_table((2800, 2100), width=0.22, centre=(0.6, 0.4))
+    out = pipeline.process_data("big.jpg", encode(photo, "JPEG", quality=92), engine, OPTS)
+    assert out.ok, out.error
+    assert any("larger decode" in r.getMessage() for r in caplog.records if r.name == "cardscan.reading.locate")
+    assert out.contact.name.value == CARD_LINES[0]
+    assert [e.value for e in out.contact.emails] == [CARD_LINES[-1]]
