@@ -112,3 +112,28 @@ def test_training_is_reproducible(tmp_path: Path) -> None:
     assert mod.main(["--cards", "6", "--out", str(b)]) == 0
     assert a.read_bytes() == b.read_bytes()
     roles.load_model(a)  # and it is a model the parser can open
+
+
+def test_the_role_model_alone_takes_no_company_from_a_line_the_ocr_was_unsure_of() -> None:
+    """A big logo line with no company evidence but the role model's: taken when it was read
+    well, left empty when the OCR was unsure of it (a misread logo, "O4ERTE", is a guess on a guess)."""
+    from cardscan.models import Line, OcrResult, Word
+    from cardscan.parsing.contact import parse
+
+    def card(logo_conf: float) -> OcrResult:
+        def line(words, conf=96.0):  # noqa: ANN001, ANN202
+            return Line(tuple(Word(t, conf, b) for t, b in words))
+        return OcrResult(lines=(
+            line([("KVELTRA", (500, 50, 330, 86))], logo_conf),
+            line([("Marta", (220, 210, 200, 90)), ("Jensen", (440, 210, 260, 90))]),
+            line([("Cofounder", (220, 330, 300, 50))]),
+            line([("Vestergade", (220, 420, 250, 40)), ("12,", (480, 420, 60, 40)), ("8000", (550, 420, 100, 40)),
+                  ("Aarhus,", (660, 420, 160, 40)), ("Denmark", (830, 420, 180, 40))]),
+            line([("+45", (220, 480, 80, 40)), ("20", (310, 480, 50, 40)), ("55", (370, 480, 50, 40)),
+                  ("01", (430, 480, 50, 40)), ("77", (490, 480, 50, 40))]),
+            line([("marta@northbeam.example", (220, 540, 500, 40))]),
+        ), engine="test", image_size=(1200, 700))
+
+    assert parse(card(96.0)).scalar("company") == "KVELTRA"
+    assert parse(card(96.0), use_model=False).company is None  # the model's doing, not the rules'
+    assert parse(card(52.0)).company is None

@@ -165,8 +165,10 @@ def _find_company(lines: list[_Ln], domains: Sequence[str], emails: Sequence[Ema
             s -= 1.5
         if best is None or s > best[0]:
             best = (s, ln)
-        if probs is not None and not _looks_personal(ws) and (ln.height >= 0.95 * med_h or _domain_agrees(ln.text, labels)):
-            # the role model alone never picks a person's name nor a line printed smaller than the text
+        if probs is not None and not _looks_personal(ws) and _words_conf(ln) >= MODEL_MIN_READ and \
+                (ln.height >= 0.95 * med_h or _domain_agrees(ln.text, labels)):
+            # the role model alone never picks a person's name, a line printed smaller than the
+            # text, nor a line the OCR was unsure of (a logo misread, "O4ERTE": a guess on a guess)
             m = s + _model_evidence(probs[ln.i].get("company", 0.0))
             if best_m is None or m > best_m[0]:
                 best_m = (m, ln)
@@ -195,6 +197,7 @@ def _find_company(lines: list[_Ln], domains: Sequence[str], emails: Sequence[Ema
 
 
 MODEL_SURE = 0.5  # below this company probability the model adds nothing
+MODEL_MIN_READ = 0.7  # the OCR confidence (0..1) a line needs for the role model alone to make it the company
 MODEL_WEIGHT = 3.0  # what a line the model is certain of gains (the rules' bar is 2.5)
 
 
