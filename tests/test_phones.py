@@ -183,3 +183,27 @@ def test_colons_read_for_middle_dots_separate_digit_groups() -> None:
     (h,) = phones("JON 248:343-5976", US)
     assert h.number == "+12483435976"
     assert phones("Open 9:30-17:30 daily", US) == []
+
+
+def test_a_label_run_into_the_number_before_it_splits_the_two_numbers() -> None:
+    """The line reader drops spaces: "555-0112Fax (304) 555-0114" holds two numbers, and the
+    glued label still types the second; a label glued before a number ("T+81") still labels it."""
+    from cardscan.parsing.contact import parse_text
+
+    c = parse_text("Eric Rothenberg\nPhone (304) 555-0112Fax (304) 555-0114")
+    assert [(p.number, p.type) for p in c.phones] == [("+13045550112", "work"), ("+13045550114", "fax")]
+    c = parse_text("Jo Bloggs\nTel: +44 20 7946 0011Mobile: +44 7700 900123")
+    assert [(p.number, p.type) for p in c.phones] == [("+442079460011", "work"), ("+447700900123", "mobile")]
+    c = parse_text("Jo Bloggs\nT+81 3 5577 3950")
+    assert [(p.number, p.type) for p in c.phones] == [("+81355773950", "work")]
+    # not a label: a postcode's letters after digits, a floor, stay as they are
+    c = parse_text("Jo Bloggs\n2 Kingdom Street, London W2 6BD\nTel +44 20 7946 0011")
+    assert [p.number for p in c.phones] == ["+442079460011"] and "W2 6BD" in (c.scalar("address") or "")
+
+
+def test_spans_of_numbers_found_after_ungluing_point_into_the_line_as_printed() -> None:
+    from cardscan.parsing.phones import find_phones, infer_region
+
+    line = "Phone (304) 555-0112Fax (304) 555-0114"
+    hits = find_phones([line], infer_region([line]))
+    assert [line[h.span[0]:h.span[1]] for h in hits] == ["(304) 555-0112", "(304) 555-0114"]

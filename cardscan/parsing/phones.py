@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace, field
 from functools import lru_cache
 from typing import Sequence
 
@@ -180,7 +180,9 @@ def find_phones(
     left_labels = left_labels or {}
     for i, line in enumerate(lines):
         text = _colons_to_dashes(line[:MAX_LINE_CHARS].translate(_SEP_TRANS))
-        found = _find_in_line(text, i, region, left_labels.get(i))
+        text, back = _unglue_labels(text)
+        found = [replace(h, span=(back[h.span[0]], back[max(h.span[1] - 1, h.span[0])] + 1))
+                 for h in _find_in_line(text, i, region, left_labels.get(i))]
         for h in found:
             key = re.sub(r"\D", "", h.number)[-9:]
             if key in seen:
@@ -188,6 +190,37 @@ def find_phones(
             seen.add(key)
             hits.append(h)
     return hits
+
+
+_GLUED_AFTER_RE = re.compile(r"(?<=\d)[A-Za-z][A-Za-z.\-]*")  # "555-0112Fax", "0011Mobile:"
+_GLUED_BEFORE_RE = re.compile(r"(?<![A-Za-z\d])[A-Za-z]{1,6}\.?(?=\+?\d)")  # "T+81 3 ...", "Tel0123 ..."
+_OTHER_LABELS = frozenset({"email", "e-mail", "mail", "web", "www", "website", "url"})
+
+
+def _unglue_labels(text: str) -> tuple[str, list[int]]:
+    """A label the OCR ran into a number ("555-0112Fax (304)...", "Tel:+44 ...0011Mobile: ...",
+    "T+81 ..."): a space put between them, so both numbers are found. Also returns, for every
+    position of the new text, the position in `text` it came from (hits keep the original spans)."""
+    cuts: set[int] = set()
+    for m in _GLUED_AFTER_RE.finditer(text):
+        word = m.group(0).rstrip(".-").casefold()
+        if len(word) >= 2 and (_LABELS.get(word) or word in _OTHER_LABELS):
+            cuts.add(m.start())
+    for m in _GLUED_BEFORE_RE.finditer(text):
+        word = m.group(0).rstrip(".").casefold()
+        if word in _LABELS:
+            cuts.add(m.end())
+    if not cuts:
+        return text, list(range(len(text) + 1))
+    out, back = [], []
+    for k, ch in enumerate(text):
+        if k in cuts:
+            out.append(" ")
+            back.append(k)
+        out.append(ch)
+        back.append(k)
+    back.append(len(text))
+    return "".join(out), back
 
 
 def _find_in_line(text: str, i: int, region: RegionGuess, left_label: str | None) -> list[PhoneHit]:
