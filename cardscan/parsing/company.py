@@ -8,7 +8,7 @@ import numpy as np
 
 from cardscan.models import SOURCE_OCR, Field
 from cardscan.parsing.emails import EmailHit
-from cardscan.parsing.layout import cap, fold, has_phrase, wordlist, words_of
+from cardscan.parsing.layout import CJK_RE, cap, fold, has_phrase, wordlist, words_of
 from cardscan.parsing.address import _aligned
 from cardscan.parsing.lines import _JUNK_RE, _URLISH_RE, LOW, _Ln, _neighbour, _strip_junk, _words_conf
 from cardscan.parsing.vocab import (
@@ -211,11 +211,10 @@ def _looks_personal(ws: Sequence[str]) -> bool:
     return len(ws) >= 2 and ws[-1] in _surnames() and (ws[0] in _first_names() or len(ws[0]) == 1)
 
 
-_CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 
 
 def _has_cjk(text: str) -> bool:
-    return bool(_CJK_RE.search(text))
+    return bool(CJK_RE.search(text))
 
 
 def _model_lines(lines: list[_Ln], group: list[_Ln], probs: Sequence[dict[str, float]]) -> list[_Ln]:

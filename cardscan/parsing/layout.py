@@ -11,6 +11,10 @@ from pathlib import Path
 
 from cardscan.models import Line, OcrResult, Word
 
+# Han, kana and Hangul, with their compatibility and half-width forms: Chinese, Japanese, Korean
+CJK_CHARS = "\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af\u1100-\u11ff\uff66-\uff9f"
+CJK_RE = re.compile(f"[{CJK_CHARS}]")
+
 MAX_LINES = 200  # a card has a few dozen lines at most; more is garbage
 MAX_LINE_CHARS = 400  # longer "lines" are cut before any regex or matcher sees them
 MAX_FIELD_CHARS = 256  # every stored field value is capped to this

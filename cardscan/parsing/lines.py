@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from cardscan.models import Line, OcrResult
-from cardscan.parsing.layout import MAX_LINE_CHARS, MAX_LINES, fold, same_row, sanitize, split_columns, words_of
+from cardscan.parsing.layout import CJK_RE, MAX_LINE_CHARS, MAX_LINES, fold, same_row, sanitize, split_columns, words_of
 from cardscan.parsing.phones import PhoneHit, label_type
 from cardscan.parsing.vocab import _CONTACT_LABELS, _is_title, _legal_form_token
 
@@ -59,20 +59,17 @@ _INNER_DASH_RE = re.compile(r"(?<=[^\W_])[—–‒―](?=[^\W_])")
 _ICON_KEEP = frozenset("dr mr ms mrs st av no nr de da di du le la el of".split())
 
 
-# Han, kana and Hangul: one or two of them are a word (a family name: "村瀬"), never a pictogram
-_IDEOGRAPHS_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
-
-
 def _drop_leading_icon(line: Line) -> Line:
     """A pictogram before a line (phone, pin, envelope, globe) often reads as one or two stray
     characters ('Q@ 737 Mill Ave', 'QO Tavaton Ltd.'), set apart from the text by a wide gap.
-    Phone labels ('M', 'T'), honorifics and short words are kept."""
+    Phone labels ('M', 'T'), honorifics, short words and one or two Han/kana/Hangul characters
+    (a family name, "村瀬") are kept."""
     if len(line.words) < 2:
         return line
     w0, w1 = line.words[0], line.words[1]
     alnum = _ALNUM_RE.findall(w0.text)
     if len(alnum) > 2 or any(c.isdigit() for c in w0.text) or re.fullmatch(r"[A-Z]\.|[&+(]", w0.text) or \
-            _IDEOGRAPHS_RE.search(w0.text) or \
+            CJK_RE.search(w0.text) or \
             fold(w0.text).strip(".:") in _ICON_KEEP or _legal_form_token(w0.text):
         return line  # ... or the "Co.," of "Co., Ltd."
     if label_type(w0.text) is not None or fold(w0.text).strip(".:") in _CONTACT_LABELS:

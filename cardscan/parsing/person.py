@@ -9,7 +9,7 @@ import numpy as np
 
 from cardscan.models import SOURCE_OCR, Field
 from cardscan.parsing.emails import EmailHit
-from cardscan.parsing.layout import cap, fold, has_phrase, wordlist, words_of
+from cardscan.parsing.layout import CJK_RE, cap, fold, has_phrase, wordlist, words_of
 from cardscan.parsing.lines import LOW, _Ln, _words_conf
 from cardscan.parsing.vocab import _CONTACT_LABELS, _first_names, _is_title, _pp_kind, _surnames
 
@@ -70,7 +70,6 @@ def _repair_name_token(tok: str) -> str:
     return tok
 
 
-_CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 _INLINE_SEP_RE = re.compile(r"\s*(?:\||\s[-–—]\s|\(|/\s)\s*")
 
 
@@ -116,8 +115,8 @@ def _find_name(lines: list[_Ln], emails: Sequence[EmailHit]) -> tuple[_Ln, Field
         segs = [x.strip() for x in text.split(",")]
         if len(segs) >= 2 and any(_is_title(x) for x in segs[1:]):
             text = segs[0]  # "Jane Doe, Owner": the name before the comma
-        elif _CJK_RE.search(text) and re.search(r"[A-Za-z]", text):
-            latin = " ".join(t for t in text.split() if not _CJK_RE.search(t))
+        elif CJK_RE.search(text) and re.search(r"[A-Za-z]", text):
+            latin = " ".join(t for t in text.split() if not CJK_RE.search(t))
             text = latin if len(latin.split()) >= 2 else text  # "Taro Yamada 山田太郎": the Latin form is the name
         elif _blocked_for_person(text):
             both = split_name_title(text, emails)

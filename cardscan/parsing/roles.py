@@ -29,7 +29,7 @@ import numpy as np
 
 from cardscan.errors import RoleModelError
 from cardscan.parsing.emails import EmailHit
-from cardscan.parsing.layout import fold, has_phrase, wordlist, words_of
+from cardscan.parsing.layout import CJK_RE, fold, has_phrase, wordlist, words_of
 from cardscan.parsing.lines import _URLISH_RE, _Ln
 from cardscan.parsing.vocab import (
     _STOPWORDS,
@@ -55,7 +55,6 @@ _STREETISH = frozenset(
     """street st road rd avenue ave av avenida boulevard blvd lane drive dr way court place square highway
     parkway circle terrace plaza alley rua travessa alameda rodovia estrada calle carrera rue chemin strasse
     weg platz gasse via piazza suite ste floor fl building bldg tower house city box po""".split())
-_CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 _NONLATIN_RE = re.compile(r"[\u0370-\u03ff\u0400-\u04ff\u0590-\u06ff\u0900-\u0dff\u0e00-\u0e7f]")
 _POSTCODE_RE = re.compile(r"\b(?:\d{5}(?:-\d{3,4})?|\d{3}-\d{4}|[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2}|\d{4})\b")
 
@@ -126,7 +125,7 @@ def _own(ln: _Ln, emails: Sequence[EmailHit], labels: Sequence[str], med_h: floa
             f[key] = 1.0
     if text.rstrip().endswith("."):
         f["end."] = 1.0
-    if _CJK_RE.search(text):
+    if CJK_RE.search(text):
         f["cjk"] = 1.0
     if _NONLATIN_RE.search(text):
         f["nonlatin"] = 1.0

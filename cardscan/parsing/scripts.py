@@ -15,13 +15,13 @@ from __future__ import annotations
 import re
 
 from cardscan.models import SOURCE_OCR, Field
+from cardscan.parsing.layout import CJK_CHARS, CJK_RE
 from cardscan.parsing.lines import LOW, _Ln, _words_conf
 
 # Han, kana, Hangul (and their compatibility/half-width forms), with the middle dot and spaces
 # that separate family and given names.
-_SCRIPT = r"\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af\u1100-\u11ff\uff66-\uff9f"
-_OTHER_NAME_RE = re.compile(rf"^[{_SCRIPT}][{_SCRIPT}\u30fb\u00b7 ]*[{_SCRIPT}]$")
-_SCRIPT_CHAR_RE = re.compile(rf"[{_SCRIPT}]")
+_OTHER_NAME_RE = re.compile(rf"^[{CJK_CHARS}][{CJK_CHARS}\u30fb\u00b7 ]*[{CJK_CHARS}]$")
+_SCRIPT_CHAR_RE = CJK_RE
 MIN_CHARS, MAX_CHARS = 2, 8
 
 # Words that make a short CJK/Hangul line a company, a department or a job, not a name.
