@@ -211,8 +211,6 @@ def _looks_personal(ws: Sequence[str]) -> bool:
     return len(ws) >= 2 and ws[-1] in _surnames() and (ws[0] in _first_names() or len(ws[0]) == 1)
 
 
-
-
 def _has_cjk(text: str) -> bool:
     return bool(CJK_RE.search(text))
 

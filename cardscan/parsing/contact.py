@@ -11,10 +11,10 @@ import logging
 from dataclasses import dataclass, replace
 from typing import Sequence
 
-from cardscan.parsing.domains import by_region
 from cardscan.models import SOURCE_OCR, Contact, Field, OcrResult, Phone, QrPayload
 from cardscan.parsing.address import _find_address
 from cardscan.parsing.company import _find_company
+from cardscan.parsing.domains import by_region
 from cardscan.parsing.emails import EmailHit, find_emails
 from cardscan.parsing.layout import cap, text_to_ocr
 from cardscan.parsing.lines import LOW, _left_labels, _leftover_letters, _Ln, _mask_emails, _prepare, _words_conf

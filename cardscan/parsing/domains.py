@@ -8,10 +8,9 @@ reader dropped; "cem" -> "com", a letter misread).
 """
 from __future__ import annotations
 
-import logging
 from functools import lru_cache
 
-log = logging.getLogger(__name__)
+from publicsuffixlist import PSLFILE, PublicSuffixList
 
 # The endings a misread letter is repaired towards: only the ones common on cards, so that a
 # repair is not a guess among many real but rare TLDs.
@@ -20,23 +19,14 @@ POPULAR_TLDS = ("com", "net", "org", "jp", "br", "de", "vn", "uk", "fr", "it", "
 
 
 @lru_cache(maxsize=1)
-def _psl():  # type: ignore[no-untyped-def]
-    try:
-        from publicsuffixlist import PublicSuffixList
-    except ImportError:  # pragma: no cover - a core dependency; the parser still runs without it
-        log.warning("publicsuffixlist is not installed: top-level domains are checked against a short list")
-        return None
+def _psl() -> PublicSuffixList:
     return PublicSuffixList(accept_unknown=False, only_icann=True)
 
 
 @lru_cache(maxsize=1)
 def all_tlds() -> frozenset[str]:
-    """Every top-level domain in the list's ICANN section (about 1,400), lower case, IDNs in punycode."""
-    psl = _psl()
-    if psl is None:
-        return frozenset()
-    from publicsuffixlist import PSLFILE
-
+    """Every top-level domain in the list's ICANN section (about 1,400), lower case, IDNs in punycode.
+    Read from the list's rules, as some TLDs are listed only under their second level ("co.za")."""
     out = set()
     with open(PSLFILE, encoding="utf-8") as f:
         for raw in f:
@@ -50,16 +40,13 @@ def all_tlds() -> frozenset[str]:
     return frozenset(out)
 
 
-def tld_exists(tld: str, /) -> bool | None:
-    """True/False when the list is at hand; None when it is not (the caller decides)."""
-    tlds = all_tlds()
-    return (tld.casefold() in tlds) if tlds else None
+def tld_exists(tld: str, /) -> bool:
+    return tld.casefold() in all_tlds()
 
 
 def is_public_suffix(suffix: str, /) -> bool:
     """'co.mz', 'ne.jp', 'com': an ending under which people register names."""
-    psl = _psl()
-    return bool(psl is not None and psl.is_public(suffix.casefold()))
+    return bool(_psl().is_public(suffix.casefold()))
 
 
 def repair_ending(domain: str, /) -> str | None:
@@ -82,8 +69,7 @@ def ending_repairs(domain: str, /) -> list[str]:
     t = tld.casefold()
     if not head or not t.isascii() or not t.isalpha():
         return []
-    exists = tld_exists(t)
-    if exists or (exists is None and t in POPULAR_TLDS):
+    if tld_exists(t):
         return []
     dotted = [f"{head}.{t[:k]}.{t[k:]}" for k in range(1, len(t) - 1)  # a dropped dot: "comz" -> "co.mz"
               if tld_exists(t[k:]) and is_public_suffix(f"{t[:k]}.{t[k:]}")]

@@ -15,7 +15,7 @@ from typing import Sequence
 from email_validator import EmailNotValidError, validate_email
 
 from cardscan.parsing.domains import ending_repairs, tld_exists
-from cardscan.parsing.layout import MAX_FIELD_CHARS, MAX_LINE_CHARS, known_tlds
+from cardscan.parsing.layout import MAX_FIELD_CHARS, MAX_LINE_CHARS
 
 log = logging.getLogger(__name__)
 
@@ -118,21 +118,17 @@ def _accept(c: str, raw: str, line: int, repaired: bool, found: dict[str, EmailH
         log.debug("e-mail candidate %r refused: looks like an icon before other text", c)
         return
     local = chk.normalized.rsplit("@", 1)[0]
-    fixes = [c2.normalized for d in ending_repairs(domain)
-             if (c2 := check_email(f"{local}@{d}")).ok and c2.normalized]
+    fixes = [c2 for d in ending_repairs(domain) if (c2 := check_email(f"{local}@{d}")).ok and c2.normalized]
     if len(fixes) == 1:
-        chk, repaired = check_email(fixes[0]), True
-        tld = fixes[0].rsplit(".", 1)[-1].casefold()
-        fixes = []
+        chk, repaired, fixes = fixes[0], True, []
     if repaired:
         message = check_email(raw.strip()).message or "repaired from OCR text"
     assert chk.normalized is not None
     key = chk.normalized.casefold()
     if key in found and not (found[key].repaired and not repaired):
         return
-    exists = tld_exists(tld)
     found[key] = EmailHit(chk.normalized, raw.strip()[:MAX_FIELD_CHARS], line, repaired, message,
-                          tld in known_tlds() if exists is None else exists, tuple(fixes))
+                          tld_exists(key.rsplit(".", 1)[-1]), tuple(f.normalized for f in fixes if f.normalized))
 
 
 def find_emails(lines: Sequence[str], /) -> list[EmailHit]:

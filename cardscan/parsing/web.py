@@ -58,8 +58,7 @@ def _find_websites(masked: Sequence[str]) -> list[tuple[int, tuple[int, int], st
             explicit = bool(re.match(r"(?:https?://|www\d?\.)", v, re.I))
             # a site written as one ("www.", "https://") may end in any existing top-level domain;
             # a bare "word.word" only in a common one ("Inc.robert" is no site)
-            known = tld_exists(tld) if explicit else None
-            if not (known or (known is None and tld in known_tlds())) or host.casefold() in _NOT_SITE_LABELS:
+            if not (tld_exists(tld) if explicit else tld in known_tlds()) or host.casefold() in _NOT_SITE_LABELS:
                 continue
             if not explicit:
                 if m.start() > 0 and not text[m.start() - 1].isspace() and text[m.start() - 1] not in ":|(<[":

@@ -35,10 +35,6 @@ log = logging.getLogger(__name__)
 AGREE_CONF = 96.0  # both recognisers read the line alike: its words are at least this sure
 
 
-def _sorted(boxes: list[TextBox]) -> list[TextBox]:
-    return sorted(boxes, key=lambda b: (b.bounds[1] + b.bounds[3] / 2, b.bounds[0]))
-
-
 DISAGREE_CONF = 55.0  # an e-mail/phone/web token the recognisers read differently: below review
 
 

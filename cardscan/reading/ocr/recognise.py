@@ -120,7 +120,7 @@ def pp_recognise(crops: list[np.ndarray]) -> list[LineReading]:
         ratio = min(MAX_RATIO, c.shape[1] / max(1, c.shape[0]))
         width = max(1, int(np.ceil(REC_HEIGHT * ratio)))
         preds = sess.run(None, {"x": _norm(c, width)[None]})[0]
-        scale = (width / preds.shape[1]) * (c.shape[1] / width)  # crop px per time step
+        scale = c.shape[1] / preds.shape[1]  # crop px per time step
         gs = glyphs(preds[0].argmax(axis=1), preds[0].max(axis=1), scale)
         out.append(LineReading(words_from_glyphs(gs, c.shape[0]), "pp-ocr", tuple(gs)))
     return out
