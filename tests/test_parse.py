@@ -292,6 +292,19 @@ def test_qr_values_win() -> None:
     assert [w.value for w in c.websites] == ["https://example.com"]
 
 
+@pytest.mark.parametrize(("printed", "coded", "want", "source"), [
+    ("Responsable des achats industriels", "Responsable des achats", "Responsable des achats industriels", "ocr"),
+    ("Chargée de clientèle entreprises", "Chargé de clientèle", "Chargée de clientèle entreprises", "ocr"),
+    ("Sales Manager", "Regional Sales Manager", "Regional Sales Manager", "qr"),  # the code says more
+    ("Sales Manager EMEA", "Head of Sales", "Head of Sales", "qr"),  # another title: the code's
+])
+def test_a_title_the_code_shortens_is_read_as_printed(printed: str, coded: str, want: str, source: str) -> None:
+    qr = QrPayload("vcard", "BEGIN:VCARD...", {"name": "Lena Duval", "title": coded})
+    c = parse(text_to_ocr(f"Lena Duval\n{printed}\nlena@example.fr"), [qr])
+    assert c.title is not None and (c.title.value, c.title.source) == (want, source)
+    assert c.title.confidence >= 0.9
+
+
 # RELIABILITY row 20
 def test_bidi_zero_width_and_nul_are_stripped() -> None:
     text = "Zo\u200be Park\u202e\nProduct\x00 Manager\nzoe.park@example.com"
@@ -545,3 +558,31 @@ def test_a_card_printing_both_forms_keeps_the_latin_name(text: str) -> None:
 def test_company_and_tagline_on_one_line(first: str, company: str) -> None:
     c = parse_text(f"{first}\nAna Lima\nSales Manager\nana@vantris.com")
     assert c.scalar("company") == company
+
+
+@pytest.mark.parametrize(("text", "company", "repaired"), [
+    # the logo word read with one letter wrong; the domain spells it
+    ("Teodor Varga\nSales Lead\nteodor@brightmill.example.com\nBRIGHTMIIL\n+1 303 555 0101", "BRIGHTMILL", True),
+    # the domain shortens the name set over two lines word by word (sable + brew)
+    ("sable grove\nBREWING\nIda Lunde\nBrewer\nida@sablebrew.no", "sable grove BREWING", False),
+    # the logo's letters run together; another line prints them as words
+    ("QUIETHARBOUR\nNils Ek\nManager\nQuiet Harbour Malmo 21120\nnils@qhb.example.se", "QUIET HARBOUR", False),
+])
+def test_company_from_the_domains_evidence(text: str, company: str, repaired: bool) -> None:
+    c = parse_text(text)
+    assert c.scalar("company") == company
+    assert ("repaired" in c.company.flags) is repaired  # type: ignore[union-attr]
+
+
+def test_a_domain_shortening_the_name_is_no_misspelling() -> None:
+    """caleste + ar -> 'calestear' is one letter from 'Calestead': the name is kept as printed."""
+    c = parse_text("Daiki Kato\nPartner\ndaiki.kato@calestear.co.jp\nCalestead Architects Inc.")
+    assert c.scalar("company") == "Calestead Architects Inc."
+
+
+def test_logo_initials_agree_with_a_hyphenated_domain() -> None:
+    from cardscan.parsing.company import _domain_agrees
+
+    assert _domain_agrees("KVL", ["kestrel-vale"]) >= 2.5  # K(estrel) V(ale), and one more word
+    assert _domain_agrees("KVL", ["kestrelvale"]) == 0.0  # no hyphens: no words to take initials of
+    assert _domain_agrees("Kvl group", ["kestrel-vale"]) == 0.0  # a line of words is no logo

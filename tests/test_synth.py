@@ -289,3 +289,19 @@ def test_hard_photos_for_the_card_locator() -> None:
     assert synth.photograph(card, 11).data == plain.data
     with pytest.raises(BadArgumentsError):
         synth.photograph(card, 11, card_width=2.0)
+
+
+def test_asked_kinds_shorten_the_domain_or_print_initials() -> None:
+    from cardscan.bench.synth import make_card
+    from cardscan.errors import BadArgumentsError
+    from cardscan.parsing.company import _abbreviates
+
+    seed = next(s for s in range(50) if len((make_card(s, qr=None).truth["company"] or "").split()) >= 3)
+    short = make_card(seed, qr=None, hard="domain_short")
+    label = short.truth["emails"][0].split("@")[1].split(".")[0]
+    assert _abbreviates(label, short.truth["company"]), (label, short.truth["company"])
+    logo = make_card(seed, qr=None, hard="initials_logo")
+    assert logo.truth["company"].isupper() and "-" in logo.truth["emails"][0].split("@")[1]
+    assert make_card(seed, qr=None).truth == make_card(seed, qr=None, hard=False).truth
+    with pytest.raises(BadArgumentsError):
+        make_card(seed, hard="no_such_kind")

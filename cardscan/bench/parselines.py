@@ -60,7 +60,7 @@ class FieldTally:
         return (self.wrong + self.extra) / self.cards if self.cards else 0.0
 
 
-def run(seeds: range, *, hard: bool = False, use_model: bool = True) -> dict[str, FieldTally]:
+def run(seeds: range, *, hard: bool | str = False, use_model: bool = True) -> dict[str, FieldTally]:
     from cardscan.bench.synth import make_card
     from cardscan.parsing.contact import parse
 
@@ -95,11 +95,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", default="900000:900500", help="start:stop")
     ap.add_argument("--hard", action="store_true", help="cards of synth.HARD_KINDS (name and title on one line, "
                     "logo word repeated, shop names, company only in the domain)")
+    ap.add_argument("--kind", help="cards of one kind only: a kind of synth.HARD_KINDS or synth.ASKED_KINDS "
+                    "(domain_short: the domain shortens the name word by word; initials_logo: the company "
+                    "printed as its initials, the domain spelling its words with hyphens)")
     ap.add_argument("--show-errors", action="store_true")
     ap.add_argument("--rules-only", action="store_true", help="name, title and company by the rules alone (no role model)")
     a = ap.parse_args(argv)
     start, stop = (int(x) for x in a.seeds.split(":"))
-    tally = run(range(start, stop), hard=a.hard, use_model=not a.rules_only)
+    tally = run(range(start, stop), hard=a.kind or a.hard, use_model=not a.rules_only)
     print(f"{'field':8} {'cards':>5} {'right':>6} {'missed':>6} {'wrong':>6} {'accuracy':>8} {'wrong%':>7}")
     for f, t in tally.items():
         print(f"{f:8} {t.cards:5d} {t.right + t.empty_ok:6d} {t.missed:6d} {t.wrong + t.extra:6d} "

@@ -981,9 +981,43 @@ _SHOP_ADJ = ("Green", "Little", "Golden", "Corner", "Old", "Blue", "Bright", "Vi
 _SHOP_NOUN = ("Kitchen", "Bookshop", "Cycle Shop", "Bakehouse", "Pantry", "Workshop", "Garden Centre", "Print Shop")
 
 
-def _hard_content(c: CardContent, seed: int, loc: Locale) -> tuple[CardContent, str]:
+# Kinds made only when asked for by name (``hard="domain_short"``): kept out of HARD_KINDS so the
+# hard cards of every seed (and the role model trained on them) stay as they were.
+ASKED_KINDS = ("domain_short", "initials_logo")
+
+
+def _with_domain(c: CardContent, domain: str) -> CardContent:
+    emails = tuple(e.split("@")[0] + "@" + domain for e in c.emails)
+    sites = tuple(w.replace(c.domain, domain) for w in c.websites)
+    return replace(c, domain=domain, emails=emails, websites=sites)
+
+
+def _name_words(company: str) -> list[str]:
+    """The company's own words, folded, without legal forms and joining words."""
+    skip = {"and", "und", "et", "e", "y", "the", "of", "ltd", "llc", "inc", "gmbh", "co", "corp", "plc", "ag",
+            "sa", "srl", "spa", "bv", "nv", "kk", "pty", "ltda", "sarl", "sas", "ab", "oy", "as", "limited", "llp",
+            "pvt", "private", "kg", "mbh", "sl", "sprl", "lda", "cia", "kft", "zrt", "doo", "jsc"}
+    return [w for w in re.sub(r"[^a-z ]", " ", _fold(company).lower()).split() if w not in skip and len(w) >= 2]
+
+
+def _hard_content(c: CardContent, seed: int, loc: Locale, asked: str | None = None) -> tuple[CardContent, str]:
     rng = random.Random(f"cardscan-synth-hard-{seed}")
     kind = rng.choice(HARD_KINDS)
+    if asked is not None:
+        kind = asked
+    words = _name_words(c.company) if c.company else []
+    if kind == "domain_short" and len(words) >= 2 and c.emails:
+        # the domain shortens the name word by word: 'Harbor Freight Ltd' -> harfrei.com
+        a, b = words[0], words[1]
+        label = a[:rng.randint(3, len(a))] if len(a) > 3 else a
+        label += b[:rng.randint(2, min(5, len(b)))]
+        return _with_domain(c, label + rng.choice(loc.tlds)), kind
+    if kind == "initials_logo" and len(words) >= 2 and c.emails:
+        # the logo is the initials; the domain spells the words with hyphens: 'HFS', harbor-freight.com
+        return _with_domain(replace(c, company="".join(w[0] for w in words[:4]).upper()),
+                            "-".join(words[:rng.randint(2, min(3, len(words)))]) + rng.choice(loc.tlds)), kind
+    if asked is not None:
+        return c, "plain"
     if kind == "name_title_line" and c.title:
         sep = rng.choice(_INLINE_SEPS)
         printed = f"{c.name}{sep}{c.title})" if sep == " (" else f"{c.name}{sep}{c.title}"
@@ -1045,11 +1079,13 @@ def make_card(seed: int, **overrides: Any) -> SynthCard:
     want_fax = ov.pop("fax", want_fax)
     n_emails = ov.pop("emails", n_emails)
     with_web = ov.pop("website", with_web)
-    hard = bool(ov.pop("hard", False))
+    hard = ov.pop("hard", False)
+    if isinstance(hard, str) and hard not in HARD_KINDS + ASKED_KINDS:
+        raise BadArgumentsError(f"hard must be True or one of {', '.join(HARD_KINDS + ASKED_KINDS)}, not {hard!r}")
     content = _make_content(rng, loc, with_address=with_address, want_fax=want_fax, n_emails=n_emails,
                             with_web=with_web)
     if hard:
-        content, _ = _hard_content(content, seed, loc)
+        content, _ = _hard_content(content, seed, loc, hard if isinstance(hard, str) else None)
     design = _make_design(rng, ov)
     payload = qr_payload(content, design.qr) if design.qr else None
     image, printed = _render(content, design, loc, payload)

@@ -89,6 +89,47 @@ def _org_label(domain: str) -> str | None:
     return label
 
 
+def _one_letter_off(a: str, b: str) -> int | None:
+    """Where ``a`` differs from ``b`` by one letter read for another (same length), else None."""
+    if len(a) != len(b):
+        return None
+    diff = [i for i, (x, y) in enumerate(zip(a, b)) if x != y]
+    return diff[0] if len(diff) == 1 else None
+
+
+def _abbreviates(label: str, text: str) -> bool:
+    """The domain label is the name shortened word by word: 'acecomm' for 'ace:daytons
+    COMMUNICATIONS' (ace + comm), 'intlfreight' for 'International Freight'. The label must be
+    the beginnings of two or three of the name's words, in order, starting with its first word:
+    the first at least three letters, each of the others at least two."""
+    ws = [re.sub(r"[^a-z0-9]", "", w) for w in fold(text).replace(":", " ").split()]
+    ws = [w for w in ws if w]
+    if len(label) < 5 or len(ws) < 2:
+        return False
+
+    def fits(rest: str, j: int, pieces: int) -> bool:
+        if not rest:
+            return pieces >= 2
+        if pieces >= 3:
+            return False
+        for k in range(j, len(ws)):
+            w = ws[k]
+            for n in range(min(len(w), len(rest)), 1, -1):
+                if (pieces or n >= 3) and rest[:n] == w[:n] and fits(rest[n:], k + 1, pieces + 1):
+                    return True
+            if pieces == 0:
+                return False  # the first piece is the first word's beginning
+        return False
+
+    return fits(label, 0, 0)
+
+
+def _hyphen_initials(label: str) -> str:
+    """'hemisphere-freight' -> 'hf': the initials of a domain label's hyphenated words."""
+    parts = [p for p in label.split("-") if p]
+    return "".join(p[0] for p in parts) if len(parts) >= 2 else ""
+
+
 def _domain_agrees(text: str, labels: Sequence[str]) -> float:
     from rapidfuzz import fuzz
 
@@ -103,6 +144,13 @@ def _domain_agrees(text: str, labels: Sequence[str]) -> float:
             continue
         if lab_l in letters or (len(letters) >= 4 and letters in lab_l):
             best = max(best, 3.0)
+        elif len(letters) >= 6 and _one_letter_off(letters, lab_l) is not None:
+            best = max(best, 3.0)  # the domain's word with one letter misread ('BIGGROWIH')
+        elif _abbreviates(lab_l, text):
+            best = max(best, 2.5)
+        elif (hi := _hyphen_initials(lab)) and len(text.split()) == 1 and 2 <= len(letters) <= 5 and \
+                text.strip().isupper() and letters.startswith(hi):
+            best = max(best, 2.5)  # the logo's letters, the domain's words ('HFS', hemisphere-freight)
         elif fuzz.partial_ratio(letters, lab_l) >= 85 and min(len(letters), len(lab_l)) >= 4:
             best = max(best, 2.0)
         elif len(initials) >= 2 and (initials == lab_l or min(len(initials), len(lab_l)) >= 3 and (
@@ -139,6 +187,7 @@ def _find_company(lines: list[_Ln], domains: Sequence[str], emails: Sequence[Ema
     med_h = float(np.median(heights)) if heights else 1.0
     best: tuple[float, _Ln] | None = None
     best_m: tuple[float, _Ln] | None = None
+    joined: dict[int, _Ln] = {}
     for ln in lines:
         if ln.used or ln.contact or "@" in ln.text or len(ln.text) > 100 or _JUNK_RE.search(ln.text):
             continue
@@ -155,7 +204,12 @@ def _find_company(lines: list[_Ln], domains: Sequence[str], emails: Sequence[Ema
             s += 3.0
         if has_phrase(ln.text, wordlist("company_words.txt")):
             s += 1.5
-        s += _domain_agrees(ln.text, labels)
+        agree = _domain_agrees(ln.text, labels)
+        nb = _neighbour(lines, ln, 1)
+        if agree < 2.0 and nb is not None and _joinable(nb) and len(nb.text.split()) <= 3 and \
+                _domain_agrees(f"{ln.text} {nb.text}", labels) >= 2.5:
+            agree, joined[ln.i] = 2.5, nb  # the domain shortens the name set over two lines
+        s += agree
         s += _firm_of_surnames(ln.text)
         if med_h > 0 and ln.height / med_h >= 1.3:
             s += 1.0
@@ -177,7 +231,7 @@ def _find_company(lines: list[_Ln], domains: Sequence[str], emails: Sequence[Ema
     if best is None or best[0] < 2.5:
         return None
     s, ln = best
-    group = _spelled_by_domain(lines, _company_lines(lines, ln), labels)
+    group = [ln, joined[ln.i]] if ln.i in joined else _spelled_by_domain(lines, _company_lines(lines, ln), labels)
     if probs is not None:
         group = _model_lines(lines, group, probs)
     raw = " ".join(_strip_junk(g.text) for g in group)
@@ -191,9 +245,54 @@ def _find_company(lines: list[_Ln], domains: Sequence[str], emails: Sequence[Ema
     for g in group:
         g.used = "company"
     value, repaired = _repair_legal_form(_drop_tagline(_drop_repeated_logo(raw.strip(" ,;|&")), labels))
+    message = "OCR 'I' read for 'l' in the legal form" if repaired else None
+    spelled = _spelled_as_domain(value, labels)
+    if spelled != value:
+        value, repaired, message = spelled, True, "one letter of the name read differently from the e-mail/website domain"
+    value = _spaced_as_printed(value, [l for l in lines if l not in group])
     conf = float(np.mean([_words_conf(g) for g in group])) * min(0.95, 0.35 + s / 8) * (0.8 if repaired else 1.0)
     flags = (("repaired",) if repaired else ()) + (("low_confidence",) if conf < LOW else ())
-    return Field(cap(value), round(conf, 3), SOURCE_OCR, raw, flags, "OCR 'I' read for 'l' in the legal form" if repaired else None)
+    return Field(cap(value), round(conf, 3), SOURCE_OCR, raw, flags, message)
+
+
+def _spelled_as_domain(value: str, labels: Sequence[str]) -> str:
+    """A word of the name that is the domain's word with one letter misread ('BIGGROWIH' beside
+    biggrowth.com) is spelled as the domain spells it, in the word's own case. A domain that
+    shortens the name word by word ('calestear': caleste + ar, for 'Calestead Architects') is no
+    misspelling of its first word."""
+    labels = [lab for lab in labels if not _abbreviates(re.sub(r"[^a-z0-9]", "", lab), value)]
+    out = []
+    for tok in value.split():
+        letters = re.sub(r"[^a-z0-9]", "", fold(tok))
+        for lab in labels:
+            lab_l = re.sub(r"[^a-z0-9]", "", lab)
+            at = _one_letter_off(letters, lab_l) if len(letters) >= 6 and re.fullmatch(r"[^\W_]+", tok) else None
+            if at is not None:
+                ch = lab_l[at]
+                tok = tok[:at] + (ch.upper() if tok[at].isupper() or tok.isupper() else ch) + tok[at + 1:]
+                break
+        out.append(tok)
+    return " ".join(out)
+
+
+def _spaced_as_printed(value: str, others: Sequence[_Ln]) -> str:
+    """A one-word name whose letters another line prints as two to four words ('THECOUNTER' and
+    'The Counter Palo Alto'): the logo's letters run together, the words are as printed there."""
+    if " " in value.strip() or not re.fullmatch(r"[^\W_]{6,}", value.strip()):
+        return value
+    target = fold(value.strip())
+    for ln in others:
+        ws = ln.text.split()
+        for i in range(len(ws)):
+            for n in (2, 3, 4):
+                part = ws[i:i + n]
+                if len(part) == n and all(re.fullmatch(r"[^\W_]+", w) for w in part) and fold("".join(part)) == target:
+                    out, k = [], 0
+                    for w in part:
+                        out.append(value.strip()[k:k + len(w)])
+                        k += len(w)
+                    return " ".join(out)
+    return value
 
 
 MODEL_SURE = 0.5  # below this company probability the model adds nothing
@@ -319,6 +418,7 @@ def _logo_lines(lines: list[_Ln], group: list[_Ln]) -> list[_Ln]:
             (not _distinctive(ln.text) or _has_legal_suffix(ln.text)):
         return [prev, ln]  # the generic part (with its legal form) under the logo word
     if _short_caps(ln) and nxt is not None and _joinable(nxt) and len(nxt.text.split()) <= 3 and \
-            not _distinctive(nxt.text) and not _is_title(nxt.text):
+            (not _distinctive(nxt.text)) and not _is_title(nxt.text):
         return [ln, nxt]  # the logo word over its trade ("ARQUITETURA", "Studio LLP")
     return group
+

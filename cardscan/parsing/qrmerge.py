@@ -30,7 +30,14 @@ def _merge_qr(c: Contact, qr: Sequence[QrPayload], reg: RegionGuess) -> Contact:
                 v, _ = sanitize(v)
                 v = " ".join(v.split())
                 if v and key not in changes:
-                    changes[key] = Field(cap(v), 0.98, SOURCE_QR, v)
+                    printed = getattr(c, key)
+                    if key in ("title", "company") and printed is not None and _printed_extends(printed.value, v):
+                        # the code holds a shortened form ('Chargé de développement'); the card
+                        # prints it whole: the printed one, as sure as the code makes it
+                        changes[key] = replace(printed, confidence=max(printed.confidence, 0.9),
+                                               flags=tuple(f for f in printed.flags if f != "low_confidence"))
+                    else:
+                        changes[key] = Field(cap(v), 0.98, SOURCE_QR, v)
         for e in _as_list(f.get("emails")):
             chk = check_email(str(e).strip())
             if chk.ok and chk.normalized:
@@ -76,6 +83,29 @@ def _merge_qr(c: Contact, qr: Sequence[QrPayload], reg: RegionGuess) -> Contact:
             sites.insert(len([x for x in sites if x.source == SOURCE_QR]), Field(cap(w), 0.98, SOURCE_QR, w))
     changes.update(emails=tuple(emails), phones=tuple(phones), websites=tuple(sites))
     return replace(c, **changes)
+
+
+def _folded_words(text: str) -> list[str]:
+    import unicodedata
+
+    t = unicodedata.normalize("NFKD", text.casefold())
+    return re.sub(r"[^\w]+", " ", "".join(ch for ch in t if not unicodedata.combining(ch))).split()
+
+
+def _printed_extends(printed: str, coded: str) -> bool:
+    """The printed value is the coded one with more words after it, read alike up to one letter a
+    word ('Chargée de développement réseaux' for the code's 'Chargé de développement')."""
+    p, q = _folded_words(printed), _folded_words(coded)
+    if not q or len(p) <= len(q):
+        return False
+
+    def alike(a: str, b: str) -> bool:
+        if a == b:
+            return True
+        short, long_ = sorted((a, b), key=len)
+        return len(short) >= 4 and len(long_) - len(short) <= 1 and long_.startswith(short)
+
+    return all(alike(a, b) for a, b in zip(p, q))
 
 
 def _as_list(v: Any) -> list[Any]:
