@@ -586,3 +586,54 @@ def test_logo_initials_agree_with_a_hyphenated_domain() -> None:
     assert _domain_agrees("KVL", ["kestrel-vale"]) >= 2.5  # K(estrel) V(ale), and one more word
     assert _domain_agrees("KVL", ["kestrelvale"]) == 0.0  # no hyphens: no words to take initials of
     assert _domain_agrees("Kvl group", ["kestrel-vale"]) == 0.0  # a line of words is no logo
+
+
+def test_an_initial_and_a_family_name_outweigh_a_large_shop_name() -> None:
+    """'MOTO SANTOS' printed large over 'R. MARTINS': the shop's words name no person first."""
+    big = text_to_ocr("MOTO SANTOS", height=60)
+    rest = text_to_ocr("R. MARTINS\nGuincho 24 horas\nTel (11) 99876-5432", height=25)
+    moved = tuple(Line(tuple(Word(w.text, w.conf, (w.box[0], w.box[1] + 80, w.box[2], w.box[3])) for w in l.words))
+                  for l in rest.lines)
+    c = parse(OcrResult(big.lines + moved, engine="text", image_size=(0, 0)), region="BR")
+    assert c.scalar("name") == "R. MARTINS"
+
+
+def test_letters_without_a_decomposition_fold_to_their_base() -> None:
+    """Turkish dotless i, Nordic o with stroke: the e-mail's ASCII local part still confirms the name."""
+    from cardscan.parsing.layout import fold
+
+    assert fold("Barış Øvergård Łukasz") == "baris overgard lukasz"
+    c = parse_text("Barış Can Öztürk\nSupervisor\nbaris@example.com.tr")
+    assert c.scalar("name") == "Barış Can Öztürk"
+
+
+def _stacked(*parts: tuple[str, int]) -> OcrResult:
+    """Lines of text_to_ocr, each part at its own print height, one under the other."""
+    out, y = [], 0
+    for text, h in parts:
+        for l in text_to_ocr(text, height=h).lines:
+            out.append(Line(tuple(Word(w.text, w.conf, (w.box[0], y, w.box[2], w.box[3])) for w in l.words)))
+            y += 2 * h
+    return OcrResult(tuple(out), engine="text", image_size=(0, 0))
+
+
+@pytest.mark.parametrize("shop", ["Casa Verde", "PRONTO GUINCHO"])
+def test_the_largest_print_that_names_no_one_is_the_company(shop: str) -> None:
+    c = parse(_stacked((shop, 70), ("R. Martins", 30), ("Guincho 24 horas", 25), ("(11) 99876-5432", 25)), region="BR")
+    assert (c.scalar("company"), c.scalar("name")) == (shop, "R. Martins")
+
+
+@pytest.mark.parametrize("headline", [
+    "We fix it for you",  # a sentence
+    "Sales Director",  # a title
+])
+def test_large_print_that_is_no_name_of_a_firm_is_no_company(headline: str) -> None:
+    c = parse(_stacked((headline, 70), ("Ines Moreau", 30), ("+33 1 42 55 01 90", 25),
+                       ("ines.moreau@gmail.com", 25)), region="FR")
+    assert c.company is None
+
+
+def test_large_print_low_on_the_card_is_no_logo() -> None:
+    c = parse(_stacked(("Ines Moreau", 30), ("+33 1 42 55 01 90", 25), ("ines.moreau@gmail.com", 25),
+                       ("KORVALD", 70)), region="FR")
+    assert c.company is None

@@ -43,10 +43,11 @@ def test_shipped_model_decides_roles_on_unseen_cards() -> None:
 
 def test_model_finds_a_company_the_rules_cannot() -> None:
     """No legal form, no company word, a domain that does not spell it: only the layout says
-    'company' (the largest line, over the name and title)."""
+    'company' (the largest line, over the name and title, though not so large that its size alone
+    makes it the logo: see test_parse.test_the_largest_print_that_names_no_one_is_the_company)."""
     lines = ("Brelamora", "Ana Lima", "Sales Director", "+44 20 7946 0958", "ana.lima@example.com",
              "12 Harbour Street, Leeds LS1 4AB")
-    boxes = ((40, 30, 400, 110), (40, 160, 300, 200), (40, 210, 280, 240), (40, 300, 330, 330),
+    boxes = ((40, 30, 400, 74), (40, 160, 300, 200), (40, 210, 280, 240), (40, 300, 330, 330),
              (40, 340, 400, 370), (40, 380, 480, 410))
     ocr = printed_ocr(lines, boxes)
     assert parse(ocr, use_model=False).company is None
@@ -135,5 +136,6 @@ def test_the_role_model_alone_takes_no_company_from_a_line_the_ocr_was_unsure_of
         ), engine="test", image_size=(1200, 700))
 
     assert parse(card(96.0)).scalar("company") == "KVELTRA"
-    assert parse(card(96.0), use_model=False).company is None  # the model's doing, not the rules'
+    assert parse(card(96.0), use_model=False).scalar("company") == "KVELTRA"  # the largest print, by the rules too
     assert parse(card(52.0)).company is None
+    assert parse(card(52.0), use_model=False).company is None

@@ -229,7 +229,10 @@ def _find_company(lines: list[_Ln], domains: Sequence[str], emails: Sequence[Ema
     if (best is None or best[0] < 2.5) and best_m is not None:
         best = best_m  # the rules found none: the line the role model is sure of, with the rules' evidence
     if best is None or best[0] < 2.5:
-        return None
+        big = _headline(lines, med_h)
+        if big is None:
+            return None
+        best = (2.5, big)
     s, ln = best
     group = [ln, joined[ln.i]] if ln.i in joined else _spelled_by_domain(lines, _company_lines(lines, ln), labels)
     if probs is not None:
@@ -422,3 +425,19 @@ def _logo_lines(lines: list[_Ln], group: list[_Ln]) -> list[_Ln]:
         return [ln, nxt]  # the logo word over its trade ("ARQUITETURA", "Studio LLP")
     return group
 
+
+HEADLINE = 1.5  # x the median line height: print this large that is not the holder's name is the logo
+
+
+def _headline(lines: list[_Ln], med_h: float) -> _Ln | None:
+    """The card's largest print, when it is no name, title, sentence or number: the logo text."""
+    free = [l for l in lines if not l.used and not l.contact and l.height > 0]
+    if not free or med_h <= 0:
+        return None
+    top = max(free, key=lambda l: l.height)
+    ws = words_of(top.text)
+    if top.height < HEADLINE * med_h or not ws or len(top.text.split()) > 4 or re.search(r"\d", top.text) or \
+            _is_title(top.text) or any(w in _STOPWORDS for w in ws) or _words_conf(top) < MODEL_MIN_READ or \
+            top.i > len(lines) / 2 or _JUNK_RE.search(top.text) or _URLISH_RE.search(top.text):
+        return None
+    return top

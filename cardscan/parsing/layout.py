@@ -44,10 +44,15 @@ def cap(text: str, /, limit: int = MAX_FIELD_CHARS) -> str:
     return text if len(text) <= limit else text[:limit].rstrip()
 
 
+# letters Unicode does not decompose into a base letter and an accent, one for one: Turkish dotless
+# i, Nordic o with stroke, Polish l with stroke, ... ('Barış' is baris@ in an e-mail address)
+_STROKED = str.maketrans("ıøđłħŧð", "iodlhtd")
+
+
 def fold(text: str, /) -> str:
     """Lower case, accents removed, for vocabulary look-ups."""
     text = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(c for c in text if not unicodedata.combining(c))
+    return "".join(c for c in text if not unicodedata.combining(c)).translate(_STROKED)
 
 
 _WORD_RE = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*", re.UNICODE)

@@ -142,6 +142,8 @@ def _find_name(lines: list[_Ln], emails: Sequence[EmailHit]) -> tuple[_Ln, Field
         s = 0.0
         if core[0] in _first_names() or (len(core[0]) <= 1 and len(core) > 1 and core[1] in _first_names()):
             s += 2.0
+        elif len(core) == 2 and len(core[0]) == 1 and toks[-2].endswith(".") and core[1] in _surnames():
+            s += 1.5  # an initial and a family name: 'R. Oliveira', 'J. Novak'
         if any(t in _first_names() for t in core[1:-1]):
             s += 0.3
         if core[-1] in _surnames():
