@@ -637,3 +637,64 @@ def test_large_print_low_on_the_card_is_no_logo() -> None:
     c = parse(_stacked(("Ines Moreau", 30), ("+33 1 42 55 01 90", 25), ("ines.moreau@gmail.com", 25),
                        ("KORVALD", 70)), region="FR")
     assert c.company is None
+
+
+def _placed(rows: list[list[tuple[str, int]]], height: int = 30) -> OcrResult:
+    """Rows of (text, x) pieces: each piece its own line, side by side on the row, as a line
+    reader gives a card printed in columns."""
+    out = []
+    for r, row in enumerate(rows):
+        for text, x in row:
+            words, cx = [], x
+            for tok in text.split():
+                w = len(tok) * height // 2
+                words.append(Word(tok, 95.0, (cx, 40 + r * int(1.2 * height), w, height)))
+                cx += w + height // 2
+            out.append(Line(tuple(words)))
+    return OcrResult(tuple(out), engine="text", image_size=(0, 0))
+
+
+def test_an_address_down_its_column_beside_phone_numbers() -> None:
+    """The address on the left, numbers and e-mail on the right: read row by row, the address's
+    lines alternate with the others; it is still one address."""
+    ocr = _placed([
+        [("Helga Brandt", 40)],
+        [("Einkaufsleiterin", 40)],
+        [("Lindenallee 14,", 40), ("+49 30 5557 1201", 700)],
+        [("Hof 2, Aufgang B,", 40), ("helga@brandt-metall.example.de", 700)],
+        [("10115 Berlin", 40), ("www.brandt-metall.example.de", 700)],
+    ])
+    c = parse(ocr, region="DE")
+    assert c.scalar("address") == "Lindenallee 14, Hof 2, Aufgang B, 10115 Berlin"
+
+
+def test_a_line_far_below_is_not_the_address_continued() -> None:
+    """The same column, but far under the address (a tagline at the foot of the card)."""
+    ocr = _placed([
+        [("Helga Brandt", 40)],
+        [("Lindenallee 14", 40)],
+        [("10115 Berlin", 40)],
+        [],
+        [],
+        [],
+        [("Seit 1987, Qualität aus Berlin", 40)],
+    ])
+    c = parse(ocr, region="DE")
+    assert c.scalar("address") == "Lindenallee 14, 10115 Berlin"
+
+
+def test_po_box_keeps_its_abbreviation() -> None:
+    """'P.O.' before a wide gap is an abbreviation, not a pictogram read as two stray letters."""
+    c = parse_text("Mohammed Saleh\nSales Manager\nm.saleh@example.ae\nP.O. Box 4471, Dubai, UAE")
+    assert c.scalar("address") == "P.O. Box 4471, Dubai, UAE"
+
+
+@pytest.mark.parametrize(("line", "title"), [
+    ("Team Leader", "Team Leader"),  # 'leader' alone is also a family name; the phrase is a role
+    ("Team Lead", "Team Lead"),
+    ("Shift Leader", "Shift Leader"),
+    ("Marketing Team", None),  # a team, not a role
+    ("Sales Department", None),
+])
+def test_team_roles_and_teams(line: str, title: str | None) -> None:
+    assert parse_text(f"Ravi Menon\n{line}\nravi@example.in").scalar("title") == title

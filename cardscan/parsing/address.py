@@ -102,6 +102,43 @@ def _address_score(text: str) -> float:
     return s
 
 
+def _span(ln: _Ln) -> tuple[float, float]:
+    x, _, w, _ = ln.line.box
+    return float(x), float(x + w)
+
+
+def _overlap(a: _Ln, b: _Ln) -> bool:
+    """The two lines share at least half of the narrower one's width."""
+    (a0, a1), (b0, b1) = _span(a), _span(b)
+    return min(a1, b1) - max(a0, b0) >= 0.5 * min(a1 - a0, b1 - b0) > 0
+
+
+def _below(a: _Ln, b: _Ln) -> bool:
+    """``b`` continues ``a``'s column: printed just under it (at most 1.5 line heights between),
+    across the same width."""
+    _, ay, _, ah = a.line.box
+    _, by, _, bh = b.line.box
+    return b.i > a.i and _overlap(a, b) and by - (ay + ah) <= 1.5 * max(ah, bh, 1)
+
+
+def _by_columns(lines: Sequence[_Ln]) -> list[_Ln]:
+    """The lines in column order: each followed by the first later line that shares its width
+    (lines of other columns in between are skipped), then the next chain. One column keeps its
+    order; a card with a left and a right column gives the left one whole, then the right."""
+    left = list(lines)
+    out: list[_Ln] = []
+    while left:
+        cur = left.pop(0)
+        out.append(cur)
+        while True:
+            nxt = next((k for k, x in enumerate(left) if _below(cur, x)), None)
+            if nxt is None:
+                break
+            cur = left.pop(nxt)
+            out.append(cur)
+    return out
+
+
 def _find_address(lines: list[_Ln], phones: Sequence[PhoneHit]) -> Field | None:
     scored: list[tuple[_Ln, float, str]] = []
     for ln in lines:
@@ -122,11 +159,15 @@ def _find_address(lines: list[_Ln], phones: Sequence[PhoneHit]) -> Field | None:
         part = _LONE_ICON_RE.sub(" ", part).strip()  # a pin or '@' icon standing alone
         sc = _address_score(part) if part and not _has_legal_suffix(part) else 0.0
         scored.append((ln, sc, part))
-    # A line ending in a comma that the next line continues ("38B Trieu Viet Vuong," / "Hai Ba
-    # Trung, Ha Noi") is one address printed over two lines.
+    # Lines side by side (the address on the left, phone numbers on the right) are read row by
+    # row; an address block is looked for down its own column.
+    order = {id(ln): k for k, ln in enumerate(_by_columns(lines))}
+    scored.sort(key=lambda x: order[id(x[0])])
+    # A line ending in a comma that the next line of its column continues ("38B Trieu Viet Vuong,"
+    # / "Hai Ba Trung, Ha Noi") is one address printed over two lines.
     for k in range(len(scored) - 1):
         (a, sa, pa), (b, sb, pb) = scored[k], scored[k + 1]
-        if sa > 0 and pa.rstrip().endswith(",") and b.i == a.i + 1 and not b.contact and \
+        if sa > 0 and pa.rstrip().endswith(",") and _below(a, b) and not b.contact and \
                 re.match(r"^[A-ZÀ-Ý0-9]", pb) and len(pb.split()) <= 8 and \
                 sum(c.isalpha() for c in pb) >= max(3, sum(c.isdigit() for c in pb)) and _aligned(a, b):
             scored[k] = (a, sa + 1.0, pa)
@@ -134,7 +175,9 @@ def _find_address(lines: list[_Ln], phones: Sequence[PhoneHit]) -> Field | None:
     blocks: list[list[tuple[_Ln, float, str]]] = []
     cur: list[tuple[_Ln, float, str]] = []
     for item in (x for x in scored if x[1] > 0):
-        gap = item[0].i - cur[-1][0].i if cur else 0
+        gap = order[id(item[0])] - order[id(cur[-1][0])] if cur else 0
+        if cur and not _below(cur[-1][0], item[0]):
+            gap = 99  # the next column: another block
         ended = bool(cur) and any(r.search(p) for _, _, p in cur for r in _POSTAL_RES) and \
             bool(re.match(r"^\s*\d+(?:-\d+)*[A-Za-z]?\b", item[2]))  # a second address starts
         if cur and not ended and item[1] >= 1.0:  # "..., JAPAN" then "OSAKA : 4-1-8 ...": the next office

@@ -62,13 +62,13 @@ _ICON_KEEP = frozenset("dr mr ms mrs st av no nr de da di du le la el of".split(
 def _drop_leading_icon(line: Line) -> Line:
     """A pictogram before a line (phone, pin, envelope, globe) often reads as one or two stray
     characters ('Q@ 737 Mill Ave', 'QO Tavaton Ltd.'), set apart from the text by a wide gap.
-    Phone labels ('M', 'T'), honorifics, short words and one or two Han/kana/Hangul characters
-    (a family name, "村瀬") are kept."""
+    Phone labels ('M', 'T'), honorifics, short words, abbreviations ('P.O.' of 'P.O. Box') and
+    one or two Han/kana/Hangul characters (a family name, "村瀬") are kept."""
     if len(line.words) < 2:
         return line
     w0, w1 = line.words[0], line.words[1]
     alnum = _ALNUM_RE.findall(w0.text)
-    if len(alnum) > 2 or any(c.isdigit() for c in w0.text) or re.fullmatch(r"[A-Z]\.|[&+(]", w0.text) or \
+    if len(alnum) > 2 or any(c.isdigit() for c in w0.text) or re.fullmatch(r"[A-Z]\.|[&+(]|(?:[A-Za-z]\.){2,3}", w0.text) or \
             CJK_RE.search(w0.text) or \
             fold(w0.text).strip(".:") in _ICON_KEEP or _legal_form_token(w0.text):
         return line  # ... or the "Co.," of "Co., Ltd."

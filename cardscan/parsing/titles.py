@@ -26,6 +26,12 @@ MODEL_OTHER = 0.9  # a line the role model calls a tagline or department this su
 _OFFICE_WORDS = frozenset("office offices headquarters hq".split())
 
 
+def _ends_in_role(ws: Sequence[str]) -> bool:
+    """The line's last word, or its last two, name a role ('Team Lead', 'Team Leader')."""
+    return bool(ws) and ws[-1] not in _DEPARTMENT_WORDS and (
+        _is_title_word(ws[-1]) or " ".join(ws[-2:]) in wordlist("title_words.txt"))
+
+
 def _find_title(lines: list[_Ln], name: tuple[_Ln, Field] | None,
                 probs: Sequence[dict[str, float]] | None = None) -> Field | None:
     if name is not None and name[1].value != name[0].text.strip(" ,;|"):
@@ -49,8 +55,9 @@ def _find_title(lines: list[_Ln], name: tuple[_Ln, Field] | None,
             continue
         if probs is not None and probs[ln.i].get("tagline", 0.0) + probs[ln.i].get("department", 0.0) >= MODEL_OTHER:
             continue  # a title word in a tagline ("Ihr Partner für Logistik"): the role model is sure it is one
-        if any(w in _DEPARTMENT_WORDS for w in ws) or has_phrase(ln.text, wordlist("company_suffixes.txt")):
-            continue
+        if any(w in _DEPARTMENT_WORDS for w in ws) and not _ends_in_role(ws) or \
+                has_phrase(ln.text, wordlist("company_suffixes.txt")):
+            continue  # "Sales Department", "Marketing Team"; but "Team Leader", "Team Lead" are roles
         if ws[0] in _DEPARTMENT_LEADS and not any(w in _ROLE_NOUNS for w in ws):
             continue  # "Service Commercial", "Área Técnica": a department, not a role
         if any(w in _OFFICE_WORDS for w in ws) and not (ws[-1] not in _OFFICE_WORDS and _is_title_word(ws[-1])):
