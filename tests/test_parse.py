@@ -698,3 +698,12 @@ def test_po_box_keeps_its_abbreviation() -> None:
 ])
 def test_team_roles_and_teams(line: str, title: str | None) -> None:
     assert parse_text(f"Ravi Menon\n{line}\nravi@example.in").scalar("title") == title
+
+
+@pytest.mark.parametrize("role", ["Prop.", "Apprentice", "Career Counselor", "Procurement Department Head",
+                                  "Deputy General Manager (Division Head)", "Advocate", "AGM - Sales"])
+def test_roles_outside_the_occupation_lists(role: str) -> None:
+    """Trades, abbreviations and unit heads as printed on shop and office cards: the title, and
+    never part of the company under it."""
+    c = parse_text(f"Ramesh Sharma\n{role}\nKaveri Traders\n+91 98765 43210\nramesh@kaveritraders.in")
+    assert (c.scalar("title"), c.scalar("company")) == (role, "Kaveri Traders")

@@ -204,6 +204,12 @@ def _find_company(lines: list[_Ln], domains: Sequence[str], emails: Sequence[Ema
             s += 3.0
         if has_phrase(ln.text, wordlist("company_words.txt")):
             s += 1.5
+            if 2 <= len(ws) <= 4 and ws[-1] in wordlist("company_words.txt") and _distinctive(ln.text) and \
+                    ln.text.strip()[:1].isupper() and not _is_title(ln.text) and \
+                    not re.search(r"&|\+|\b(?:and|und|et|e|y)\b", ln.text) and \
+                    (probs is None or probs[ln.i].get("department", 0.0) + probs[ln.i].get("tagline", 0.0) < 0.5):
+                s += 1.0  # a name, then its trade: 'Sharma Traders', 'Balaji Electricals'; not a
+                # department ('Einkauf & Logistik') nor a tagline the role model is sure of
         agree = _domain_agrees(ln.text, labels)
         nb = _neighbour(lines, ln, 1)
         if agree < 2.0 and nb is not None and _joinable(nb) and len(nb.text.split()) <= 3 and \
