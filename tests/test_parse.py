@@ -521,10 +521,13 @@ def test_logo_word_read_into_the_company_is_dropped() -> None:
 
 
 def test_a_name_wrapped_over_two_lines_joins_when_the_domain_spells_it() -> None:
-    c = parse_text("Daniel Mercer\nSales Manager\nOLIVEIRA\nTAILORS\ndaniel@oliveiratailors.com")
-    assert c.scalar("company") == "OLIVEIRA TAILORS"
+    c = parse_text("Daniel Mercer\nSales Manager\nOLIVEIRA\nATELIER\ndaniel@oliveiraatelier.com")
+    assert c.scalar("company") == "OLIVEIRA ATELIER"
+    c = parse_text("Daniel Mercer\nSales Manager\nOLIVEIRA\nATELIER\ndaniel@example.com")
+    assert c.scalar("company") != "OLIVEIRA ATELIER"
+    # a trade word under the logo word joins it without the domain ('QUORIVIK' / 'ARQUITETURA')
     c = parse_text("Daniel Mercer\nSales Manager\nOLIVEIRA\nTAILORS\ndaniel@example.com")
-    assert c.scalar("company") != "OLIVEIRA TAILORS"
+    assert c.scalar("company") == "OLIVEIRA TAILORS"
 
 
 def test_the_email_local_part_repairs_or_doubts_the_name() -> None:
