@@ -96,3 +96,55 @@ def test_a_small_card_in_a_large_photo_is_read_from_the_file_s_own_pixels(engine
     assert any("larger decode" in r.getMessage() for r in caplog.records if r.name == "cardscan.reading.locate")
     assert out.contact.name.value == CARD_LINES[0]
     assert [e.value for e in out.contact.emails] == [CARD_LINES[-1]]
+
+
+# ---- several cards, placed by their text alone ---------------------------------------------------
+
+CARD_A = ("Mirela Stanescu", "Head of Procurement", "Corvane Logistics SRL", "Tel +40 21 555 0142", "mirela@corvane.example")
+CARD_B = ("Tomasz Wielgosz", "Site Engineer", "Brannick Build Ltd", "Mobile +44 7700 900321", "tomasz@brannick.example")
+
+
+def _white_paper(w: int, h: int, seed: int = 5) -> np.ndarray:
+    return np.clip(np.random.default_rng(seed).normal(246, 3, (h, w, 3)), 0, 255).astype(np.uint8)
+
+
+def test_two_cards_on_a_table_of_their_colour_are_two_contacts(engine):
+    from tests.imaging_fixtures import card_corners, place, render_card
+
+    bg = _white_paper(2400, 1200)
+    for lines, cx, ang in ((CARD_A, 620, 3.0), (CARD_B, 1780, -2.0)):
+        bg = place(bg, render_card(lines, paper=(247, 247, 245), accent=None), card_corners(cx, 600, 1000, 1.75, ang))
+    out = pipeline.process_data("two.jpg", encode(bg, "JPEG", quality=92), engine, OPTS)
+    assert out.ok, out.error
+    got = [(o.contact.scalar("name"), [e.value for e in o.contact.emails]) for o in (out, *out.more)]
+    assert got == [("Mirela Stanescu", ["mirela@corvane.example"]), ("Tomasz Wielgosz", ["tomasz@brannick.example"])]
+    assert all(o.crop_jpeg for o in (out, *out.more))  # each its own crop for the report
+    assert any("located by their text" in w for w in out.warnings)
+
+
+def test_a_card_in_two_columns_far_apart_stays_one_card(engine):
+    """Name block on the left, contact block on the right, a wide gap between: the left block
+    reads as no card of its own (no e-mail, phone or website), so the photo is one card."""
+    from PIL import Image, ImageDraw
+
+    from tests.imaging_fixtures import card_corners, font, place
+
+    im = Image.new("RGB", (1400, 600), (247, 247, 245))
+    d = ImageDraw.Draw(im)
+    for i, t in enumerate(("Ilse Vandamme", "Art Director", "Studio Oostwind", "Gent, Belgium")):
+        d.text((60, 80 + i * 70), t, fill=(20, 20, 30), font=font(52 if i == 0 else 36, bold=i == 0))
+    for i, t in enumerate(("Tel +32 9 555 01 12", "Mobile +32 470 55 01 13", "ilse@oostwind.example", "www.oostwind.example")):
+        d.text((850, 300 + i * 60), t, fill=(20, 20, 30), font=font(32))
+    bg = place(_white_paper(2400, 1400), np.asarray(im), card_corners(1200, 700, 1500, 1400 / 600, 2.0))
+    out = pipeline.process_data("one.jpg", encode(bg, "JPEG", quality=92), engine, OPTS)
+    assert out.ok, out.error
+    assert not out.more
+    assert out.contact.scalar("name") == "Ilse Vandamme"
+    assert [e.value for e in out.contact.emails] == ["ilse@oostwind.example"]
+
+
+def test_separate_blocks_needs_two_blocks_of_lines_far_apart() -> None:
+    size = (3000, 2000)
+    assert len(locate.separate_blocks(card_lines(100, 100) + card_lines(1400, 100), size)) == 2
+    assert locate.separate_blocks(card_lines(100, 100) + card_lines(560, 100), size) == []  # columns of one card
+    assert locate.separate_blocks(card_lines(100, 100) + card_lines(1400, 100, n=3), size) == []  # a logo block

@@ -241,6 +241,41 @@ def locate(card: CardImage, reader: LineReader, larger: Larger | None = None) ->
     return cut, _Primed(reader, cut.pixels, boxes)
 
 
+MIN_CARD_BOXES = 4  # a card of its own among several: at least this many text lines
+SPLIT_GAP = 6.0  # ... and at least this many line heights from every other such block of text
+MAX_CARDS = 6
+
+
+def separate_blocks(boxes: list[TextBox], size: tuple[int, int]) -> list[Region]:
+    """Blocks of text that may each be a card of their own (two cards side by side on a table of
+    their colour): MIN_CARD_BOXES lines or more each, SPLIT_GAP line heights or more apart from
+    each other, in reading order. Fewer than two: []. Only a guess: the caller reads each and keeps
+    them apart only when each reads as a card."""
+    boxes = [b for b in boxes if max(b.width, b.height) >= MIN_ASPECT * _line_h(b)]
+    if len(boxes) < 2 * MIN_CARD_BOXES:
+        return []
+    h = float(np.median([_line_h(b) for b in boxes]))
+    big = [g for g in components(boxes, LINK_H * h) if len(g) >= MIN_CARD_BOXES]
+    if not 2 <= len(big) <= MAX_CARDS:
+        return []
+    bounds = [_bounds(g) for g in big]
+    if any(_gap(bounds[i], bounds[j]) < SPLIT_GAP * h for i in range(len(big)) for j in range(i + 1, len(big))):
+        return []
+    regions = [text_region(g, size) for g in big]
+    if any(r is None or r.area > MAX_SHARE * size[0] * size[1] for r in regions):
+        return []
+    return sorted((r for r in regions if r is not None), key=lambda r: (r.box[1] // max(1, (r.box[3] - r.box[1]) // 2), r.box[0]))
+
+
+def text_cards(card: CardImage, reader: LineReader) -> tuple[list[CardImage], LineReader]:
+    """For a photo passed whole: the cuts of the blocks of text that may each be a card (none
+    when the text shows one), and the reader primed with the photo's detection, for ``locate``."""
+    rgb = card.pixels
+    boxes = reader.boxes(rgb)
+    regions = separate_blocks(boxes, (rgb.shape[1], rgb.shape[0]))
+    return [_cut(card, r.box) for r in regions], _Primed(reader, rgb, boxes)
+
+
 def _from_larger(cut: CardImage, larger: Larger, want: float) -> CardImage | None:
     """The cut region, with a wider margin (its small print was not all seen), taken from the
     photo decoded ``want`` times larger; None when the file has no more pixels."""

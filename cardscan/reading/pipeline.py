@@ -233,25 +233,30 @@ def _larger_photo(card: CardImage, img: DecodedImage, larger: Callable[[int], De
 
 
 def _read_one(card: CardImage, engine: ocr_mod.OcrEngine, options: Options, clock: _Clock,
-              larger: Callable[[float], tuple[np.ndarray, float] | None] | None = None
+              larger: Callable[[float], tuple[np.ndarray, float] | None] | None = None,
+              located: tuple[CardImage | None, LineReader] | None = None,
               ) -> tuple[CardImage, OcrResult, Contact]:
-    """Upright + OCR + QR + parse (+ the second engine) for one card of a photo."""
+    """Upright + OCR + QR + parse (+ the second engine) for one card of a photo. ``located``: the
+    card already located by its text, as (the photo whole to fall back on, or None when the photo
+    holds other cards too; the reader to read the card with)."""
     thorough = options.second_engine != "off" or options.reader == "careful"  # the slower, more careful mode
     lines = uses_line_reader(engine, options)
-    whole = card
+    whole: CardImage | None = card
     if lines:
         reader = line_reader(engine)
-        if card.method == "passthrough":  # no card outline found: its text lines tell where it is
+        if located is not None:
+            whole, reader = located
+        elif card.method == "passthrough":  # no card outline found: its text lines tell where it is
             card, reader = locate_mod.locate(card, reader, larger)
             clock.lap("locate")
         card, ocr = reader.read_card(card)
-        if card.method == "textcluster" and not has_text(ocr):  # the text placed it wrong: the photo whole
+        if card.method == "textcluster" and not has_text(ocr) and whole is not None:  # placed wrong: the photo whole
             card, ocr = line_reader(engine).read_card(whole)
         clock.lap("ocr_lines")
     else:
         card, ocr = read_upright(card, engine, clock, thorough=thorough)
     qrs = qr_mod.decode_qr(card.pixels, thorough=thorough)
-    if not qrs and card.method == "textcluster":  # a code away from the text: the whole photo, as before
+    if not qrs and card.method == "textcluster" and whole is not None:  # a code away from the text: the whole photo
         qrs = qr_mod.decode_qr(whole.pixels, thorough=thorough)
     clock.lap("qr")
     if lines and options.reader == "careful":
@@ -273,6 +278,23 @@ def _read_one(card: CardImage, engine: ocr_mod.OcrEngine, options: Options, cloc
     return card, ocr, contact
 
 
+def _read_text_cards(cuts: list[CardImage], engine: ocr_mod.OcrEngine, options: Options,
+                     clock: _Clock) -> list[tuple[CardImage, OcrResult, Contact]]:
+    """Blocks of text far apart, each read as a card: kept apart only when every one reads as a
+    card (an e-mail, a phone number or a website of its own); else [] and the photo is read as
+    one card (a card's two columns, a card beside a leaflet)."""
+    reads = []
+    for cut in cuts:
+        try:
+            got = _read_one(cut, engine, options, clock, located=(None, line_reader(engine)))
+        except NoCardError:
+            return []
+        if not (got[2].emails or got[2].phones or got[2].websites):
+            return []
+        reads.append(got)
+    return reads
+
+
 def _read_cards(cards: list[CardImage], engine: ocr_mod.OcrEngine, options: Options, clock: _Clock,
                 img: DecodedImage | None = None, larger: Callable[[int], DecodedImage] | None = None,
                 ) -> tuple[list[tuple[CardImage, OcrResult, Contact]], list[str]]:
@@ -282,6 +304,16 @@ def _read_cards(cards: list[CardImage], engine: ocr_mod.OcrEngine, options: Opti
     missed be read from the file's own pixels."""
     if len(cards) == 1:
         more = _larger_photo(cards[0], img, larger) if img is not None and larger is not None else None
+        if cards[0].method == "passthrough" and uses_line_reader(engine, options):
+            # no card outline found: the text places the card (or, far apart, the cards)
+            cuts, primed = locate_mod.text_cards(cards[0], line_reader(engine))
+            if cuts:
+                several = _read_text_cards(cuts, engine, options, clock)
+                if several:
+                    return several, [f"{len(several)} cards located by their text (no card outline found)"]
+            card, reader = locate_mod.locate(cards[0], primed, more)
+            clock.lap("locate")
+            return [_read_one(card, engine, options, clock, more, located=(cards[0], reader))], []
         return [_read_one(cards[0], engine, options, clock, more)], []
     reads, warns = [], []
     for i, card in enumerate(cards, 1):
