@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd fonts-dejavu-core fonts-liberation fonts-freefont-ttf
-TEST_APT_PACKAGES := chromium dovecot-imapd
+TEST_APT_PACKAGES := chromium dovecot-imapd fonts-wqy-zenhei
 OUT    ?= out
 JOBS   ?= 2
 
@@ -67,8 +67,9 @@ system-deps:
 	fi
 
 system-test-deps: system-deps
-	@{ command -v chromium >/dev/null 2>&1 && [ -x /usr/sbin/dovecot ] && [ -f /usr/lib/dovecot/imap ]; } || { \
-	  echo "installing $(TEST_APT_PACKAGES) (apt, for the browser tests and the IMAP server of the drafts tests)"; \
+	@{ command -v chromium >/dev/null 2>&1 && [ -x /usr/sbin/dovecot ] && [ -f /usr/lib/dovecot/imap ] && \
+	   [ -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ]; } || { \
+	  echo "installing $(TEST_APT_PACKAGES) (apt, for the browser tests, the IMAP server of the drafts tests and the Chinese/Japanese card test)"; \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_APT_PACKAGES); }
 

@@ -20,7 +20,7 @@ from cardscan.parsing.layout import cap, text_to_ocr
 from cardscan.parsing.lines import LOW, _left_labels, _leftover_letters, _Ln, _mask_emails, _prepare, _words_conf
 from cardscan.parsing.person import _find_name
 from cardscan.parsing.phones import PhoneHit, RegionGuess, find_phones, infer_region
-from cardscan.parsing import roles
+from cardscan.parsing import roles, scripts
 from cardscan.parsing.qrmerge import _merge_qr
 from cardscan.parsing.readings import merge_readings
 from cardscan.parsing.region import _region_from_numbers
@@ -121,6 +121,13 @@ def parse(ocr: OcrResult, /, qr: Sequence[QrPayload] = (), *, region: str | None
         other_name[0].used = "name"
     title = _find_title(lines, name, probs)
     company = _find_company(lines, domains, email_hits, probs)
+    # a card printed in Chinese or Japanese only: those fields in that script
+    if name is None and (found := scripts.find_script_name(lines)) is not None:
+        name = found
+    if title is None:
+        title = scripts.find_script_title(lines, name[0] if name else None)
+    if company is None:
+        company = scripts.find_script_company(lines)
 
     contact = Contact(
         name=name[1] if name else None,

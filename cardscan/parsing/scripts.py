@@ -86,3 +86,57 @@ def _field(value: str, ln: _Ln) -> Field:
     conf = round(_words_conf(ln) * 0.9, 3)
     flags = ("low_confidence",) if conf < LOW else ()
     return Field(value, conf, SOURCE_OCR, value, flags)
+
+
+# Cards printed in Chinese or Japanese only: the name, title and company in that script, when no
+# Latin form of them was found. The marks below are how those scripts write a firm and a job.
+_COMPANY_MARKS = (
+    "公司", "会社", "株式", "有限", "集团", "集團", "企业", "企業", "银行", "銀行", "大学", "大學", "学院", "事務所",
+    "研究所", "协会", "協会", "商店", "工業", "工业", "科技", "医院", "病院", "㈱", "(株)", "（株）",
+)
+_JOB_MARKS = (
+    "经理", "經理", "总监", "總監", "主任", "社長", "会长", "會長", "董事", "総裁", "总裁", "總裁", "工程师", "工程師",
+    "顾问", "顧問", "秘书", "秘書", "教授", "医生", "醫生", "律师", "律師", "部長", "部长", "課長", "係長", "取締役",
+    "専務", "常務", "代表", "所長", "店長", "院長", "主管", "课长", "科长", "处长", "處長", "局长", "局長",
+)
+_SCRIPT_LINE_RE = re.compile(rf"^[{CJK_CHARS}\u30fb\u00b7\u3000 ()（）・]+$")
+MAX_SCRIPT_NAME = 5  # Han/kana characters of a name printed alone (family and given name)
+
+
+def _script_only(ln: _Ln) -> bool:
+    return not ln.used and not ln.contact and bool(_SCRIPT_LINE_RE.match(ln.text.strip()))
+
+
+def find_script_name(lines: list[_Ln], /) -> tuple[_Ln, Field] | None:
+    """No Latin name on the card: a short line wholly in the script, no firm or job mark, the
+    largest such line (a name is printed larger than the text around it)."""
+    cands = [ln for ln in lines if _script_only(ln) and is_other_script_name(ln.text)
+             and len(_SCRIPT_CHAR_RE.findall(ln.text)) <= MAX_SCRIPT_NAME]
+    if not cands:
+        return None
+    ln = max(cands, key=lambda l: (l.height, -l.i))
+    ln.used = "name"
+    return ln, _field(" ".join(ln.text.split()), ln)
+
+
+def find_script_title(lines: list[_Ln], name_ln: _Ln | None, /) -> Field | None:
+    """No Latin title: a line wholly in the script holding a job mark ("営業部 部長", "销售经理"),
+    the nearest to the name."""
+    cands = [ln for ln in lines if _script_only(ln) and len(ln.text) <= 20 and any(m in ln.text for m in _JOB_MARKS)
+             and not any(m in ln.text for m in _COMPANY_MARKS)]
+    if not cands:
+        return None
+    ln = min(cands, key=lambda l: (abs(l.i - name_ln.i) if name_ln is not None else 0, l.i))
+    ln.used = "title"
+    return _field(" ".join(ln.text.split()), ln)
+
+
+def find_script_company(lines: list[_Ln], /) -> Field | None:
+    """No Latin company: a line wholly in the script holding a firm's mark ("株式会社", "有限公司"),
+    the largest."""
+    cands = [ln for ln in lines if _script_only(ln) and len(ln.text) <= 40 and any(m in ln.text for m in _COMPANY_MARKS)]
+    if not cands:
+        return None
+    ln = max(cands, key=lambda l: (l.height, -l.i))
+    ln.used = "company"
+    return _field(" ".join(ln.text.split()), ln)
