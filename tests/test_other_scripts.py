@@ -107,3 +107,15 @@ def test_a_japanese_card_read_by_the_real_reader() -> None:
     got = tuple(squashed(c.scalar(f)) for f in ("name", "title", "company"))
     assert got == ("佐藤健一", "技術部課長", "株式会社ミナト商会")
     assert [e.value for e in c.emails] == ["k.sato@minato-shokai.example.jp"]
+
+
+def test_characters_read_unsure_from_a_picture_are_no_name() -> None:
+    """Two Han characters read at confidence 0.5 (a logo's strokes) on a card whose name was not
+    found: no name rather than a guess."""
+    from cardscan.models import Line, OcrResult, Word
+    from cardscan.parsing.contact import parse
+
+    ocr = OcrResult((Line((Word("如意", 50.0, (0, 0, 80, 40)),)), Line((Word("Sales", 95.0, (0, 60, 100, 20)),
+                     Word("Manager", 95.0, (110, 60, 140, 20)))), Line((Word("x@example.com", 95.0, (0, 100, 260, 20)),))),
+                    engine="text", image_size=(0, 0))
+    assert parse(ocr).name is None

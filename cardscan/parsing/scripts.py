@@ -103,8 +103,12 @@ _SCRIPT_LINE_RE = re.compile(rf"^[{CJK_CHARS}\u30fb\u00b7\u3000 ()（）・]+$")
 MAX_SCRIPT_NAME = 5  # Han/kana characters of a name printed alone (family and given name)
 
 
+SCRIPT_MIN_READ = 0.8  # a line the reader was less sure of may be a logo or a picture read as characters
+
+
 def _script_only(ln: _Ln) -> bool:
-    return not ln.used and not ln.contact and bool(_SCRIPT_LINE_RE.match(ln.text.strip()))
+    return not ln.used and not ln.contact and bool(_SCRIPT_LINE_RE.match(ln.text.strip())) and \
+        _words_conf(ln) >= SCRIPT_MIN_READ
 
 
 def find_script_name(lines: list[_Ln], /) -> tuple[_Ln, Field] | None:
