@@ -710,3 +710,16 @@ def test_roles_outside_the_occupation_lists(role: str) -> None:
     never part of the company under it."""
     c = parse_text(f"Ramesh Sharma\n{role}\nKaveri Traders\n+91 98765 43210\nramesh@kaveritraders.in")
     assert (c.scalar("title"), c.scalar("company")) == (role, "Kaveri Traders")
+
+
+def test_an_indian_shop_card_without_country_code() -> None:
+    """No +91 and no 'India' printed: the six-digit PIN after the city lets the numbers decide
+    (all three are valid Indian numbers, the landline is no US number); a second mobile after a
+    comma keeps the label of the list; the shop's address is found by its street words and PIN."""
+    c = parse_text("SHREE GANESH ELECTRICALS\nAnil Kumar Verma\nProp.\nShop No. 14, Naza Market, Lucknow - 226001\n"
+                   "Mob.: 98390 12345, 94150 67890\nPh.: 0522-2614455\nEmail: ganeshelectricals@gmail.com")
+    assert c.region == "IN"
+    assert [(p.number, p.type) for p in c.phones] == [
+        ("+919839012345", "mobile"), ("+919415067890", "mobile"), ("+915222614455", "work")]
+    assert c.scalar("address") == "Shop No. 14, Naza Market, Lucknow - 226001"
+    assert (c.scalar("name"), c.scalar("title"), c.scalar("company")) == ("Anil Kumar Verma", "Prop.", "SHREE GANESH ELECTRICALS")

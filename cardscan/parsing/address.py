@@ -10,6 +10,7 @@ from cardscan.models import SOURCE_OCR, Field
 from cardscan.parsing.layout import cap, words_of
 from cardscan.parsing.lines import LOW, _Ln, _words_conf
 from cardscan.parsing.phones import PhoneHit, _countries_in
+from cardscan.parsing.region import SIX_DIGIT_POST_RE
 from cardscan.parsing.vocab import _has_legal_suffix
 
 _EMAIL_TOKEN_RE = re.compile(r"\S+[@©®＠]\S+")
@@ -23,7 +24,8 @@ _STREET_WORDS = frozenset(
     square sq highway hwy parkway pkwy circle cir terrace ter plaza alley rua r travessa alameda rodovia
     estrada praca calle carrera paseo camino rue allee chemin strasse str weg platz allee gasse via viale
     avenija ulica ul utca cesta ulitsa sokak sok cadde caddesi jalan jl
-    piazza corso duong pho ngo quan phuong chome dori machi""".split()
+    piazza corso duong pho ngo quan phuong chome dori machi marg nagar chowk bazar bazaar market sector colony
+    gali""".split()
 )
 
 
@@ -33,7 +35,7 @@ _STREET_SUFFIXES = ("strasse", "str", "weg", "platz", "allee", "gasse", "damm", 
 
 _UNIT_WORDS = frozenset(
     """suite ste floor fl bldg building unit room rm andar sala piso etage tower house apt apartment
-    office of box bloco conj conjunto loja city ward district province prefecture ku shi""".split()
+    office of box bloco conj conjunto loja city ward district province prefecture ku shi shop plot flat""".split()
 )
 
 
@@ -47,6 +49,7 @@ _POSTAL_RES = (
     re.compile(r"\b[A-Z]\d[A-Z]\s?\d[A-Z]\d\b"),  # CA
     re.compile(r"〒?\s*\b\d{3}-\d{4}\b"),  # JP
     re.compile(r"\b(?:[A-Z]{1,2}-)?\d{4,5}\s+[A-ZÀ-Ý][A-Za-zÀ-ÿ]{2,}"),  # continental Europe "75008 Paris", "B-9000 Gent"
+    SIX_DIGIT_POST_RE,  # IN, SG, CN: "Lucknow - 226001", "PIN: 560001"
 )
 
 

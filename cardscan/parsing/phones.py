@@ -256,6 +256,7 @@ def _find_in_line(text: str, i: int, region: RegionGuess, left_label: str | None
 
     out: list[PhoneHit] = []
     prev_end = 0
+    prev_typ: str | None = None
     for k, (start, end, num, raw_num, flags) in enumerate(spans):
         prefix = text[prev_end:start]
         next_start = spans[k + 1][0] if k + 1 < len(spans) else len(text)
@@ -273,6 +274,9 @@ def _find_in_line(text: str, i: int, region: RegionGuess, left_label: str | None
         if typ is None and not prefix.strip(" :.-|") and left_label:
             typ = label_type(left_label)
             label_text = left_label.strip() if typ else ""
+        if typ is None and prev_typ and re.fullmatch(r"\s*(?:[,/;&]|or|ou|o|oder)\s*", prefix):
+            typ = prev_typ  # a list under one label: "Mob.: 98390 12345, 94150 67890"
+        prev_typ = typ
         hint = _region_hint(prefix)
         raw = f"{label_text} {raw_num}".strip() if typ and label_text and label_text != suffix.strip() else (
             f"{raw_num} {label_text}".strip() if label_text else raw_num.strip())
