@@ -1,6 +1,8 @@
 """The parser's measuring tools: the synthetic printed-lines benchmark and the OCR cache."""
 from __future__ import annotations
 
+import pytest
+
 from cardscan.bench import ocrcache, parselines
 from cardscan.bench.synth import make_card
 from cardscan.models import Line, OcrResult, QrPayload, Word
@@ -31,3 +33,12 @@ def test_ocr_cache_round_trip() -> None:
     assert ocrcache.ocr_from_json(ocrcache.ocr_to_json(ocr)) == ocr
     q = QrPayload("vcard", "BEGIN:VCARD", {"name": "Ana Lima"})
     assert ocrcache.qr_from_json(ocrcache.qr_to_json(q)) == q
+
+
+def test_job_titles_bench_runs_on_faker_lists() -> None:
+    pytest.importorskip("faker")
+    from cardscan.bench import jobtitles
+
+    tally = jobtitles.run(40, seed=1)
+    assert sum(t["cards"] for t in tally.values()) == 40
+    assert all(t["right"] + t["missed"] + t["wrong"] == t["cards"] for t in tally.values())
