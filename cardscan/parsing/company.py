@@ -323,6 +323,12 @@ def _has_cjk(text: str) -> bool:
     return bool(CJK_RE.search(text))
 
 
+def _latin(text: str) -> bool:
+    """Every letter of the text is a Latin one (with its accents): 'Журналист' over 'Velmora
+    Systems Ltd' is two scripts, not one name over two lines."""
+    return all(ord(c) < 0x250 or 0x1E00 <= ord(c) < 0x1F00 for c in text if c.isalpha())
+
+
 def _model_lines(lines: list[_Ln], group: list[_Ln], probs: Sequence[dict[str, float]]) -> list[_Ln]:
     """A name wrapped over two lines ('WEXBERG' / 'DENTAL CARE'): the line just above or below joins
     when the role model calls it company too and it is printed in the same size and script (the
@@ -335,6 +341,7 @@ def _model_lines(lines: list[_Ln], group: list[_Ln], probs: Sequence[dict[str, f
         nb = _neighbour(lines, edge, step)
         if nb is None or not _joinable(nb) or probs[nb.i].get("company", 0.0) < MODEL_SURE or \
                 _looks_personal(words_of(nb.text)) or _has_cjk(nb.text) != _has_cjk(edge.text) or \
+                _latin(nb.text) != _latin(edge.text) or \
                 _has_legal_suffix((edge if step == 1 else nb).text) or \
                 probs[edge.i].get("company", 0.0) < MODEL_SURE or len(nb.text.split()) > 4 or \
                 abs(nb.height - edge.height) > 0.15 * max(edge.height, 1.0):
