@@ -39,3 +39,16 @@ def test_forkserver_preload_leaves_no_lazy_imports_for_the_first_card() -> None:
             "print(','.join(m for m in need if m not in sys.modules))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_follow_up_template_compiled_once_and_renders_as_before() -> None:
+    from cardscan.followup import queue
+
+    source = "Subject: Hello {{ name }}\n\nDear {{ name }},\n{% if company %}at {{ company }}{% endif %}\n"
+    queue._compiled.cache_clear()
+    first = queue.render_text(source, {"name": "Ann", "company": "Acme"})
+    second = queue.render_text(source, {"name": "Bo", "company": ""})
+    assert queue._compiled.cache_info().misses == 1 and queue._compiled.cache_info().hits == 1
+    plain = queue._environment().from_string(source)
+    assert first == plain.render({"name": "Ann", "company": "Acme"})
+    assert second == plain.render({"name": "Bo", "company": ""})
