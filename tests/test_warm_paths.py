@@ -52,3 +52,14 @@ def test_follow_up_template_compiled_once_and_renders_as_before() -> None:
     plain = queue._environment().from_string(source)
     assert first == plain.render({"name": "Ann", "company": "Acme"})
     assert second == plain.render({"name": "Bo", "company": ""})
+
+
+def test_after_batch_imports_run_in_a_fresh_process_without_error() -> None:
+    code = ("import sys\n"
+            "from cardscan import api\n"
+            "from cardscan.options import Options\n"
+            "api._import_for_after_batch(Options(jobs=2))\n"
+            "need = ['cardscan.contacts.dedupe', 'nameparser', 'cardscan.followup.queue', 'jinja2']\n"
+            "print(','.join(m for m in need if m not in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == ""
