@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -139,9 +140,17 @@ def load_template_source(event: str | None, config: Config) -> tuple[str, str]:
         raise ConfigError(f"cannot read template {p}: {exc}") from exc
 
 
+@lru_cache(maxsize=16)
+def _compiled(source: str) -> jinja2.Template:
+    """The template of this text, compiled once: a scan renders a draft for every new contact from
+    the same template, and compiling it cost ~25 ms a draft against ~1 ms to render it. A text
+    that does not compile raises each time (exceptions are not cached)."""
+    return _environment().from_string(source)
+
+
 def render_text(source: str, context: dict[str, Any], *, name: str = "template") -> str:
     try:
-        return _environment().from_string(source).render(context)
+        return _compiled(source).render(context)
     except jinja2.TemplateSyntaxError as exc:
         raise ConfigError(f"template {name} line {exc.lineno}: {exc.message}") from None
     except jinja2.UndefinedError as exc:

@@ -262,8 +262,9 @@ def _decode_opened(im: Image.Image, label: str, max_mpixels: float, max_side: in
             f"{DECODE_BUDGET_BYTES / 1e9:.1f} GB budget; lower its resolution")
     im.load()
     up = _reduce_native(im, max_side)
-    if up is None:
-        up = ImageOps.exif_transpose(im) or im
+    if up is None:  # turned in place: no copy of the whole photo when it is upright already
+        ImageOps.exif_transpose(im, in_place=True)
+        up = im
     rgb = _to_rgb_array(up)
     long0 = max(w, h)
     if max_side is not None and max(rgb.shape[:2]) > max_side:

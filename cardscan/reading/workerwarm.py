@@ -3,7 +3,8 @@
 Everything a worker needs on its first card is loaded here, so each worker forks with it already
 in memory instead of paying for it again: the pipeline's imports (numpy, OpenCV, zxing-cpp,
 tesserocr, onnxruntime, phonenumbers' metadata), the country-name table the phone stage builds on
-first use, and the line reader's three ONNX sessions with its character table (one session per
+first use, Pillow's format plugins and the parser's lazily loaded tables and libraries, and the
+line reader's three ONNX sessions with its character table (one session per
 model, shared by the forked workers). No Tesseract engine is loaded here: each worker opens its own.
 
 Only the forkserver should import this module: it ignores SIGINT first, as the forkserver itself
@@ -35,6 +36,22 @@ except ImportError:  # pragma: no cover
 phones._country_names()
 domains.all_tlds()  # the Public Suffix List, parsed once (about 0.15 s) for every worker
 domains.is_public_suffix("co.uk")
+
+# What a worker's first card would otherwise load for itself (about 0.35 s CPU in each worker):
+# Pillow's format plugins (every decode calls Image.init), and what the parser loads lazily --
+# probablepeople and its name tables, rapidfuzz, the packaged word lists, the regular expressions
+# it compiles on first use. One card's text through the parser loads them all; its result is
+# discarded, and every cache it fills holds pure functions of their arguments.
+try:
+    from PIL import Image
+
+    Image.init()
+    from cardscan.parsing import contact as _contact
+
+    _contact.parse_text("Jane Example\nSales Manager\nExample Trading Ltd\njane.example@example.com\n"
+                        "Tel +44 20 7946 0000\nwww.example.com\n1 High Street, London SW1A 1AA")
+except Exception:  # noqa: BLE001 - pragma: no cover - a worker then loads them on its first card
+    pass
 
 # The line reader's ONNX sessions (detector, recogniser, direction classifier): loaded once here
 # and shared copy-on-write by every forked worker. Each runs with one thread and no thread pool

@@ -46,8 +46,12 @@ def _prepare(rgb: np.ndarray, long_side: int) -> tuple[np.ndarray, float, float]
     s = min(1.0, long_side / max(h, w)) if long_side else 1.0
     nh, nw = max(32, int(round(h * s / 32)) * 32), max(32, int(round(w * s / 32)) * 32)
     img = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
-    x = (img[:, :, ::-1].astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]  # BGR, [-1, 1]
-    return np.ascontiguousarray(x), w / nw, h / nh
+    # BGR planes in [-1, 1]: one contiguous float copy, scaled in place (the same values as
+    # (x / 127.5 - 1) on the interleaved pixels, at a third of the memory passes)
+    x = np.array(img.transpose(2, 0, 1)[::-1], dtype=np.float32, order="C")
+    x /= np.float32(127.5)
+    x -= np.float32(1.0)
+    return x[None], w / nw, h / nh
 
 
 def _order(pts: np.ndarray) -> np.ndarray:
