@@ -425,14 +425,15 @@ def _short_caps(ln: _Ln) -> bool:
 def _logo_lines(lines: list[_Ln], group: list[_Ln]) -> list[_Ln]:
     """A company name set as a two-line logo: 'Veloris' over 'Engineering K.K.', 'QUORIVIK' over
     'ARQUITETURA'. The short distinctive word(s) and the generic rest (trade words, legal form)
-    are one name; a full line of its own on either side is not joined, nor a word over a name
-    that has its own ('Dyrlæge' over 'Velmora Systems Ltd': a job title in a language the
-    vocabularies do not know)."""
+    are one name ('YSARA' over 'LEGAL LLP' too: one word and a legal form); a full line of its own
+    on either side is not joined, nor a word over a name of two words or more with its own
+    ('Dyrlæge' over 'Velmora Systems Ltd': a job title in a language the vocabularies do not know)."""
     ln = group[0]
     body = _bare(ln.text)
     prev, nxt = _neighbour(lines, ln, -1), _neighbour(lines, ln, 1)
     if len(body) <= 2 and prev is not None and _joinable(prev) and _short_caps(prev) and \
-            (not _personal(prev.text) or _aligned(prev, ln)) and not _distinctive(" ".join(body)):
+            (not _personal(prev.text) or _aligned(prev, ln)) and \
+            (not _distinctive(" ".join(body)) or (_has_legal_suffix(ln.text) and len(body) == 1)):
         return [prev, ln]  # the generic part (with its legal form) under the logo word
     if _short_caps(ln) and nxt is not None and _joinable(nxt) and len(nxt.text.split()) <= 3 and \
             (not _distinctive(nxt.text)) and not _is_title(nxt.text):
