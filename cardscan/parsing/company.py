@@ -8,7 +8,7 @@ import numpy as np
 
 from cardscan.models import SOURCE_OCR, Field
 from cardscan.parsing.emails import EmailHit
-from cardscan.parsing.layout import CJK_RE, cap, fold, has_phrase, wordlist, words_of
+from cardscan.parsing.layout import cap, fold, has_phrase, wordlist, words_of
 from cardscan.parsing.address import _aligned
 from cardscan.parsing.lines import _JUNK_RE, _URLISH_RE, LOW, _Ln, _neighbour, _strip_junk, _words_conf
 from cardscan.parsing.vocab import (
@@ -99,11 +99,10 @@ def _one_letter_off(a: str, b: str) -> int | None:
 
 def _abbreviates(label: str, text: str) -> bool:
     """The domain label is the name shortened word by word: 'acecomm' for 'ace:daytons
-    COMMUNICATIONS' (ace + comm), 'intlfreight' for 'International Freight'. The label must be
+    COMMUNICATIONS' (ace + comm), 'harfrei' for 'Harbor Freight Ltd'. The label must be
     the beginnings of two or three of the name's words, in order, starting with its first word:
     the first at least three letters, each of the others at least two."""
-    ws = [re.sub(r"[^a-z0-9]", "", w) for w in fold(text).replace(":", " ").split()]
-    ws = [w for w in ws if w]
+    ws = [w for w in (_letters(t) for t in text.replace(":", " ").split()) if w]
     if len(label) < 5 or len(ws) < 2:
         return False
 
@@ -269,12 +268,11 @@ def _spelled_as_domain(value: str, labels: Sequence[str]) -> str:
     biggrowth.com) is spelled as the domain spells it, in the word's own case. A domain that
     shortens the name word by word ('calestear': caleste + ar, for 'Calestead Architects') is no
     misspelling of its first word."""
-    labels = [lab for lab in labels if not _abbreviates(re.sub(r"[^a-z0-9]", "", lab), value)]
+    spelled = [lab for lab in (_letters(lab) for lab in labels) if not _abbreviates(lab, value)]
     out = []
     for tok in value.split():
-        letters = re.sub(r"[^a-z0-9]", "", fold(tok))
-        for lab in labels:
-            lab_l = re.sub(r"[^a-z0-9]", "", lab)
+        letters = _letters(tok)
+        for lab_l in spelled:
             at = _one_letter_off(letters, lab_l) if len(letters) >= 6 and re.fullmatch(r"[^\W_]+", tok) else None
             if at is not None:
                 ch = lab_l[at]
@@ -287,9 +285,10 @@ def _spelled_as_domain(value: str, labels: Sequence[str]) -> str:
 def _spaced_as_printed(value: str, others: Sequence[_Ln]) -> str:
     """A one-word name whose letters another line prints as two to four words ('THECOUNTER' and
     'The Counter Palo Alto'): the logo's letters run together, the words are as printed there."""
-    if " " in value.strip() or not re.fullmatch(r"[^\W_]{6,}", value.strip()):
+    word = value.strip()
+    if not re.fullmatch(r"[^\W_]{6,}", word):
         return value
-    target = fold(value.strip())
+    target = fold(word)
     for ln in others:
         ws = ln.text.split()
         for i in range(len(ws)):
@@ -298,7 +297,7 @@ def _spaced_as_printed(value: str, others: Sequence[_Ln]) -> str:
                 if len(part) == n and all(re.fullmatch(r"[^\W_]+", w) for w in part) and fold("".join(part)) == target:
                     out, k = [], 0
                     for w in part:
-                        out.append(value.strip()[k:k + len(w)])
+                        out.append(word[k:k + len(w)])
                         k += len(w)
                     return " ".join(out)
     return value
@@ -319,13 +318,9 @@ def _looks_personal(ws: Sequence[str]) -> bool:
     return len(ws) >= 2 and ws[-1] in _surnames() and (ws[0] in _first_names() or len(ws[0]) == 1)
 
 
-def _has_cjk(text: str) -> bool:
-    return bool(CJK_RE.search(text))
-
-
 def _latin(text: str) -> bool:
-    """Every letter of the text is a Latin one (with its accents): 'Журналист' over 'Velmora
-    Systems Ltd' is two scripts, not one name over two lines."""
+    """Every letter of the text is a Latin one (with its accents): 'Журналист' or '株式会社' over
+    'Velmora Systems Ltd' is two scripts, not one name over two lines."""
     return all(ord(c) < 0x250 or 0x1E00 <= ord(c) < 0x1F00 for c in text if c.isalpha())
 
 
@@ -340,8 +335,7 @@ def _model_lines(lines: list[_Ln], group: list[_Ln], probs: Sequence[dict[str, f
         edge = group[0]
         nb = _neighbour(lines, edge, step)
         if nb is None or not _joinable(nb) or probs[nb.i].get("company", 0.0) < MODEL_SURE or \
-                _looks_personal(words_of(nb.text)) or _has_cjk(nb.text) != _has_cjk(edge.text) or \
-                _latin(nb.text) != _latin(edge.text) or \
+                _looks_personal(words_of(nb.text)) or _latin(nb.text) != _latin(edge.text) or \
                 _has_legal_suffix((edge if step == 1 else nb).text) or \
                 probs[edge.i].get("company", 0.0) < MODEL_SURE or len(nb.text.split()) > 4 or \
                 abs(nb.height - edge.height) > 0.15 * max(edge.height, 1.0):
@@ -436,7 +430,7 @@ def _logo_lines(lines: list[_Ln], group: list[_Ln]) -> list[_Ln]:
             (not _distinctive(" ".join(body)) or (_has_legal_suffix(ln.text) and len(body) == 1)):
         return [prev, ln]  # the generic part (with its legal form) under the logo word
     if _short_caps(ln) and nxt is not None and _joinable(nxt) and len(nxt.text.split()) <= 3 and \
-            (not _distinctive(nxt.text)) and not _is_title(nxt.text):
+            not _distinctive(nxt.text) and not _is_title(nxt.text):
         return [ln, nxt]  # the logo word over its trade ("ARQUITETURA", "Studio LLP")
     return group
 

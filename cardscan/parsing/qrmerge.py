@@ -7,7 +7,7 @@ from typing import Any, Sequence
 
 from cardscan.models import SOURCE_QR, Contact, Field, Phone, QrPayload
 from cardscan.parsing.emails import check_email
-from cardscan.parsing.layout import cap, sanitize
+from cardscan.parsing.layout import cap, sanitize, words_of
 from cardscan.parsing.phones import RegionGuess, label_type
 from cardscan.parsing.web import _host
 
@@ -85,17 +85,10 @@ def _merge_qr(c: Contact, qr: Sequence[QrPayload], reg: RegionGuess) -> Contact:
     return replace(c, **changes)
 
 
-def _folded_words(text: str) -> list[str]:
-    import unicodedata
-
-    t = unicodedata.normalize("NFKD", text.casefold())
-    return re.sub(r"[^\w]+", " ", "".join(ch for ch in t if not unicodedata.combining(ch))).split()
-
-
 def _printed_extends(printed: str, coded: str) -> bool:
     """The printed value is the coded one with more words after it, read alike up to one letter a
     word ('Chargée de développement réseaux' for the code's 'Chargé de développement')."""
-    p, q = _folded_words(printed), _folded_words(coded)
+    p, q = words_of(printed), words_of(coded)
     if not q or len(p) <= len(q):
         return False
 

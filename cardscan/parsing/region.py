@@ -19,8 +19,9 @@ def postcode_regions(texts: list[str]) -> tuple[str, ...]:
 def _region_from_numbers(masked: list[str], texts: list[str], reg: RegionGuess, hits: list[PhoneHit],
                          left: dict[int, str]) -> tuple[RegionGuess, list[PhoneHit]]:
     """Nothing printed names the country and some numbers are not valid for the fallback: try
-    the regions that speak the card's language or write postal codes as the card does; a region is taken only when strictly more of the
-    printed numbers are valid there (the numbers decide, never the language alone)."""
+    the regions that speak the card's language or write postal codes as the card does; a region
+    is taken only when strictly more of the printed numbers are valid there (the numbers decide,
+    never the language or the postal code alone)."""
     def valid(hs: list[PhoneHit]) -> int:
         return sum(h.number.startswith("+") for h in hs)
 

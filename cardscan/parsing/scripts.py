@@ -24,14 +24,23 @@ _OTHER_NAME_RE = re.compile(rf"^[{CJK_CHARS}][{CJK_CHARS}\u30fb\u00b7 ]*[{CJK_CH
 _SCRIPT_CHAR_RE = CJK_RE
 MIN_CHARS, MAX_CHARS = 2, 8
 
-# Words that make a short CJK/Hangul line a company, a department or a job, not a name.
-_NOT_NAME = (
-    "公司", "会社", "株式", "有限", "集团", "集團", "企业", "企業", "银行", "銀行", "大学", "大學", "学院", "事務所", "研究所",
-    "协会", "協会", "中心", "商店", "工業", "工业", "科技", "部门", "部門", "本部", "課長", "经理", "經理", "总监", "總監",
-    "主任", "社長", "会长", "會長", "董事", "代表", "総裁", "总裁", "總裁", "工程师", "工程師", "顾问", "顧問", "秘书", "秘書",
-    "教授", "医生", "醫生", "律师", "律師", "部長", "部长", "係長", "取締役", "専務", "常務",
-    "회사", "주식", "그룹", "대표", "이사", "부장", "과장", "팀장", "사장", "실장", "차장", "대리", "사원", "센터", "교수",
+# How the CJK scripts write a firm and a job: they make a short line a company or a job, not a
+# name, and find the company and title of a card printed in Chinese or Japanese only.
+_COMPANY_MARKS = (
+    "公司", "会社", "株式", "有限", "集团", "集團", "企业", "企業", "银行", "銀行", "大学", "大學", "学院", "事務所",
+    "研究所", "协会", "協会", "商店", "工業", "工业", "科技", "医院", "病院", "㈱", "(株)", "（株）",
 )
+_JOB_MARKS = (
+    "经理", "經理", "总监", "總監", "主任", "社長", "会长", "會長", "董事", "総裁", "总裁", "總裁", "工程师", "工程師",
+    "顾问", "顧問", "秘书", "秘書", "教授", "医生", "醫生", "律师", "律師", "部長", "部长", "課長", "係長", "取締役",
+    "専務", "常務", "代表", "所長", "店長", "院長", "主管", "课长", "科长", "处长", "處長", "局长", "局長",
+)
+# Words that make a short CJK/Hangul line a company, a department or a job, not a name.
+_NOT_NAME = _COMPANY_MARKS + _JOB_MARKS + (
+    "中心", "部门", "部門", "本部", "회사", "주식", "그룹", "대표", "이사", "부장", "과장", "팀장", "사장", "실장", "차장", "대리",
+    "사원", "센터", "교수",
+)
+_SCRIPT_LINE_RE = re.compile(rf"^[{CJK_CHARS}\u30fb\u00b7\u3000 ()（）・]+$")
 
 
 def is_other_script_name(text: str, /) -> bool:
@@ -88,18 +97,6 @@ def _field(value: str, ln: _Ln) -> Field:
     return Field(value, conf, SOURCE_OCR, value, flags)
 
 
-# Cards printed in Chinese or Japanese only: the name, title and company in that script, when no
-# Latin form of them was found. The marks below are how those scripts write a firm and a job.
-_COMPANY_MARKS = (
-    "公司", "会社", "株式", "有限", "集团", "集團", "企业", "企業", "银行", "銀行", "大学", "大學", "学院", "事務所",
-    "研究所", "协会", "協会", "商店", "工業", "工业", "科技", "医院", "病院", "㈱", "(株)", "（株）",
-)
-_JOB_MARKS = (
-    "经理", "經理", "总监", "總監", "主任", "社長", "会长", "會長", "董事", "総裁", "总裁", "總裁", "工程师", "工程師",
-    "顾问", "顧問", "秘书", "秘書", "教授", "医生", "醫生", "律师", "律師", "部長", "部长", "課長", "係長", "取締役",
-    "専務", "常務", "代表", "所長", "店長", "院長", "主管", "课长", "科长", "处长", "處長", "局长", "局長",
-)
-_SCRIPT_LINE_RE = re.compile(rf"^[{CJK_CHARS}\u30fb\u00b7\u3000 ()（）・]+$")
 MAX_SCRIPT_NAME = 5  # Han/kana characters of a name printed alone (family and given name)
 
 
