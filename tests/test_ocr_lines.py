@@ -137,10 +137,12 @@ def _pp_line(text: str, prob: float = 0.99, gap_at: int | None = None) -> recogn
 
 def test_settled_lines_are_the_ones_tesseract_cannot_change():
     assert lines_mod.settled(_pp_line("Principal Surveyor"))
-    assert not lines_mod.settled(_pp_line("Principal Surveyor", prob=0.9))  # an unsure character
+    assert lines_mod.settled(_pp_line("Principal Surveyor", prob=0.93))  # sure enough: no bar changes
+    assert not lines_mod.settled(_pp_line("Principal Surveyor", prob=0.85))  # an unsure word
     assert not lines_mod.settled(_pp_line("PrincipalSurveyor", gap_at=9))  # a gap with no space
     assert not lines_mod.settled(_pp_line("EMMAROWLAND"))  # capitals set tight: a space may be lost
     assert not lines_mod.settled(_pp_line("JohnSmith"))
+    assert not lines_mod.settled(_pp_line("DR.KELLY FOCHT"))  # a capital glued after a dot
     for contact in ("jo@blackthorn.example", "www.blackthorn.com", "Tel 415 555 0199"):
         assert not lines_mod.settled(_pp_line(contact))  # agreement on these flags or clears the field
 
@@ -162,7 +164,7 @@ def test_tesseract_reads_only_the_lines_it_can_change(engine):
     text = squashed(ocr.text)
     for line in CARD_LINES:
         assert squashed(line) in text, line
-    assert 3 <= spy.calls < len(CARD_LINES)  # the address, phone and e-mail lines at least; not the name
+    assert 2 <= spy.calls < len(CARD_LINES)  # the phone and e-mail lines at least; not the name
 
 
 def test_a_line_reads_the_same_alone_or_with_others():

@@ -732,3 +732,16 @@ def test_a_job_word_no_vocabulary_knows_is_not_glued_to_the_company(job: str) ->
     measures this over Faker's job lists: company kept on 2,319 of 3,000 cards before, 2,939 after)."""
     c = parse_text(f"Maria Keller\n{job}\nVelmora Systems Ltd\n+44 20 7946 0958\nmaria@velmora.example.com")
     assert c.scalar("company") == "Velmora Systems Ltd"
+
+
+def test_a_two_letter_abbreviation_before_a_gap_is_a_word_not_an_icon() -> None:
+    from cardscan.models import Line, Word
+    from cardscan.parsing.lines import _drop_leading_icon
+
+    def line(first: str, rest: str, gap: int) -> Line:  # boxes as the line reader gives them, 39 px high
+        return Line((Word(first, 99, (286, 379, 32, 39)), Word(rest, 99, (286 + 32 + gap, 379, 176, 39))))
+
+    assert _drop_leading_icon(line("IT", "Solutions", 26)).text == "IT Solutions"
+    assert _drop_leading_icon(line("HR", "Manager", 30)).text == "HR Manager"
+    assert _drop_leading_icon(line("QO", "Tavaton", 30)).text == "Tavaton"  # a pictogram read as letters
+    assert _drop_leading_icon(line("QO", "Tavaton", 8)).text == "QO Tavaton"  # no gap: printed so

@@ -56,13 +56,16 @@ _AT_TOKEN_RE = re.compile(r"\S*[@©®＠]\S*")
 _INNER_DASH_RE = re.compile(r"(?<=[^\W_])[—–‒―](?=[^\W_])")
 
 
-_ICON_KEEP = frozenset("dr mr ms mrs st av no nr de da di du le la el of".split())
+# short words kept before a gap: honorifics, particles, and the two-letter business abbreviations
+# that open names and titles ("IT Solutions", "HR Manager", "VP Sales")
+_ICON_KEEP = frozenset("dr mr ms mrs st av no nr de da di du le la el of "
+                       "it hr pr ai qa vp gm md ux ui hq".split())
 
 
 def _drop_leading_icon(line: Line) -> Line:
     """A pictogram before a line (phone, pin, envelope, globe) often reads as one or two stray
     characters ('Q@ 737 Mill Ave', 'QO Tavaton Ltd.'), set apart from the text by a wide gap.
-    Phone labels ('M', 'T'), honorifics, short words, abbreviations ('P.O.' of 'P.O. Box') and
+    Phone labels ('M', 'T'), honorifics, short words, abbreviations ('P.O.' of 'P.O. Box', 'IT') and
     one or two Han/kana/Hangul characters (a family name, "村瀬") are kept."""
     if len(line.words) < 2:
         return line
