@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd fonts-dejavu-core fonts-liberation fonts-freefont-ttf
+APT_PACKAGES := tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd tesseract-ocr-kor fonts-dejavu-core fonts-liberation fonts-freefont-ttf
 TEST_APT_PACKAGES := chromium dovecot-imapd fonts-wqy-zenhei
 OUT    ?= out
 JOBS   ?= 2
@@ -57,6 +57,7 @@ roles: setup
 system-deps:
 	@missing=""; \
 	command -v tesseract >/dev/null 2>&1 || missing="$(APT_PACKAGES)"; \
+	ls /usr/share/tesseract-ocr/*/tessdata/kor.traineddata >/dev/null 2>&1 || missing="$(APT_PACKAGES)"; \
 	[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$(APT_PACKAGES)"; \
 	[ -f /usr/share/fonts/truetype/freefont/FreeSerif.ttf ] || missing="$(APT_PACKAGES)"; \
 	[ -d /usr/share/fonts/truetype/liberation ] || missing="$(APT_PACKAGES)"; \

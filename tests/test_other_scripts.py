@@ -70,6 +70,7 @@ CJK_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")  # fonts-wqy-zen
 
 
 @pytest.mark.parametrize(("text", "name", "title", "company"), [
+    ("한빛전자 주식회사\n영업부 과장\n김민준\nTel 02-555-0147\nminjun@hanbit.example.co.kr", "김민준", "영업부 과장", "한빛전자 주식회사"),
     ("株式会社サンプル\n営業部 部長\n山田 太郎\nTEL 03-1234-5678\nyamada@sample.example.jp", "山田 太郎", "営業部 部長", "株式会社サンプル"),
     ("北京示例科技有限公司\n王小明\n销售经理\n电话: +86 10 5555 1234\nwang@example.cn", "王小明", "销售经理", "北京示例科技有限公司"),
     # a Latin name on the card: it stays the name, the script's form is the other name
@@ -119,3 +120,102 @@ def test_characters_read_unsure_from_a_picture_are_no_name() -> None:
                      Word("Manager", 95.0, (110, 60, 140, 20)))), Line((Word("x@example.com", 95.0, (0, 100, 260, 20)),))),
                     engine="text", image_size=(0, 0))
     assert parse(ocr).name is None
+
+
+@pytest.mark.parametrize(("text", "address"), [
+    ("北京示例科技有限公司\n王小明\n销售经理\n上海市浦东新区世纪大道100号\n电话: +86 10 5555 1234\nwang@example.cn",
+     "上海市浦东新区世纪大道100号"),
+    ("Taro Yamada\nSales Manager\n東京都新宿区西新宿2-8-1\nTEL 03-5555-0142\nyamada@abc.example.jp", "東京都新宿区西新宿2-8-1"),
+    ("Kim Min-jun\nSales Manager\n서울특별시 강남구 테헤란로 123\nTel +82 2 555 0147\nminjun@hanbit.example.co.kr",
+     "서울특별시 강남구 테헤란로 123"),
+    ("深圳市示例科技有限公司\n李雷\n电话: +86 755 5555 1234\nli@example.cn", None),  # a city in a firm's name: no address
+])
+def test_an_address_in_chinese_japanese_or_korean(text: str, address: str | None) -> None:
+    from cardscan.parsing.contact import parse_text
+
+    assert parse_text(text).scalar("address") == address
+
+
+# ---- Korean: PP-OCR's recogniser has no Hangul; Tesseract's Korean model reads those lines ---------
+
+KOR_LINES = (("김민준", 60), ("Kim Min-jun", 48), ("영업부 과장", 36), ("Sales Manager", 34), ("한빛전자 주식회사", 40),
+             ("Hanbit Electronics Co., Ltd.", 34), ("서울특별시 강남구 테헤란로 123", 30),
+             ("Tel: +82 2 555 0147  Mobile: +82 10 5555 0147", 30), ("minjun.kim@hanbit.example.co.kr", 30))
+
+
+def _korean_card(lines: tuple[tuple[str, int], ...]) -> bytes:
+    import io
+
+    im = Image.new("RGB", (1400, 900), (250, 250, 245))
+    d = ImageDraw.Draw(im)
+    y = 40
+    for text, size in lines:
+        d.text((60, y), text, font=ImageFont.truetype(str(CJK_FONT), size), fill=(20, 20, 20))
+        y += int(size * 1.45)
+    buf = io.BytesIO()
+    im.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _kor_installed() -> bool:
+    return ocr_mod.find_tessdata(["kor"]) is not None
+
+
+korean = pytest.mark.skipif(not (CJK_FONT.exists() and _kor_installed()),
+                            reason="fonts-wqy-zenhei or tesseract-ocr-kor is not installed (make test installs both)")
+
+
+def _squash(v: str | None) -> str | None:
+    return None if v is None else "".join(v.split())
+
+
+@korean
+def test_a_korean_card_keeps_the_hangul_name_beside_the_latin_one() -> None:
+    out = pipeline.process_data("kr.png", _korean_card(KOR_LINES), ocr_mod.get_engine(Options()),
+                                Options(jobs=1, keep_crops=False, followup_drafts=False))
+    assert out.ok, out.error
+    c = out.contact
+    assert c is not None
+    assert c.scalar("name") == "Kim Min-jun"
+    assert c.other_name is not None and c.other_name.value == "김민준"  # PP-OCR alone read it as two Han characters
+    assert c.scalar("title") == "Sales Manager"
+    assert c.scalar("company") == "Hanbit Electronics Co., Ltd."
+    assert _squash(c.scalar("address")) == "서울특별시강남구테헤란로123"
+    assert [(p.number, p.type) for p in c.phones] == [("+8225550147", "work"), ("+821055550147", "mobile")]
+
+
+@korean
+def test_a_card_in_korean_only() -> None:
+    lines = (("한빛전자 주식회사", 44), ("영업부 과장", 36), ("김민준", 64), ("TEL 02-555-0147", 32),
+             ("minjun@hanbit.example.co.kr", 32))
+    out = pipeline.process_data("kr.png", _korean_card(lines), ocr_mod.get_engine(Options()),
+                                Options(jobs=1, keep_crops=False, followup_drafts=False, region="KR"))
+    assert out.ok, out.error
+    c = out.contact
+    assert c is not None
+    assert tuple(_squash(c.scalar(f)) for f in ("name", "title", "company")) == ("김민준", "영업부과장", "한빛전자주식회사")
+
+
+def test_which_lines_the_korean_model_reads_and_what_it_may_give() -> None:
+    from cardscan.models import Word
+    from cardscan.reading.ocr import recognise
+    from cardscan.reading.ocr import scripts as scripts_mod
+
+    def pp(text: str, prob: float, width: int = 300) -> recognise.LineReading:
+        gs = [recognise.Glyph(ch, prob, i * 10, i * 10 + 9) for i, ch in enumerate(text)]
+        return recognise.LineReading(recognise.words_from_glyphs(gs, 30), "pp-ocr", tuple(gs))
+
+    assert scripts_mod.unread(recognise.LineReading((), "pp-ocr"), 300)  # nothing read
+    assert scripts_mod.unread(pp("召歪", 0.77), 25)  # unsure Han characters
+    assert not scripts_mod.unread(pp("佐藤健一", 0.99), 45)  # sure ones
+    assert scripts_mod.unread(pp("123", 0.99), 300)  # three digits at the end of a long line
+    assert not scripts_mod.unread(pp("Sales Manager", 0.99), 140)
+
+    def tess(*words: tuple[str, float]) -> recognise.LineReading:
+        return recognise.LineReading(tuple(Word(t, c, (i * 40, 0, 30, 30)) for i, (t, c) in enumerate(words)), "t")
+
+    assert scripts_mod.is_korean(tess(("영업부", 97), ("과장", 96)))
+    assert not scripts_mod.is_korean(tess(("숙고", 40)))  # a Japanese name through the Korean model
+    assert not scripts_mod.is_korean(tess(("1270", 90), ("0010-140", 90), ("김", 90)))  # mostly not Hangul
+    joined = scripts_mod.join_syllables(tess(("서", 93), ("울", 92), ("특별시", 97), ("1", 90), ("2", 90)).words)
+    assert [w.text for w in joined] == ["서울", "특별시", "1", "2"]

@@ -39,6 +39,17 @@ _UNIT_WORDS = frozenset(
 )
 
 
+# how Korean, Japanese and Chinese write an address's parts: a word ending in its unit (Korean
+# spaces them: "서울특별시 강남구 테헤란로 123"; Chinese and Japanese run them together: "上海市浦东新区
+# 世纪大道100号", "東京都新宿区西新宿2-8-1")
+_HANGUL_UNIT_RE = re.compile(r"[\uac00-\ud7a3](?:시|도|구|군|읍|면|동|로|길|층|호|번지)(?=[\s,\d]|$)")
+_HAN_UNIT_RE = re.compile(r"[\u4e00-\u9fff\u3040-\u30ff](?:都|道|府|県|省|市|区|區|县|縣|町|村|丁目|番地|路|街|号|號|楼|樓)")
+
+
+def _cjk_units(text: str) -> int:
+    return len(_HANGUL_UNIT_RE.findall(text)) + len(_HAN_UNIT_RE.findall(text))
+
+
 _ADDR_LABEL_RE = re.compile(r"^\s*(?:address|addr|add|endere[cç]o|adresse|direcci[oó]n|dia chi|địa chỉ|anschrift)\s*[:.]\s*", re.I)
 
 
@@ -96,6 +107,8 @@ def _address_score(text: str) -> float:
         s += 1.0
     if re.search(r"(?i)\bc/o\b", text):
         s += 1.0
+    if _cjk_units(text) >= 2 and (has_num or _cjk_units(text) >= 3):
+        s += 2.0  # "서울특별시 강남구 테헤란로 123", "東京都新宿区西新宿2-8-1"
     from cardscan.parsing.phones import _US_STATE_ZIP_RE
 
     if _US_STATE_ZIP_RE.search(text) or _US_CODE_ZIP_RE.search(text):

@@ -10,6 +10,7 @@ from cardscan.models import SOURCE_OCR, Field
 from cardscan.parsing.emails import EmailHit
 from cardscan.parsing.layout import cap, fold, has_phrase, wordlist, words_of
 from cardscan.parsing.address import _aligned
+from cardscan.parsing.scripts import ends_with_firm_mark, has_job_mark
 from cardscan.parsing.lines import _JUNK_RE, _URLISH_RE, LOW, _Ln, _neighbour, _strip_junk, _words_conf
 from cardscan.parsing.vocab import (
     _PERSONAL_DOMAINS,
@@ -328,7 +329,8 @@ def _model_lines(lines: list[_Ln], group: list[_Ln], probs: Sequence[dict[str, f
     """A name wrapped over two lines ('WEXBERG' / 'DENTAL CARE'): the line just above or below joins
     when the role model calls it company too and it is printed in the same size and script (the
     name in a second script is the same name again, not its second half); nothing follows a legal
-    form ('Rowland & Ashby Pty. Ltd.' / 'Design. Build. Deliver.')."""
+    form ('Rowland & Ashby Pty. Ltd.' / 'Design. Build. Deliver.', '한빛전자 주식회사' / '영업부 과장'),
+    and a line with a CJK/Hangul job word is a title, not the name's second half."""
     if len(group) != 1:
         return group
     for step in (1, -1):
@@ -337,6 +339,7 @@ def _model_lines(lines: list[_Ln], group: list[_Ln], probs: Sequence[dict[str, f
         if nb is None or not _joinable(nb) or probs[nb.i].get("company", 0.0) < MODEL_SURE or \
                 _looks_personal(words_of(nb.text)) or _latin(nb.text) != _latin(edge.text) or \
                 _has_legal_suffix((edge if step == 1 else nb).text) or \
+                ends_with_firm_mark((edge if step == 1 else nb).text) or has_job_mark(nb.text) or \
                 probs[edge.i].get("company", 0.0) < MODEL_SURE or len(nb.text.split()) > 4 or \
                 abs(nb.height - edge.height) > 0.15 * max(edge.height, 1.0):
             continue

@@ -29,17 +29,30 @@ MIN_CHARS, MAX_CHARS = 2, 8
 _COMPANY_MARKS = (
     "公司", "会社", "株式", "有限", "集团", "集團", "企业", "企業", "银行", "銀行", "大学", "大學", "学院", "事務所",
     "研究所", "协会", "協会", "商店", "工業", "工业", "科技", "医院", "病院", "㈱", "(株)", "（株）",
+    "주식회사", "(주)", "㈜", "회사", "그룹", "은행", "대학교", "병원", "법인", "협회", "연구소", "상사",
 )
 _JOB_MARKS = (
     "经理", "經理", "总监", "總監", "主任", "社長", "会长", "會長", "董事", "総裁", "总裁", "總裁", "工程师", "工程師",
     "顾问", "顧問", "秘书", "秘書", "教授", "医生", "醫生", "律师", "律師", "部長", "部长", "課長", "係長", "取締役",
     "専務", "常務", "代表", "所長", "店長", "院長", "主管", "课长", "科长", "处长", "處長", "局长", "局長",
+    "대표", "이사", "부장", "과장", "팀장", "사장", "실장", "차장", "대리", "사원", "교수", "본부장", "상무",
+    "전무", "매니저", "주임", "연구원", "원장", "소장", "회장",
 )
 # Words that make a short CJK/Hangul line a company, a department or a job, not a name.
-_NOT_NAME = _COMPANY_MARKS + _JOB_MARKS + (
-    "中心", "部门", "部門", "本部", "회사", "주식", "그룹", "대표", "이사", "부장", "과장", "팀장", "사장", "실장", "차장", "대리",
-    "사원", "센터", "교수",
-)
+_NOT_NAME = _COMPANY_MARKS + _JOB_MARKS + ("中心", "部门", "部門", "本部", "주식", "센터", "영업부")
+
+
+def has_job_mark(text: str, /) -> bool:
+    """A CJK/Hangul job word in the text ("部長", "과장"): a title line, never part of a name or firm."""
+    return any(m in text for m in _JOB_MARKS)
+
+
+def ends_with_firm_mark(text: str, /) -> bool:
+    """The text ends as a CJK/Hangul firm's name ends ("株式会社", "有限公司", "주식회사"): a legal form."""
+    t = text.strip()
+    return any(t.endswith(m) for m in _COMPANY_MARKS)
+
+
 _SCRIPT_LINE_RE = re.compile(rf"^[{CJK_CHARS}\u30fb\u00b7\u3000 ()（）・]+$")
 
 

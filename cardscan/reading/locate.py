@@ -158,7 +158,7 @@ class _Primed(LineReader):
     """A line reader whose first detection on one given image is already known (no second run)."""
 
     def __init__(self, base: LineReader, rgb: np.ndarray, boxes: list[TextBox]) -> None:
-        super().__init__(base.tesseract, det_long_side=base.det_long_side)
+        super().__init__(base.tesseract, det_long_side=base.det_long_side, scripts=base.scripts)
         self.tesseract_engine, self.name = base.tesseract_engine, base.name
         self._rgb, self._boxes = rgb, boxes
 
@@ -235,7 +235,8 @@ def locate(card: CardImage, reader: LineReader, larger: Larger | None = None) ->
         sharper = _from_larger(cut, larger, min(LARGER_MAX, LARGER_SIDE / side))
         if sharper is not None:  # detected again, at up to its full size: the small print shows now
             fine_reader = LineReader(reader.tesseract, det_long_side=max(reader.det_long_side,
-                                                                        min(LARGER_DET_SIDE, max(sharper.pixels.shape[:2]))))
+                                                                        min(LARGER_DET_SIDE, max(sharper.pixels.shape[:2]))),
+                                     scripts=reader.scripts)
             fine_reader.tesseract_engine, fine_reader.name = reader.tesseract_engine, reader.name
             return sharper, fine_reader
     return cut, _Primed(reader, cut.pixels, boxes)

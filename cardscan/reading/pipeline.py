@@ -20,6 +20,7 @@ from cardscan.reading import files
 from cardscan.reading import locate as locate_mod
 from cardscan.reading.ocr import tesseract as ocr_mod
 from cardscan.reading.ocr.lines import LineReader
+from cardscan.reading.ocr.scripts import ScriptReader
 from cardscan.parsing import contact as parse_mod
 from cardscan.reading import preprocess as preprocess_mod
 from cardscan.reading import qr as qr_mod
@@ -204,7 +205,7 @@ def line_reader(engine: ocr_mod.OcrEngine) -> LineReader:
     r = _LINE_READERS.get(id(engine))
     if r is None or r.tesseract_engine is not engine:
         tess = engine if isinstance(engine, ocr_mod.TesserocrEngine) else None
-        r = LineReader(tess)
+        r = LineReader(tess, scripts=ScriptReader() if tess is not None else None)
         r.tesseract_engine = engine
         _LINE_READERS.clear()
         _LINE_READERS[id(engine)] = r

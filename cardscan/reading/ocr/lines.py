@@ -3,6 +3,7 @@
     card crop -> detector (DBNet, ~960 px) -> orientation (box shape; direction-classifier vote)
     -> line crops -> PP-OCR recogniser (a call per line) + Tesseract psm 7 on the lines it can change
     -> PP-OCR's characters, split into words where either recogniser puts a space -> OcrResult
+    (a line PP-OCR could not read, in a script it does not know: Tesseract's Korean model, `scripts`)
 
 Every line is read by both recognisers, except the lines Tesseract's reading could not change
 (`settled`). PP-OCR reads phone photos far better (blur, small print,
@@ -25,7 +26,9 @@ import numpy as np
 from cardscan.models import CardImage, OcrResult, Word
 from cardscan.reading.ocr import build as build_mod
 from cardscan.reading.ocr import orient as orient_mod
+from cardscan.reading.ocr import scripts as scripts_mod
 from cardscan.reading.ocr.detect import DET_LONG_SIDE, TextBox, detect_lines
+from cardscan.reading.ocr.scripts import ScriptReader
 from cardscan.reading.ocr.recognise import (LineReading, crop_line, pp_recognise, tesseract_line,
                                             widest_unspaced_step, with_spaces_of)
 from cardscan.reading.preprocess import rotate_right_angle
@@ -97,8 +100,10 @@ class LineReader:
     """Detector + two line recognisers + orientation, composed. `tesseract` is a Tesseract engine
     (tesserocr or the command) or None for PP-OCR alone."""
 
-    def __init__(self, tesseract=None, *, det_long_side: int = DET_LONG_SIDE) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, tesseract=None, *, det_long_side: int = DET_LONG_SIDE,  # type: ignore[no-untyped-def]
+                 scripts: ScriptReader | None = None) -> None:
         self.tesseract = tesseract
+        self.scripts = scripts  # Tesseract's models for scripts PP-OCR does not know (Korean); None: not tried
         self.det_long_side = det_long_side
         self.tesseract_engine = tesseract
         self.name = "lines (pp-ocr det+rec" + (", tesseract psm 7)" if tesseract is not None else ")")
@@ -132,6 +137,11 @@ class LineReader:
         pp = pp_recognise(crops) if crops else []
         parts = []
         for box, crop, p in zip(boxes, crops, pp):
+            if self.scripts is not None and scripts_mod.unread(p, crop.shape[1]):
+                s = self.scripts.read(crop)
+                if s is not None:  # a Korean line: PP-OCR's reading of it was noise
+                    parts.append((box, crop.shape[1], s, None))
+                    continue
             t = tesseract_line(self.tesseract, crop) if self.tesseract is not None and not settled(p) else None
             chosen, other = p, t
             if t is not None and t.words:
