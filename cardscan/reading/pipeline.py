@@ -299,8 +299,9 @@ def _read_text_cards(cuts: list[CardImage], engine: ocr_mod.OcrEngine, options: 
 def _read_cards(cards: list[CardImage], engine: ocr_mod.OcrEngine, options: Options, clock: _Clock,
                 img: DecodedImage | None = None, larger: Callable[[int], DecodedImage] | None = None,
                 ) -> tuple[list[tuple[CardImage, OcrResult, Contact]], list[str]]:
-    """Read every card of a photo. One card: its NoCardError fails the photo. Several: a card
-    without text is left out with a warning; only when none has text does the photo fail.
+    """Read every card of a photo. Several: a card without text is left out with a warning. When
+    no shape the contour finder took for a card holds text, the line reader reads the photo whole
+    (its text places the card); only when that finds none either does the photo fail.
     ``img`` and ``larger`` (the photo decoded, and again larger) let a card the contour finder
     missed be read from the file's own pixels."""
     if len(cards) == 1:
@@ -315,16 +316,34 @@ def _read_cards(cards: list[CardImage], engine: ocr_mod.OcrEngine, options: Opti
             card, reader = locate_mod.locate(cards[0], primed, more)
             clock.lap("locate")
             return [_read_one(card, engine, options, clock, more, located=(cards[0], reader))], []
-        return [_read_one(cards[0], engine, options, clock, more)], []
-    reads, warns = [], []
-    for i, card in enumerate(cards, 1):
         try:
-            reads.append(_read_one(card, engine, options, clock))
+            return [_read_one(cards[0], engine, options, clock, more)], []
         except NoCardError:
-            warns.append(f"card {i} of the {len(cards)} found in the photo has no readable text; left out")
-    if not reads:
-        raise NoCardError(f"no card text found on any of the {len(cards)} card-like shapes in the photo")
-    return reads, warns
+            if not _may_read_whole(cards, engine, options, img):
+                raise
+    else:
+        reads, warns = [], []
+        for i, card in enumerate(cards, 1):
+            try:
+                reads.append(_read_one(card, engine, options, clock))
+            except NoCardError:
+                warns.append(f"card {i} of the {len(cards)} found in the photo has no readable text; left out")
+        if reads:
+            return reads, warns
+        if not _may_read_whole(cards, engine, options, img):
+            raise NoCardError(f"no card text found on any of the {len(cards)} card-like shapes in the photo")
+    # the shapes the contour finder took for cards hold no text (a phone or a notebook beside the
+    # card): the photo is read whole, its text placing the card
+    assert img is not None
+    whole = preprocess_mod.whole_photo(img)
+    clock.lap("preprocess")
+    reads, warns = _read_cards([whole], engine, options, clock, img, larger)
+    return reads, [f"the card-like shape{'s' if len(cards) > 1 else ''} found held no text; the card was placed by its text"] + warns
+
+
+def _may_read_whole(cards: list[CardImage], engine: ocr_mod.OcrEngine, options: Options,
+                    img: DecodedImage | None) -> bool:
+    return img is not None and uses_line_reader(engine, options) and all(c.method != "passthrough" for c in cards)
 
 
 def process_data(path: str, data: bytes, engine: ocr_mod.OcrEngine, options: Options) -> CardOutcome:

@@ -749,6 +749,12 @@ def preprocess(img: DecodedImage, /, *, orient: Callable[[np.ndarray], int] | No
     return _finish_card(img.pixels, cards[0] if cards else None, orient)
 
 
+def whole_photo(img: DecodedImage, /) -> CardImage:
+    """The photo passed whole (straightened, its polarity checked), as when no card is found: for
+    a card-like shape that held no text (a phone, a notebook beside the card)."""
+    return _finish_card(img.pixels, None, None)
+
+
 def _finish_card(rgb: np.ndarray, best: _Cand | None, orient: Callable[[np.ndarray], int] | None,
                  *, long_side: int = CARD_LONG_SIDE) -> CardImage:
     """Warp the chosen quad (or pass the whole image through), deskew, orient, check polarity."""
