@@ -13,6 +13,8 @@ from PIL import Image, ImageDraw
 
 from cardscan.models import CardImage, DecodedImage
 from cardscan.reading.preprocess import (
+    MAX_AREA_SHARE,
+    MIN_AREA_SHARE,
     check_quad,
     detect_cards,
     estimate_skew,
@@ -94,7 +96,7 @@ def test_check_quad_rejects_what_is_not_card_shaped(q: np.ndarray) -> None:
     ar = quad_aspect(q)
     if res.ok:
         assert 1.25 <= ar <= 2.25
-        assert 0.08 <= quad_area(q) / 1e6 <= 0.97
+        assert MIN_AREA_SHARE <= quad_area(q) / 1e6 <= MAX_AREA_SHARE
     if ar < 1.2:
         assert not res.ok
 
@@ -313,3 +315,34 @@ def test_coloured_panel_of_card_on_paper_is_not_taken_for_the_card(table: tuple[
         assert card_lost(card.quad, truth, img.shape[:2]) < 0.03
     else:
         assert card.method == "passthrough"
+
+
+def test_a_small_card_in_a_large_photo_is_found_and_warped_from_the_file_s_own_pixels(caplog) -> None:
+    """A card a fifth of a 4000 px photo's width (4% of its area) on a wood table: the contour
+    finder takes it, and since it is small in the reduced decode, it is warped from the photo
+    decoded larger (its print is then about twice as tall)."""
+    from cardscan.models import DecodedImage
+    from cardscan.reading import decode as decode_mod
+    from cardscan.reading.pipeline import DECODE_LONG_SIDE
+    from cardscan.reading.preprocess import preprocess_all
+
+    W, H = 4000, 3000
+    q = card_corners(W * 0.45, H * 0.55, W * 0.2, 1.75, 6.0, tilt=0.04)
+    photo = place(wood_background(W, H, seed=4), render_card(), q)
+    data = cv2.imencode(".jpg", cv2.cvtColor(photo, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])[1].tobytes()
+    img = decode_mod.decode(data, max_side=DECODE_LONG_SIDE)
+    asked: list[int] = []
+
+    def larger(side: int) -> DecodedImage:
+        asked.append(side)
+        return decode_mod.decode(data, max_side=side)
+
+    caplog.set_level("DEBUG", logger="cardscan.reading.preprocess")
+    cards = preprocess_all(img, larger=larger)
+    assert len(cards) == 1 and cards[0].method == "contour"
+    assert asked and asked[0] > DECODE_LONG_SIDE  # decoded again, larger
+    assert any("warped from a" in r.getMessage() for r in caplog.records)
+    # the card's corners are given in the reduced decode's pixels, as for every card
+    xs = [x for x, _ in cards[0].quad]
+    k = img.pixels.shape[1] / W
+    assert min(xs) == pytest.approx(q[:, 0].min() * k, abs=12) and max(xs) == pytest.approx(q[:, 0].max() * k, abs=12)

@@ -33,7 +33,7 @@ Quad = tuple[tuple[float, float], tuple[float, float], tuple[float, float], tupl
 
 CARD_LONG_SIDE = 1500  # px of the warped card's long side
 WORK_SIDE = 800  # detection runs on a copy whose long side is this
-MIN_AREA_SHARE = 0.08  # smaller quads are not taken for the card (text would be tiny anyway)
+MIN_AREA_SHARE = 0.02  # smaller quads are not taken for the card (a card in 2% of a 12 MP photo is ~650 px wide; smaller, its text is unreadable)
 MAX_AREA_SHARE = 0.97  # a quad this large is the frame itself: pass through
 MIN_ASPECT, MAX_ASPECT = 1.25, 2.25  # long/short of the flattened quad (cards are 1.5-1.9)
 MIN_CORNER_ANGLE, MAX_CORNER_ANGLE = 55.0, 125.0  # degrees; more is too oblique to trust
@@ -945,6 +945,27 @@ def _several(det: _Detection) -> list[_Cand]:
     return _reading_order(found)
 
 
+def _source(rgb: np.ndarray, cards: list[_Cand], larger: Callable[[int], DecodedImage] | None) -> tuple[np.ndarray, float]:
+    """The pixels to warp the cards from, and their scale to ``rgb``: the photo decoded larger when
+    a card's long side is under MULTI_MIN_CARD_SIDE px and the file has more pixels, else ``rgb``."""
+    longest = min(_sides(c.quad)[0] for c in cards)
+    if longest >= MULTI_MIN_CARD_SIDE or larger is None:
+        return rgb, 1.0
+    side = max(rgb.shape[:2])
+    want = min(MULTI_MAX_DECODE_SIDE, int(math.ceil(side * MULTI_MIN_CARD_SIDE / longest)))
+    try:
+        big = larger(want)
+    except Exception as e:  # noqa: BLE001 - the smaller decode is still good to read
+        log.warning("could not decode the photo larger (%s); reading the card%s at %d px", e,
+                    "s" if len(cards) > 1 else "", side)
+        return rgb, 1.0
+    k = big.pixels.shape[1] / rgb.shape[1]
+    if k <= 1.01:
+        return rgb, 1.0
+    log.debug("%d px the smallest card: warped from a %d px decode", longest, max(big.pixels.shape[:2]))
+    return big.pixels, k
+
+
 def _sides(quad: Quad) -> tuple[float, float]:
     """(long, short) side of the flattened quad in its own pixels (means of opposite sides)."""
     tl, tr, br, bl = order_corners(quad)
@@ -983,30 +1004,23 @@ def preprocess_all(img: DecodedImage, /, *, orient: Callable[[np.ndarray], int] 
     One card (or none found): ``[preprocess(img)]``, byte for byte and from the same detection.
     Several cards: one CardImage per card in reading order, ``quad`` in ``img`` pixels. When a card
     is smaller than ``MULTI_MIN_CARD_SIDE`` px and ``larger`` is given, ``larger(max_side)`` decodes
-    the photo again at that long side and the cards are warped from it.
+    the photo again at that long side and the cards are warped from it (one card too: then its
+    ``quad`` is in ``img`` pixels as well).
     """
     rgb = img.pixels
     det = _detect_full(rgb)
     several = _several(det)
     if len(several) < 2:
-        return [_finish_card(rgb, det.chosen[0] if det.chosen else None, orient)]
+        best = det.chosen[0] if det.chosen else None
+        if best is not None:
+            src, k = _source(rgb, [best], larger)
+            if k > 1.0:  # a small card in a photo decoded reduced: warped from the file's own pixels
+                card = _finish_card(src, _scaled(best, 1.0 / k), orient)
+                return [CardImage(card.pixels, quad=best.quad, rotation=card.rotation, skew=card.skew,
+                                  inverted=card.inverted, method=card.method)]
+        return [_finish_card(rgb, best, orient)]
     cards = [_scaled(c, det.f) for c in several]
-    src, k = rgb, 1.0
-    shortest = min(_sides(c.quad)[0] for c in cards)
-    if shortest < MULTI_MIN_CARD_SIDE and larger is not None:
-        side = max(rgb.shape[:2])
-        want = min(MULTI_MAX_DECODE_SIDE, int(math.ceil(side * MULTI_MIN_CARD_SIDE / shortest)))
-        try:
-            big = larger(want)
-        except Exception as e:  # noqa: BLE001 - the smaller decode is still good to read
-            log.warning("could not decode the photo larger (%s); reading the cards at %d px", e, side)
-        else:
-            k = big.pixels.shape[1] / rgb.shape[1]
-            if k > 1.01:
-                src = big.pixels
-                log.debug("several cards, %d px the smallest: warped from a %d px decode", shortest, max(src.shape[:2]))
-            else:
-                k = 1.0
+    src, k = _source(rgb, cards, larger)
     out = []
     for c in cards:
         card = _finish_card(src, _scaled(c, 1.0 / k), orient)  # the quad in ``src`` pixels
