@@ -321,7 +321,6 @@ def test_a_small_card_in_a_large_photo_is_found_and_warped_from_the_file_s_own_p
     """A card a fifth of a 4000 px photo's width (4% of its area) on a wood table: the contour
     finder takes it, and since it is small in the reduced decode, it is warped from the photo
     decoded larger (its print is then about twice as tall)."""
-    from cardscan.models import DecodedImage
     from cardscan.reading import decode as decode_mod
     from cardscan.reading.pipeline import DECODE_LONG_SIDE
     from cardscan.reading.preprocess import preprocess_all
