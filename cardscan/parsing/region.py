@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import re
 
+import phonenumbers
+
 from cardscan.parsing.phones import PhoneHit, RegionGuess, find_phones, language_regions
 
 # a six-digit postal code after a place name ("Lucknow - 226001", "PIN: 560001"): India, Singapore,
@@ -16,19 +18,42 @@ def postcode_regions(texts: list[str]) -> tuple[str, ...]:
     return SIX_DIGIT_POST_REGIONS if any(SIX_DIGIT_POST_RE.search(t) for t in texts) else ()
 
 
+def grouped_as_printed(h: PhoneHit) -> bool:
+    """A valid number printed with its digits grouped as its own country writes them (the groups
+    of phonenumbers' national format, the first group left out as trunk prefixes vary): "98390
+    12345" is an Indian mobile's grouping, not a US number's "(983) 901-2345"."""
+    if not h.number.startswith("+"):
+        return False
+    m = re.search(r"[\d(]", h.raw)
+    try:
+        num = phonenumbers.parse(h.number)
+    except phonenumbers.NumberParseException:
+        return False
+    printed = re.findall(r"\d+", h.raw[m.start():] if m else h.raw)
+    national = re.findall(r"\d+", phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.NATIONAL))
+    return len(printed) == len(national) and [len(g) for g in printed[1:]] == [len(g) for g in national[1:]]
+
+
+def misgrouped(hits: list[PhoneHit]) -> bool:
+    """Some valid number is printed grouped otherwise than its country writes it."""
+    return any(h.number.startswith("+") and not h.raw.lstrip().startswith("+") and not grouped_as_printed(h)
+               for h in hits)
+
+
 def _region_from_numbers(masked: list[str], texts: list[str], reg: RegionGuess, hits: list[PhoneHit],
                          left: dict[int, str]) -> tuple[RegionGuess, list[PhoneHit]]:
-    """Nothing printed names the country and some numbers are not valid for the fallback: try
-    the regions that speak the card's language or write postal codes as the card does; a region
-    is taken only when strictly more of the printed numbers are valid there (the numbers decide,
-    never the language or the postal code alone)."""
-    def valid(hs: list[PhoneHit]) -> int:
-        return sum(h.number.startswith("+") for h in hs)
+    """Nothing printed names the country, and some numbers are not valid for the fallback or are
+    grouped as it does not write them: try the regions that speak the card's language or write
+    postal codes as the card does. A region is taken only when strictly more of the printed
+    numbers are valid there, or as many and more of them are grouped as it writes them (the
+    numbers decide, never the language or the postal code alone)."""
+    def score(hs: list[PhoneHit]) -> tuple[int, int]:
+        return (sum(h.number.startswith("+") for h in hs), sum(grouped_as_printed(h) for h in hs))
 
-    best = (valid(hits), reg, hits)
+    best = (score(hits), reg, hits)
     for r in dict.fromkeys(language_regions(texts) + postcode_regions(texts)):
         guess = RegionGuess(r, "card", {**reg.evidence, "language+numbers": 1.0})
         hs = find_phones(masked, guess, left_labels=left)
-        if valid(hs) > best[0]:
-            best = (valid(hs), guess, hs)
+        if score(hs) > best[0]:
+            best = (score(hs), guess, hs)
     return best[1], best[2]
