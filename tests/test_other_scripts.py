@@ -219,3 +219,36 @@ def test_which_lines_the_korean_model_reads_and_what_it_may_give() -> None:
     assert not scripts_mod.is_korean(tess(("1270", 90), ("0010-140", 90), ("김", 90)))  # mostly not Hangul
     joined = scripts_mod.join_syllables(tess(("서", 93), ("울", 92), ("특별시", 97), ("1", 90), ("2", 90)).words)
     assert [w.text for w in joined] == ["서울", "특별시", "1", "2"]
+
+
+FREESANS = Path("/usr/share/fonts/truetype/freefont/FreeSans.ttf")  # has Devanagari (fonts-freefont-ttf)
+
+
+@pytest.mark.skipif(not FREESANS.exists(), reason="fonts-freefont-ttf is not installed")
+def test_an_indian_shop_card_with_hindi_lines() -> None:
+    """Hindi lines (not read: PP-OCR has no Devanagari) beside English ones: the English fields come
+    out right, nothing is taken from the Hindi lines, and the mobiles, valid US numbers too, are
+    Indian by their 5+5 grouping beside the PIN."""
+    import io
+
+    lines = (("शर्मा ट्रेडर्स", 56), ("SHARMA TRADERS", 50), ("Rajesh Sharma", 40), ("Proprietor", 32),
+             ("हार्डवेयर एवं बिल्डिंग मटेरियल", 32), ("Shop No. 12, Main Market, Lucknow - 226001", 30),
+             ("Mob.: 98390 12345, 94150 67890", 30), ("sharmatraders@gmail.com", 30))
+    im = Image.new("RGB", (1400, 900), (250, 250, 245))
+    d = ImageDraw.Draw(im)
+    y = 40
+    for text, size in lines:
+        kw = {"language": "hi"} if features.check("raqm") and any(ord(c) > 0x900 for c in text) else {}
+        d.text((60, y), text, font=ImageFont.truetype(str(FREESANS), size), fill=(20, 20, 20), **kw)
+        y += int(size * 1.5)
+    buf = io.BytesIO()
+    im.save(buf, "PNG")
+    out = pipeline.process_data("in.png", buf.getvalue(), ocr_mod.get_engine(Options()),
+                                Options(jobs=1, keep_crops=False, followup_drafts=False))
+    assert out.ok, out.error
+    c = out.contact
+    assert c is not None
+    assert (c.scalar("name"), c.scalar("title"), c.scalar("company")) == ("Rajesh Sharma", "Proprietor", "SHARMA TRADERS")
+    assert c.scalar("address") == "Shop No. 12, Main Market, Lucknow - 226001"
+    assert [(p.number, p.type) for p in c.phones] == [("+919839012345", "mobile"), ("+919415067890", "mobile")]
+    assert c.other_name is None
