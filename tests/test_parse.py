@@ -759,3 +759,33 @@ def test_a_two_letter_abbreviation_before_a_gap_is_a_word_not_an_icon() -> None:
     assert _drop_leading_icon(line("HR", "Manager", 30)).text == "HR Manager"
     assert _drop_leading_icon(line("QO", "Tavaton", 30)).text == "Tavaton"  # a pictogram read as letters
     assert _drop_leading_icon(line("QO", "Tavaton", 8)).text == "QO Tavaton"  # no gap: printed so
+
+
+def test_a_logo_over_its_legal_form_is_joined_in_its_own_column() -> None:
+    """'Dexiwick' over 'Arquitetura S.A.' on the left; the right column's 'Departamento Comercial'
+    falls between them in reading order. The generic line with the legal form takes the logo
+    word of its own column, not the department beside it. The website read 'dextwick' (one letter
+    misread) does not respell the name the e-mail's domain spells exactly."""
+    from cardscan.models import Line, OcrResult, Word
+    from cardscan.parsing.contact import parse
+
+    def line(x: int, y: int, h: int, *words: str) -> Line:
+        out, cx = [], x
+        for w in words:
+            out.append(Word(w, 97.0, (cx, y, len(w) * h // 2, h)))
+            cx += len(w) * h // 2 + h // 3
+        return Line(tuple(out))
+
+    ocr = OcrResult((
+        line(599, 74, 85, "Thiago", "Carvalho"),
+        line(580, 149, 58, "Coordenador", "de", "Projetos"),
+        line(149, 177, 56, "Dexiwick"),
+        line(579, 200, 54, "Departamento", "Comercial"),
+        line(42, 231, 65, "Arquitetura", "S.A."),
+        line(579, 495, 50, "Tel:", "+55", "41", "3399-7971"),
+        line(577, 540, 53, "E-mail:", "t.carvalho@dexiwick.com.br"),
+        line(579, 587, 50, "Site:", "www.dextwick.com.br"),
+    ), engine="test", image_size=(1500, 900))
+    c = parse(ocr)
+    assert c.scalar("company") == "Dexiwick Arquitetura S.A."
+    assert c.scalar("name") == "Thiago Carvalho"

@@ -29,6 +29,34 @@ def _letters(text: str) -> str:
     return re.sub(r"[^a-z0-9]", "", fold(text))
 
 
+def _over(a: _Ln, b: _Ln) -> bool:
+    """The two lines share some width: one is printed over the other, not in another column."""
+    ax, _, aw, _ = a.line.box
+    bx, _, bw, _ = b.line.box
+    return min(ax + aw, bx + bw) > max(ax, bx)
+
+
+def _stacked(lines: list[_Ln], ln: _Ln, step: int) -> _Ln | None:
+    """The line printed just above (-1) or below (+1) ``ln``: the next line in reading order,
+    unless that one stands in another column (no shared width) and a line of ``ln``'s own
+    column lies within two line heights, which is taken instead ('Dexiwick' over 'Arquitetura
+    S.A.' at the left, 'Departamento Comercial' between them in reading order at the right). A
+    logo with its words beside it ('TMS' | 'Automotive GmbH') has no line of its column near:
+    the reading-order neighbour, as ever."""
+    def gap(nb: _Ln) -> float:
+        _, ay, _, ah = ln.line.box
+        _, by, _, bh = nb.line.box
+        return (by - (ay + ah) if step == 1 else ay - (by + bh)) / max(ah, bh, 1)
+
+    nb = _neighbour(lines, ln, step)
+    if nb is None or _over(nb, ln):
+        return nb
+    cand = _neighbour(lines, nb, step)
+    while cand is not None and not _over(cand, ln) and gap(cand) <= 2.0:
+        cand = _neighbour(lines, cand, step)
+    return cand if cand is not None and _over(cand, ln) and gap(cand) <= 2.0 else nb
+
+
 def _spelled_by_domain(lines: list[_Ln], group: list[_Ln], labels: Sequence[str]) -> list[_Ln]:
     """A name wrapped over two lines ('OLIVEIRA' / 'TAILORS') that the e-mail or website domain
     spells whole (oliveiratailors): the next line (or the one before) joins it."""
@@ -268,11 +296,16 @@ def _spelled_as_domain(value: str, labels: Sequence[str]) -> str:
     """A word of the name that is the domain's word with one letter misread ('BIGGROWIH' beside
     biggrowth.com) is spelled as the domain spells it, in the word's own case. A domain that
     shortens the name word by word ('calestear': caleste + ar, for 'Calestead Architects') is no
-    misspelling of its first word."""
+    misspelling of its first word, and a word one domain of the card spells exactly is no
+    misreading of another ('Dexiwick' beside dexiwick.com.br in the e-mail and a website misread
+    as dextwick.com.br)."""
     spelled = [lab for lab in (_letters(lab) for lab in labels) if not _abbreviates(lab, value)]
     out = []
     for tok in value.split():
         letters = _letters(tok)
+        if letters in spelled:
+            out.append(tok)
+            continue
         for lab_l in spelled:
             at = _one_letter_off(letters, lab_l) if len(letters) >= 6 and re.fullmatch(r"[^\W_]+", tok) else None
             if at is not None:
@@ -427,7 +460,9 @@ def _logo_lines(lines: list[_Ln], group: list[_Ln]) -> list[_Ln]:
     ('Dyrlæge' over 'Velmora Systems Ltd': a job title in a language the vocabularies do not know)."""
     ln = group[0]
     body = _bare(ln.text)
-    prev, nxt = _neighbour(lines, ln, -1), _neighbour(lines, ln, 1)
+    # a generic body ('Arquitetura S.A.') looks for its logo word in its own column
+    prev = _neighbour(lines, ln, -1) if _distinctive(" ".join(body)) else _stacked(lines, ln, -1)
+    nxt = _neighbour(lines, ln, 1)
     if len(body) <= 2 and prev is not None and _joinable(prev) and _short_caps(prev) and \
             (not _personal(prev.text) or _aligned(prev, ln)) and \
             (not _distinctive(" ".join(body)) or (_has_legal_suffix(ln.text) and len(body) == 1)):
