@@ -69,6 +69,24 @@ def test_arabic_lines_beside_english_give_no_value() -> None:
 CJK_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")  # fonts-wqy-zenhei (make test installs it)
 
 
+def _rendered(lines: tuple[tuple[str, int], ...], font: Path, *, size: tuple[int, int] = (1400, 900),
+              at: tuple[int, int] = (60, 40), leading: float = 1.45) -> bytes:
+    """A card, its lines (text, pixel size) one under the other in ``font``, as PNG bytes
+    (Devanagari shaped when Pillow has raqm)."""
+    import io
+
+    im = Image.new("RGB", size, (250, 250, 245))
+    d = ImageDraw.Draw(im)
+    y = at[1]
+    for text, px in lines:
+        kw = {"language": "hi"} if features.check("raqm") and any(0x900 <= ord(c) < 0x980 for c in text) else {}
+        d.text((at[0], y), text, font=ImageFont.truetype(str(font), px), fill=(20, 20, 20), **kw)
+        y += int(px * leading)
+    buf = io.BytesIO()
+    im.save(buf, "PNG")
+    return buf.getvalue()
+
+
 @pytest.mark.parametrize(("text", "name", "title", "company"), [
     ("한빛전자 주식회사\n영업부 과장\n김민준\nTel 02-555-0147\nminjun@hanbit.example.co.kr", "김민준", "영업부 과장", "한빛전자 주식회사"),
     ("株式会社サンプル\n営業部 部長\n山田 太郎\nTEL 03-1234-5678\nyamada@sample.example.jp", "山田 太郎", "営業部 部長", "株式会社サンプル"),
@@ -85,19 +103,10 @@ def test_a_card_in_chinese_or_japanese_only(text: str, name: str, title: str, co
 
 @pytest.mark.skipif(not CJK_FONT.exists(), reason="fonts-wqy-zenhei is not installed")
 def test_a_japanese_card_read_by_the_real_reader() -> None:
-    import io
-
     lines = (("株式会社ミナト商会", 48), ("技術部 課長", 36), ("佐藤 健一", 64), ("TEL 03-5555-0142", 32),
              ("k.sato@minato-shokai.example.jp", 32))
-    im = Image.new("RGB", (1400, 820), (250, 250, 245))
-    d = ImageDraw.Draw(im)
-    y = 60
-    for text, size in lines:
-        d.text((80, y), text, font=ImageFont.truetype(str(CJK_FONT), size), fill=(20, 20, 20))
-        y += int(size * 1.7)
-    buf = io.BytesIO()
-    im.save(buf, "PNG")
-    out = pipeline.process_data("jp.png", buf.getvalue(), ocr_mod.get_engine(Options()),
+    png = _rendered(lines, CJK_FONT, size=(1400, 820), at=(80, 60), leading=1.7)
+    out = pipeline.process_data("jp.png", png, ocr_mod.get_engine(Options()),
                                 Options(jobs=1, keep_crops=False, followup_drafts=False, region="JP"))
     assert out.ok, out.error
     c = out.contact
@@ -143,20 +152,6 @@ KOR_LINES = (("김민준", 60), ("Kim Min-jun", 48), ("영업부 과장", 36), (
              ("Tel: +82 2 555 0147  Mobile: +82 10 5555 0147", 30), ("minjun.kim@hanbit.example.co.kr", 30))
 
 
-def _korean_card(lines: tuple[tuple[str, int], ...]) -> bytes:
-    import io
-
-    im = Image.new("RGB", (1400, 900), (250, 250, 245))
-    d = ImageDraw.Draw(im)
-    y = 40
-    for text, size in lines:
-        d.text((60, y), text, font=ImageFont.truetype(str(CJK_FONT), size), fill=(20, 20, 20))
-        y += int(size * 1.45)
-    buf = io.BytesIO()
-    im.save(buf, "PNG")
-    return buf.getvalue()
-
-
 def _kor_installed() -> bool:
     return ocr_mod.find_tessdata(["kor"]) is not None
 
@@ -171,7 +166,7 @@ def _squash(v: str | None) -> str | None:
 
 @korean
 def test_a_korean_card_keeps_the_hangul_name_beside_the_latin_one() -> None:
-    out = pipeline.process_data("kr.png", _korean_card(KOR_LINES), ocr_mod.get_engine(Options()),
+    out = pipeline.process_data("kr.png", _rendered(KOR_LINES, CJK_FONT), ocr_mod.get_engine(Options()),
                                 Options(jobs=1, keep_crops=False, followup_drafts=False))
     assert out.ok, out.error
     c = out.contact
@@ -188,7 +183,7 @@ def test_a_korean_card_keeps_the_hangul_name_beside_the_latin_one() -> None:
 def test_a_card_in_korean_only() -> None:
     lines = (("한빛전자 주식회사", 44), ("영업부 과장", 36), ("김민준", 64), ("TEL 02-555-0147", 32),
              ("minjun@hanbit.example.co.kr", 32))
-    out = pipeline.process_data("kr.png", _korean_card(lines), ocr_mod.get_engine(Options()),
+    out = pipeline.process_data("kr.png", _rendered(lines, CJK_FONT), ocr_mod.get_engine(Options()),
                                 Options(jobs=1, keep_crops=False, followup_drafts=False, region="KR"))
     assert out.ok, out.error
     c = out.contact
@@ -229,21 +224,10 @@ def test_an_indian_shop_card_with_hindi_lines() -> None:
     """Hindi lines (not read: PP-OCR has no Devanagari) beside English ones: the English fields come
     out right, nothing is taken from the Hindi lines, and the mobiles, valid US numbers too, are
     Indian by their 5+5 grouping beside the PIN."""
-    import io
-
     lines = (("शर्मा ट्रेडर्स", 56), ("SHARMA TRADERS", 50), ("Rajesh Sharma", 40), ("Proprietor", 32),
              ("हार्डवेयर एवं बिल्डिंग मटेरियल", 32), ("Shop No. 12, Main Market, Lucknow - 226001", 30),
              ("Mob.: 98390 12345, 94150 67890", 30), ("sharmatraders@gmail.com", 30))
-    im = Image.new("RGB", (1400, 900), (250, 250, 245))
-    d = ImageDraw.Draw(im)
-    y = 40
-    for text, size in lines:
-        kw = {"language": "hi"} if features.check("raqm") and any(ord(c) > 0x900 for c in text) else {}
-        d.text((60, y), text, font=ImageFont.truetype(str(FREESANS), size), fill=(20, 20, 20), **kw)
-        y += int(size * 1.5)
-    buf = io.BytesIO()
-    im.save(buf, "PNG")
-    out = pipeline.process_data("in.png", buf.getvalue(), ocr_mod.get_engine(Options()),
+    out = pipeline.process_data("in.png", _rendered(lines, FREESANS, leading=1.5), ocr_mod.get_engine(Options()),
                                 Options(jobs=1, keep_crops=False, followup_drafts=False))
     assert out.ok, out.error
     c = out.contact
