@@ -300,8 +300,8 @@ def _read_cards(cards: list[CardImage], engine: ocr_mod.OcrEngine, options: Opti
                 img: DecodedImage | None = None, larger: Callable[[int], DecodedImage] | None = None,
                 ) -> tuple[list[tuple[CardImage, OcrResult, Contact]], list[str]]:
     """Read every card of a photo. Several: a card without text is left out with a warning. When
-    no shape the contour finder took for a card holds text, the line reader reads the photo whole
-    (its text places the card); only when that finds none either does the photo fail.
+    no shape the contour finder took for a card holds text, the photo is read whole (the line
+    reader's text places the card); only when that finds none either does the photo fail.
     ``img`` and ``larger`` (the photo decoded, and again larger) let a card the contour finder
     missed be read from the file's own pixels."""
     if len(cards) == 1:
@@ -319,7 +319,7 @@ def _read_cards(cards: list[CardImage], engine: ocr_mod.OcrEngine, options: Opti
         try:
             return [_read_one(cards[0], engine, options, clock, more)], []
         except NoCardError:
-            if not _may_read_whole(cards, engine, options, img):
+            if not _may_read_whole(cards, img):
                 raise
     else:
         reads, warns = [], []
@@ -330,7 +330,7 @@ def _read_cards(cards: list[CardImage], engine: ocr_mod.OcrEngine, options: Opti
                 warns.append(f"card {i} of the {len(cards)} found in the photo has no readable text; left out")
         if reads:
             return reads, warns
-        if not _may_read_whole(cards, engine, options, img):
+        if not _may_read_whole(cards, img):
             raise NoCardError(f"no card text found on any of the {len(cards)} card-like shapes in the photo")
     # the shapes the contour finder took for cards hold no text (a phone or a notebook beside the
     # card): the photo is read whole, its text placing the card
@@ -341,9 +341,9 @@ def _read_cards(cards: list[CardImage], engine: ocr_mod.OcrEngine, options: Opti
     return reads, [f"the card-like shape{'s' if len(cards) > 1 else ''} found held no text; the card was placed by its text"] + warns
 
 
-def _may_read_whole(cards: list[CardImage], engine: ocr_mod.OcrEngine, options: Options,
-                    img: DecodedImage | None) -> bool:
-    return img is not None and uses_line_reader(engine, options) and all(c.method != "passthrough" for c in cards)
+def _may_read_whole(cards: list[CardImage], img: DecodedImage | None) -> bool:
+    """The photo can be read whole instead: it is at hand and was not read whole already."""
+    return img is not None and all(c.method != "passthrough" for c in cards)
 
 
 def process_data(path: str, data: bytes, engine: ocr_mod.OcrEngine, options: Options) -> CardOutcome:
