@@ -167,3 +167,34 @@ def test_a_card_like_shape_without_text_gives_way_to_the_photo_read_whole(engine
     blank = DecodedImage(pixels=np.full((1200, 1600, 3), 235, np.uint8), format="PNG", original_size=(1600, 1200))
     with pytest.raises(Exception, match="no card text"):
         pipeline._read_cards([phone], engine, options, pipeline._Clock(), blank)
+
+
+def _label() -> np.ndarray:
+    """A small printed label: a few words and no way to reach anyone."""
+    from PIL import Image, ImageDraw
+
+    from tests.imaging_fixtures import font
+
+    im = Image.new("RGB", (420, 240), (250, 250, 250))
+    d = ImageDraw.Draw(im)
+    d.text((30, 40), "FRAGILE", fill=(20, 20, 20), font=font(64, bold=True))
+    d.text((30, 140), "Handle with care", fill=(20, 20, 20), font=font(40))
+    return np.asarray(im)
+
+
+def test_a_small_label_taken_for_the_card_gives_way_to_the_card_found_by_its_text(engine):
+    """The contour finder takes shapes down to 2% of the photo: a small label with a word on it,
+    beside a white card on white paper it could not see. The label gives no e-mail, phone or
+    website; the photo read whole does, and wins."""
+    photo = same_colour_table((1600, 1200), width=0.5, centre=(0.42, 0.5))
+    img = DecodedImage(pixels=photo, format="PNG", original_size=(1600, 1200))
+    label = CardImage(pixels=_label(), method="contour",
+                      quad=((1330.0, 60.0), (1570.0, 60.0), (1570.0, 200.0), (1330.0, 200.0)))  # 1.8% of the photo
+    options = Options(jobs=1, keep_crops=False, followup_drafts=False)
+    reads, warns = pipeline._read_cards([label], engine, options, pipeline._Clock(), img)
+    assert [e.value for e in reads[0][2].emails] == [CARD_LINES[-1]]
+    assert any("the photo read whole did" in w for w in warns), warns
+    # nothing else in the photo: the label's own reading stands
+    blank = DecodedImage(pixels=np.full((1200, 1600, 3), 235, np.uint8), format="PNG", original_size=(1600, 1200))
+    reads, warns = pipeline._read_cards([label], engine, options, pipeline._Clock(), blank)
+    assert len(reads) == 1 and "FRAGILE" in reads[0][1].text and not warns

@@ -317,10 +317,24 @@ def _read_cards(cards: list[CardImage], engine: ocr_mod.OcrEngine, options: Opti
             clock.lap("locate")
             return [_read_one(card, engine, options, clock, more, located=(cards[0], reader))], []
         try:
-            return [_read_one(cards[0], engine, options, clock, more)], []
+            got = _read_one(cards[0], engine, options, clock, more)
         except NoCardError:
             if not _may_read_whole(cards, img):
                 raise
+        else:
+            if not _small_without_contact(cards[0], got[2], img):
+                return [got], []
+            # a small shape with text but no way to reach anyone (a label, a note beside a card
+            # the contour finder missed): the photo read whole wins when it gives a way
+            assert img is not None
+            try:
+                reads, warns = _read_cards([preprocess_mod.whole_photo(img)], engine, options, clock, img, larger)
+            except NoCardError:
+                return [got], []
+            if any(_reachable(c) for _, _, c in reads):
+                return reads, ["the small card-like shape found gave no e-mail, phone or website; "
+                               "the photo read whole did"] + warns
+            return [got], []
     else:
         reads, warns = [], []
         for i, card in enumerate(cards, 1):
@@ -339,6 +353,22 @@ def _read_cards(cards: list[CardImage], engine: ocr_mod.OcrEngine, options: Opti
     clock.lap("preprocess")
     reads, warns = _read_cards([whole], engine, options, clock, img, larger)
     return reads, [f"the card-like shape{'s' if len(cards) > 1 else ''} found held no text; the card was placed by its text"] + warns
+
+
+SMALL_SHARE = 0.08  # of the photo's area: a card-like shape this small may be a label or a note
+
+
+def _reachable(c: Contact) -> bool:
+    return bool(c.emails or c.phones or c.websites)
+
+
+def _small_without_contact(card: CardImage, contact: Contact, img: DecodedImage | None) -> bool:
+    """A shape the contour finder took for the card that is small in the photo and gave no e-mail,
+    phone or website: it may be something else (the finder takes shapes down to 2%)."""
+    if img is None or card.method != "contour" or card.quad is None or _reachable(contact):
+        return False
+    h, w = img.pixels.shape[:2]
+    return preprocess_mod.quad_area(card.quad) < SMALL_SHARE * w * h
 
 
 def _may_read_whole(cards: list[CardImage], img: DecodedImage | None) -> bool:
