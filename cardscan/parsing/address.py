@@ -107,7 +107,8 @@ def _address_score(text: str) -> float:
         s += 1.0
     if re.search(r"(?i)\bc/o\b", text):
         s += 1.0
-    if _cjk_units(text) >= 2 and (has_num or _cjk_units(text) >= 3):
+    units = _cjk_units(text)
+    if units >= 3 or (units == 2 and has_num):
         s += 2.0  # "서울특별시 강남구 테헤란로 123", "東京都新宿区西新宿2-8-1"
     from cardscan.parsing.phones import _US_STATE_ZIP_RE
 

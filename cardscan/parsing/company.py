@@ -9,7 +9,7 @@ import numpy as np
 from cardscan.models import SOURCE_OCR, Field
 from cardscan.parsing.emails import EmailHit
 from cardscan.parsing.layout import cap, fold, has_phrase, wordlist, words_of
-from cardscan.parsing.address import _aligned
+from cardscan.parsing.address import _aligned, _overlap
 from cardscan.parsing.scripts import ends_with_firm_mark, has_job_mark
 from cardscan.parsing.lines import _JUNK_RE, _URLISH_RE, LOW, _Ln, _neighbour, _strip_junk, _words_conf
 from cardscan.parsing.vocab import (
@@ -29,16 +29,9 @@ def _letters(text: str) -> str:
     return re.sub(r"[^a-z0-9]", "", fold(text))
 
 
-def _over(a: _Ln, b: _Ln) -> bool:
-    """The two lines share some width: one is printed over the other, not in another column."""
-    ax, _, aw, _ = a.line.box
-    bx, _, bw, _ = b.line.box
-    return min(ax + aw, bx + bw) > max(ax, bx)
-
-
 def _stacked(lines: list[_Ln], ln: _Ln, step: int) -> _Ln | None:
     """The line printed just above (-1) or below (+1) ``ln``: the next line in reading order,
-    unless that one stands in another column (no shared width) and a line of ``ln``'s own
+    unless that one stands in another column (not half its width shared) and a line of ``ln``'s own
     column lies within two line heights, which is taken instead ('Dexiwick' over 'Arquitetura
     S.A.' at the left, 'Departamento Comercial' between them in reading order at the right). A
     logo with its words beside it ('TMS' | 'Automotive GmbH') has no line of its column near:
@@ -49,12 +42,12 @@ def _stacked(lines: list[_Ln], ln: _Ln, step: int) -> _Ln | None:
         return (by - (ay + ah) if step == 1 else ay - (by + bh)) / max(ah, bh, 1)
 
     nb = _neighbour(lines, ln, step)
-    if nb is None or _over(nb, ln):
+    if nb is None or _overlap(nb, ln):
         return nb
     cand = _neighbour(lines, nb, step)
-    while cand is not None and not _over(cand, ln) and gap(cand) <= 2.0:
+    while cand is not None and not _overlap(cand, ln) and gap(cand) <= 2.0:
         cand = _neighbour(lines, cand, step)
-    return cand if cand is not None and _over(cand, ln) and gap(cand) <= 2.0 else nb
+    return cand if cand is not None and _overlap(cand, ln) and gap(cand) <= 2.0 else nb
 
 
 def _spelled_by_domain(lines: list[_Ln], group: list[_Ln], labels: Sequence[str]) -> list[_Ln]:

@@ -35,9 +35,9 @@ def grouped_as_printed(h: PhoneHit) -> bool:
 
 
 def misgrouped(hits: list[PhoneHit]) -> bool:
-    """Some valid number is printed grouped otherwise than its country writes it."""
-    return any(h.number.startswith("+") and not h.raw.lstrip().startswith("+") and not grouped_as_printed(h)
-               for h in hits)
+    """Some valid number printed without its country code is grouped otherwise than its country
+    writes it."""
+    return any(h.number.startswith("+") and "+" not in h.raw and not grouped_as_printed(h) for h in hits)
 
 
 def _region_from_numbers(masked: list[str], texts: list[str], reg: RegionGuess, hits: list[PhoneHit],

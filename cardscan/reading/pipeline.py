@@ -300,8 +300,10 @@ def _read_cards(cards: list[CardImage], engine: ocr_mod.OcrEngine, options: Opti
                 img: DecodedImage | None = None, larger: Callable[[int], DecodedImage] | None = None,
                 ) -> tuple[list[tuple[CardImage, OcrResult, Contact]], list[str]]:
     """Read every card of a photo. Several: a card without text is left out with a warning. When
-    no shape the contour finder took for a card holds text, the photo is read whole (the line
-    reader's text places the card); only when that finds none either does the photo fail.
+    no shape the contour finder took for a card holds text, or the one shape is small and gives
+    no e-mail, phone or website, the photo is read whole (the line reader's text places the card):
+    the first case fails only when that finds no text either; in the second the shape's reading
+    stands unless the whole photo gives a way to reach someone.
     ``img`` and ``larger`` (the photo decoded, and again larger) let a card the contour finder
     missed be read from the file's own pixels."""
     if len(cards) == 1:
@@ -316,25 +318,12 @@ def _read_cards(cards: list[CardImage], engine: ocr_mod.OcrEngine, options: Opti
             card, reader = locate_mod.locate(cards[0], primed, more)
             clock.lap("locate")
             return [_read_one(card, engine, options, clock, more, located=(cards[0], reader))], []
+        reads: list[tuple[CardImage, OcrResult, Contact]] = []
+        warns: list[str] = []
         try:
-            got = _read_one(cards[0], engine, options, clock, more)
-        except NoCardError:
-            if not _may_read_whole(cards, img):
-                raise
-        else:
-            if not _small_without_contact(cards[0], got[2], img):
-                return [got], []
-            # a small shape with text but no way to reach anyone (a label, a note beside a card
-            # the contour finder missed): the photo read whole wins when it gives a way
-            assert img is not None
-            try:
-                reads, warns = _read_cards([preprocess_mod.whole_photo(img)], engine, options, clock, img, larger)
-            except NoCardError:
-                return [got], []
-            if any(_reachable(c) for _, _, c in reads):
-                return reads, ["the small card-like shape found gave no e-mail, phone or website; "
-                               "the photo read whole did"] + warns
-            return [got], []
+            reads.append(_read_one(cards[0], engine, options, clock, more))
+        except NoCardError as e:
+            failure = e
     else:
         reads, warns = [], []
         for i, card in enumerate(cards, 1):
@@ -342,17 +331,28 @@ def _read_cards(cards: list[CardImage], engine: ocr_mod.OcrEngine, options: Opti
                 reads.append(_read_one(card, engine, options, clock))
             except NoCardError:
                 warns.append(f"card {i} of the {len(cards)} found in the photo has no readable text; left out")
-        if reads:
-            return reads, warns
-        if not _may_read_whole(cards, img):
-            raise NoCardError(f"no card text found on any of the {len(cards)} card-like shapes in the photo")
-    # the shapes the contour finder took for cards hold no text (a phone or a notebook beside the
-    # card): the photo is read whole, its text placing the card
-    assert img is not None
+        failure = NoCardError(f"no card text found on any of the {len(cards)} card-like shapes in the photo")
+    # No shape the contour finder took for a card held text (a phone or a notebook beside the
+    # card), or the one it took is small and gives no way to reach anyone (a label or a note
+    # beside a card it could not see): the photo is read whole, its text placing the card.
+    small = len(cards) == 1 and bool(reads) and _small_without_contact(cards[0], reads[0][2], img)
+    if (reads and not small) or img is None or any(c.method == "passthrough" for c in cards):
+        if not reads:
+            raise failure
+        return reads, warns
     whole = preprocess_mod.whole_photo(img)
     clock.lap("preprocess")
-    reads, warns = _read_cards([whole], engine, options, clock, img, larger)
-    return reads, [f"the card-like shape{'s' if len(cards) > 1 else ''} found held no text; the card was placed by its text"] + warns
+    try:
+        got, got_warns = _read_cards([whole], engine, options, clock, img, larger)
+    except NoCardError:
+        if reads:
+            return reads, warns
+        raise
+    if not small:
+        return got, [f"the card-like shape{'s' if len(cards) > 1 else ''} found held no text; the card was placed by its text"] + got_warns
+    if any(_reachable(c) for _, _, c in got):
+        return got, ["the small card-like shape found gave no e-mail, phone or website; the photo read whole did"] + got_warns
+    return reads, warns
 
 
 SMALL_SHARE = 0.08  # of the photo's area: a card-like shape this small may be a label or a note
@@ -369,11 +369,6 @@ def _small_without_contact(card: CardImage, contact: Contact, img: DecodedImage 
         return False
     h, w = img.pixels.shape[:2]
     return preprocess_mod.quad_area(card.quad) < SMALL_SHARE * w * h
-
-
-def _may_read_whole(cards: list[CardImage], img: DecodedImage | None) -> bool:
-    """The photo can be read whole instead: it is at hand and was not read whole already."""
-    return img is not None and all(c.method != "passthrough" for c in cards)
 
 
 def process_data(path: str, data: bytes, engine: ocr_mod.OcrEngine, options: Options) -> CardOutcome:

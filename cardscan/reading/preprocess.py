@@ -20,7 +20,7 @@ import itertools
 import logging
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -1015,9 +1015,7 @@ def preprocess_all(img: DecodedImage, /, *, orient: Callable[[np.ndarray], int] 
         if best is not None:
             src, k = _source(rgb, [best], larger)
             if k > 1.0:  # a small card in a photo decoded reduced: warped from the file's own pixels
-                card = _finish_card(src, _scaled(best, 1.0 / k), orient)
-                return [CardImage(card.pixels, quad=best.quad, rotation=card.rotation, skew=card.skew,
-                                  inverted=card.inverted, method=card.method)]
+                return [replace(_finish_card(src, _scaled(best, 1.0 / k), orient), quad=best.quad)]
         return [_finish_card(rgb, best, orient)]
     cards = [_scaled(c, det.f) for c in several]
     src, k = _source(rgb, cards, larger)

@@ -28,7 +28,6 @@ from cardscan.reading.ocr import build as build_mod
 from cardscan.reading.ocr import orient as orient_mod
 from cardscan.reading.ocr import scripts as scripts_mod
 from cardscan.reading.ocr.detect import DET_LONG_SIDE, TextBox, detect_lines
-from cardscan.reading.ocr.scripts import ScriptReader
 from cardscan.reading.ocr.recognise import (LineReading, crop_line, pp_recognise, tesseract_line,
                                             widest_unspaced_step, with_spaces_of)
 from cardscan.reading.preprocess import rotate_right_angle
@@ -101,7 +100,7 @@ class LineReader:
     (tesserocr or the command) or None for PP-OCR alone."""
 
     def __init__(self, tesseract=None, *, det_long_side: int = DET_LONG_SIDE,  # type: ignore[no-untyped-def]
-                 scripts: ScriptReader | None = None) -> None:
+                 scripts: scripts_mod.ScriptReader | None = None) -> None:
         self.tesseract = tesseract
         self.scripts = scripts  # Tesseract's models for scripts PP-OCR does not know (Korean); None: not tried
         self.det_long_side = det_long_side

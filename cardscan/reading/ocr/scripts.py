@@ -24,7 +24,7 @@ from cardscan.reading.ocr.recognise import LineReading, tesseract_line
 
 log = logging.getLogger(__name__)
 
-SCRIPT_LANGS = ("kor",)  # Tesseract models tried, in order, on a line PP-OCR could not read
+KOREAN = "kor"  # the Tesseract model tried on a line PP-OCR could not read
 HANGUL_RE = re.compile("[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
 MIN_SYLLABLES = 2
 MIN_SHARE = 0.6  # of the line's characters (spaces left out)
@@ -51,36 +51,36 @@ def is_korean(r: LineReading) -> bool:
 
 
 class ScriptReader:
-    """Tesseract's models for the scripts in SCRIPT_LANGS, loaded on the first line that needs them."""
+    """Tesseract's Korean model, loaded on the first line that needs it (None when not installed)."""
 
-    def __init__(self, langs: tuple[str, ...] = SCRIPT_LANGS) -> None:
-        self.langs = langs
-        self._engines: list | None = None
+    def __init__(self, lang: str = KOREAN) -> None:
+        self.lang = lang
+        self._engine: object | None = None
+        self._loaded = False
         self._lock = threading.Lock()
 
-    def engines(self) -> list:
+    def engine(self):  # type: ignore[no-untyped-def]
         with self._lock:
-            if self._engines is None:
+            if not self._loaded:
+                self._loaded = True
                 from cardscan.reading.ocr.tesseract import TesserocrEngine, find_tessdata
 
-                self._engines = []
-                for lang in self.langs:
-                    if find_tessdata([lang]) is None:
-                        log.debug("no Tesseract model for %r: lines in its script are not read", lang)
-                        continue
+                if find_tessdata([self.lang]) is None:
+                    log.debug("no Tesseract model for %r: lines in its script are not read", self.lang)
+                else:
                     try:
-                        self._engines.append(TesserocrEngine(lang))
+                        self._engine = TesserocrEngine(self.lang)
                     except Exception as e:  # noqa: BLE001 - the other lines are still read
-                        log.debug("Tesseract could not load %r: %s", lang, e)
-            return self._engines
+                        log.debug("Tesseract could not load %r: %s", self.lang, e)
+            return self._engine
 
     def read(self, crop: np.ndarray) -> LineReading | None:
-        """The line's reading in the first script that reads it plainly, else None."""
-        for engine in self.engines():
-            r = tesseract_line(engine, crop)
-            if is_korean(r):
-                return LineReading(join_syllables(r.words), f"tesseract {engine.lang}")
-        return None
+        """The line's Korean reading when it is plainly Korean, else None."""
+        engine = self.engine()
+        if engine is None:
+            return None
+        r = tesseract_line(engine, crop)
+        return LineReading(join_syllables(r.words), f"tesseract {self.lang}") if is_korean(r) else None
 
 
 def join_syllables(words: tuple[Word, ...]) -> tuple[Word, ...]:
