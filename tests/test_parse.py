@@ -789,3 +789,27 @@ def test_a_logo_over_its_legal_form_is_joined_in_its_own_column() -> None:
     c = parse(ocr)
     assert c.scalar("company") == "Dexiwick Arquitetura S.A."
     assert c.scalar("name") == "Thiago Carvalho"
+
+
+def test_lone_capital_i_in_an_email_is_read_as_the_letter_the_name_spells() -> None:
+    # OCR reads a lower-case l as a capital I; the card holder's name says which letter it is
+    c = parse_text("Lukas Bauer\nSales Manager\nIbauer@tavaara.de\n+49 30 1234567")
+    assert [e.value for e in c.emails] == ["lbauer@tavaara.de"]
+    assert "repaired" in c.emails[0].flags
+    c = parse_text("Ian Smith\nIsmith@example.com")
+    assert [e.value for e in c.emails] == ["ismith@example.com"]
+    c = parse_text("Lucas Ferreira\nIferreira@noraford.com.br")
+    assert c.emails[0].value == "lferreira@noraford.com.br"
+
+
+def test_lone_capital_i_the_name_does_not_explain_is_flagged() -> None:
+    # "sales" is no part of the name: the name cannot decide, so the address is kept as read, flagged
+    c = parse_text("Maria Lopez\nSales\nmIopez.sales@example.com")
+    e = c.emails[0]
+    assert e.value == "mIopez.sales@example.com" and "low_confidence" in e.flags
+    c = parse_text("Anna Berg\nIfrank@example.com")
+    e = c.emails[0]
+    assert e.value == "Ifrank@example.com" and "low_confidence" in e.flags and e.confidence <= 0.5
+    # an address printed in capitals, or with a capital that is no I, is left alone
+    c = parse_text("Anna Berg\nLISA@EXAMPLE.COM")
+    assert c.emails[0].flags == () and c.emails[0].value.startswith("LISA@")

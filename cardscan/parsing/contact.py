@@ -15,8 +15,8 @@ from cardscan.models import SOURCE_OCR, Contact, Field, OcrResult, Phone, QrPayl
 from cardscan.parsing.address import _find_address
 from cardscan.parsing.company import _find_company
 from cardscan.parsing.domains import by_region
-from cardscan.parsing.emails import EmailHit, find_emails
-from cardscan.parsing.layout import cap, text_to_ocr
+from cardscan.parsing.emails import EmailHit, find_emails, l_or_i
+from cardscan.parsing.layout import cap, text_to_ocr, words_of
 from cardscan.parsing.lines import LOW, _left_labels, _leftover_letters, _Ln, _mask_emails, _prepare, _words_conf
 from cardscan.parsing.person import _find_name
 from cardscan.parsing.phones import PhoneHit, RegionGuess, find_phones, infer_region
@@ -129,6 +129,8 @@ def parse(ocr: OcrResult, /, qr: Sequence[QrPayload] = (), *, region: str | None
     if company is None:
         company = scripts.find_script_company(lines)
 
+    emails = tuple(_capital_i(f, name[1].value if name else None) for f in emails)
+
     contact = Contact(
         name=name[1] if name else None,
         title=title,
@@ -179,6 +181,21 @@ def _email_field(h: EmailHit, lines: list[_Ln]) -> Field:
         flags.append("low_confidence")
     msg = h.message if h.repaired else (None if h.known_tld else "no such top-level domain; check the spelling")
     return Field(h.value, round(conf, 3), SOURCE_OCR, h.raw, tuple(dict.fromkeys(flags)), msg)
+
+
+def _capital_i(f: Field, name: str | None) -> Field:
+    """An e-mail with a lone capital I in its local part: read as the 'l' (or 'i') the card
+    holder's name spells ('Ibauer@' beside 'Lukas Bauer'), else flagged: a follow-up sent to the
+    wrong letter goes to a stranger or bounces."""
+    got = l_or_i(f.value, words_of(name) if name else ())
+    if got is None:
+        return f
+    value, spelled = got
+    if spelled:
+        return replace(f, value=value, flags=tuple(dict.fromkeys(f.flags + ("repaired",))),
+                       message=f.message or "a capital I read where the name spells the letter")
+    return replace(f, confidence=min(f.confidence, LOW), flags=tuple(dict.fromkeys(f.flags + ("low_confidence",))),
+                   message=f.message or "a capital I among lower-case letters: an l or an i? Check the spelling")
 
 
 def _phone(h: PhoneHit, lines: list[_Ln]) -> Phone:

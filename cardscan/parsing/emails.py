@@ -188,3 +188,54 @@ def _raw_guess(text: str, repaired: str, /) -> str:
     if 0 <= start < end:
         return text[start:end + len(tail)]
     return text
+
+
+def capital_i_spots(value: str, /) -> list[int]:
+    """Where an e-mail's local part has a capital I among otherwise lower-case letters.
+
+    Printed addresses are set in lower case (or wholly in capitals); a lone capital I in one is
+    nearly always OCR's reading of an 'l' ('Ibauer@' for 'lbauer@'), sometimes of an 'i'."""
+    local = value.rsplit("@", 1)[0]
+    letters = [c for c in local if c.isalpha()]
+    if "I" not in local or sum(c.isupper() for c in letters) != local.count("I") or len(letters) < 3:
+        return []
+    return [i for i, c in enumerate(local) if c == "I"][:3]
+
+
+def _spelled_by(letters: str, words: Sequence[str]) -> bool:
+    """`letters` is the name's words in order (or reversed), each whole, by its initial, or left
+    out, with at least one whole word of 3 or more letters: 'lbauer', 'lukasb', 'bauerl'."""
+    import itertools
+
+    for seq in (list(words), list(words)[::-1]):
+        for picks in itertools.product((0, 1, 2), repeat=len(seq)):  # 0 out, 1 initial, 2 whole
+            if not any(p == 2 and len(w) >= 3 for p, w in zip(picks, seq)):
+                continue
+            if "".join(w if p == 2 else w[:1] if p == 1 else "" for p, w in zip(picks, seq)) == letters:
+                return True
+    return False
+
+
+def l_or_i(value: str, name_words: Sequence[str], /) -> tuple[str, bool] | None:
+    """(the address with each lone capital I read as the 'l' or 'i' the card holder's name spells,
+    True) when exactly one reading spells the name; (value, False) when the I is doubtful and
+    the name does not decide; None when the address has no lone capital I."""
+    import itertools
+
+    spots = capital_i_spots(value)
+    if not spots:
+        return None
+    local, _, domain = value.rpartition("@")
+    words = [w for w in name_words if w][:4]
+    spelled = []
+    for letters in itertools.product("li", repeat=len(spots)):
+        chars = list(local)
+        for i, c in zip(spots, letters):
+            chars[i] = c
+        cand = "".join(chars)
+        pieces = re.sub(r"[^a-z]", "", cand.lower())
+        if words and _spelled_by(pieces, words):
+            spelled.append(cand)
+    if len(spelled) == 1:
+        return f"{spelled[0]}@{domain}", True
+    return value, False
