@@ -813,3 +813,36 @@ def test_lone_capital_i_the_name_does_not_explain_is_flagged() -> None:
     # an address printed in capitals, or with a capital that is no I, is left alone
     c = parse_text("Anna Berg\nLISA@EXAMPLE.COM")
     assert c.emails[0].flags == () and c.emails[0].value.startswith("LISA@")
+
+
+def test_an_email_domain_the_website_and_company_spell_otherwise_is_repaired() -> None:
+    c = parse_text("Larissa Ribeiro\nWexeris Alimentos\nlarissa.ribeiro@wexaris.com.br\nwww.wexeris.com.br")
+    assert [e.value for e in c.emails] == ["larissa.ribeiro@wexeris.com.br"]
+    assert "repaired" in c.emails[0].flags
+    assert [w.flags for w in c.websites] == [()]  # the website agrees with the address as repaired
+
+
+def test_an_email_domain_only_the_website_contradicts_flags_both() -> None:
+    # no third source says which one was misread
+    c = parse_text("Larissa Ribeiro\nSales\nlarissa.ribeiro@wexaris.com.br\nwww.wexeris.com.br")
+    assert c.emails[0].value == "larissa.ribeiro@wexaris.com.br" and "low_confidence" in c.emails[0].flags
+    assert "low_confidence" in c.websites[0].flags
+
+
+def test_an_email_one_letter_from_the_company_or_the_name_is_flagged() -> None:
+    c = parse_text("Yan Chen\nOmbrotera\nyan.chen@pombrotera.com")
+    assert c.emails[0].value == "yan.chen@pombrotera.com" and "low_confidence" in c.emails[0].flags
+    c = parse_text("Hannah J. Thornton\nLangley & Holloway Ltd\nhannahe@taveton.co.uk")
+    assert "low_confidence" in c.emails[0].flags and c.emails[0].confidence <= 0.5
+    # the same cards read right: nothing flagged
+    for text in ("Yan Chen\nOmbrotera\nyan.chen@ombrotera.com",
+                 "Hannah J. Thornton\nLangley & Holloway Ltd\nhannaht@taveton.co.uk",
+                 "Larissa Ribeiro\nWexeris Alimentos\nlarissa.ribeiro@wexeris.com.br\nwww.wexeris.com.br",
+                 "Daniel Carlos\nBeltis\ndaniel.silva@beltis.com.br"):
+        assert all(e.flags == () for e in parse_text(text).emails), text
+
+
+def test_a_legal_form_on_the_line_above_is_not_glued_to_the_email() -> None:
+    c = parse_text("Marta Castillo\nGralonix Ingenieria S.L.\nmarta@gralonix.com")
+    assert [e.value for e in c.emails] == ["marta@gralonix.com"]
+    assert c.company is not None and c.company.value == "Gralonix Ingenieria S.L."

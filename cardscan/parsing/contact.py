@@ -20,12 +20,13 @@ from cardscan.parsing.layout import cap, text_to_ocr, words_of
 from cardscan.parsing.lines import LOW, _left_labels, _leftover_letters, _Ln, _mask_emails, _prepare, _words_conf
 from cardscan.parsing.person import _find_name
 from cardscan.parsing.phones import PhoneHit, RegionGuess, find_phones, infer_region
-from cardscan.parsing import roles, scripts
+from cardscan.parsing import crosscheck, roles, scripts
 from cardscan.parsing.qrmerge import _merge_qr
 from cardscan.parsing.readings import merge_readings
 from cardscan.parsing.region import _region_from_numbers, misgrouped
 from cardscan.parsing.scripts import find_other_name
 from cardscan.parsing.titles import _find_title
+from cardscan.parsing.vocab import _PERSONAL_DOMAINS
 from cardscan.parsing.web import (
     _check_site_against_emails,
     _email_domains,
@@ -111,7 +112,7 @@ def parse(ocr: OcrResult, /, qr: Sequence[QrPayload] = (), *, region: str | None
 
     emails = tuple(_email_field(h, lines) for h in email_hits)
     phones = tuple(_phone(h, lines) for h in phone_hits)
-    websites = tuple(_check_site_against_emails(_site_field(v, lines[li]), mail_domains) for li, _, v in site_hits)
+    websites = tuple(_site_field(v, lines[li]) for li, _, v in site_hits)
 
     address = _find_address(lines, phone_hits)
     probs = roles.role_probs(lines, email_hits, domains) if use_model else None  # None: the rules alone
@@ -130,6 +131,16 @@ def parse(ocr: OcrResult, /, qr: Sequence[QrPayload] = (), *, region: str | None
         company = scripts.find_script_company(lines)
 
     emails = tuple(_capital_i(f, name[1].value if name else None) for f in emails)
+    # each address against the card's website, company and holder's name; then each website
+    # against the addresses as they now stand
+    hosts = [_host(w.value) for w in websites]
+    printed = (company.raw or company.value) if company else None
+    emails = tuple(crosscheck.check_email(f, hosts, printed, name[1].value if name else None)
+                   if f.value.rsplit("@", 1)[-1].split(".")[0].casefold() not in _PERSONAL_DOMAINS else f
+                   for f in emails)
+    mail_domains = [d for d in dict.fromkeys(f.value.rsplit("@", 1)[-1].casefold() for f in emails)
+                    if d.split(".")[0] not in _PERSONAL_DOMAINS]
+    websites = tuple(_check_site_against_emails(w, mail_domains) for w in websites)
 
     contact = Contact(
         name=name[1] if name else None,

@@ -27,8 +27,9 @@ _AT_LOOKALIKES = "©®@ⓐ"  # OCR reads a small '@' as © or ®; ⓐ from some 
 _DOMAIN_SPACES_RE = re.compile(r"@\s*[\w-]+(?:\s*[.,]\s*[\w-]+)+")
 _LOCAL_SPACES_RE = re.compile(r"[\w+'-]+(?:\s*\.\s*[\w+'-]+)+\s*@|[\w.+'-]+\s+@")
 _LABEL_PREFIX_RE = re.compile(r"^(?:e-?mail|mail)[.:]", re.I)
-# a neighbouring word or number glued on by OCR: "Inc.robert@", "+81-52-582-1777.kawai@", "www.info@"
-_GLUED_RE = re.compile(r"^(?:[A-Z][A-Za-z]{0,3}\.|\+?[\d\-]{6,}\.|www\.)(?=[a-z])")
+# a neighbouring word or number glued on by OCR: "Inc.robert@", "S.L.marta@" (a legal form on the line
+# above), "+81-52-582-1777.kawai@", "www.info@"
+_GLUED_RE = re.compile(r"^(?:(?:[A-Z][A-Za-z]{0,3}\.)+|\+?[\d\-]{6,}\.|www\.)(?=[a-z])")
 _FORBIDDEN = re.compile(r"[\r\n\x00]|=\?")
 
 

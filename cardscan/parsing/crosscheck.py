@@ -1,0 +1,85 @@
+"""An e-mail address checked against what else the card prints: its website, its company, its
+holder's name.
+
+OCR misreads one letter of an address as readily as any other word, and a follow-up sent to such an
+address bounces or reaches a stranger. The card usually prints the same words more than once: the
+domain as the website, the company's name in the logo, the holder's name in the local part. Where
+the address is one or two letters away from one of them it is flagged for review; where two other
+sources agree against it (the website and the company's name), the address takes their spelling
+and is marked repaired.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from typing import Sequence
+
+from rapidfuzz.distance import Levenshtein
+
+from cardscan.models import Field
+from cardscan.parsing.layout import fold, words_of
+from cardscan.parsing.lines import LOW
+
+NEAR = 2  # letters: a domain this close to the website's, and not the same, is one of them misread
+MIN_LABEL = 5  # shorter names are too easily one letter from another word
+
+
+def _label(domain: str) -> str:
+    """The name part of a domain: 'wexeris' of 'wexeris.com.br' (the first label)."""
+    return domain.casefold().split(".")[0]
+
+
+def _flag(f: Field, message: str) -> Field:
+    return replace(f, confidence=round(min(f.confidence, LOW), 3),
+                   flags=tuple(dict.fromkeys(f.flags + ("low_confidence",))), message=f.message or message)
+
+
+def _same_site(domain: str, host: str) -> bool:
+    return domain == host or domain.endswith("." + host) or host.endswith("." + domain)
+
+
+def name_patterns(words: Sequence[str]) -> set[str]:
+    """What a local part made of the name looks like: the name's words in order (or reversed), each
+    whole, by its initial or left out, with at least one whole word of 3 or more letters."""
+    import itertools
+
+    out: set[str] = set()
+    words = [w for w in words if w][:4]
+    for seq in (words, words[::-1]):
+        for picks in itertools.product((0, 1, 2), repeat=len(seq)):
+            if any(p == 2 and len(w) >= 3 for p, w in zip(picks, seq)):
+                out.add("".join(w if p == 2 else w[:1] if p == 1 else "" for p, w in zip(picks, seq)))
+    return out
+
+
+def check_email(f: Field, hosts: Sequence[str], company: str | None, name: str | None) -> Field:
+    """One e-mail field against the card's website hosts, company and holder's name (the company
+    as printed: a company respelled after the domain is no evidence for it)."""
+    if f.source != "ocr" or "@" not in f.value:
+        return f
+    local, _, domain = f.value.rpartition("@")
+    domain = domain.casefold()
+    label = _label(domain)
+    firm = re.sub(r"[^a-z0-9]", "", fold(company)) if company else ""
+    if hosts and not any(_same_site(domain, h) for h in hosts):
+        near = [h for h in hosts if len(h) >= 6 and Levenshtein.distance(h, domain) <= NEAR]
+        if near:
+            host = near[0]
+            if firm and _label(host) in firm and label not in firm:
+                # the website and the company's name spell it alike: the address was misread
+                return replace(f, value=f"{local}@{host}", flags=tuple(dict.fromkeys(f.flags + ("repaired",))),
+                               message=f.message or f"domain read as {domain}; the website and the company spell it {host}")
+            return _flag(f, f"the domain differs from the website {host}: one of them is misread")
+    elif not hosts and firm and len(label) >= MIN_LABEL and label not in firm:
+        words = [w for w in words_of(company or "") if len(w) >= MIN_LABEL]
+        close = next((w for w in words if Levenshtein.distance(w, label) == 1), None)
+        if close is not None:
+            return _flag(f, f"the domain is one letter away from the company's name {close!r}: check it")
+    if name:
+        letters = re.sub(r"[^a-z]", "", fold(local))
+        pats = name_patterns(words_of(name))
+        if len(letters) >= MIN_LABEL and letters not in pats:
+            close = next((p for p in sorted(pats) if len(p) >= MIN_LABEL and Levenshtein.distance(p, letters) == 1), None)
+            if close is not None:
+                return _flag(f, "the address is one letter away from the holder's name: check it")
+    return f
