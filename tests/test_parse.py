@@ -846,3 +846,37 @@ def test_a_legal_form_on_the_line_above_is_not_glued_to_the_email() -> None:
     c = parse_text("Marta Castillo\nGralonix Ingenieria S.L.\nmarta@gralonix.com")
     assert [e.value for e in c.emails] == ["marta@gralonix.com"]
     assert c.company is not None and c.company.value == "Gralonix Ingenieria S.L."
+
+
+@pytest.mark.parametrize("text, region, numbers", [
+    # nothing names the country: a place on the card, or its script, says which numbering to try
+    ("김민준\nKim Minjun\nSales Manager\nTel 02-1234-5678\nMobile 010-9876-5432\n서울특별시 강남구 테헤란로 123",
+     "KR", ["+82212345678", "+821098765432"]),
+    ("Kim Minjun\nSales Manager\nTel 02-1234-5678\nMobile 010-9876-5432\n123 Teheran-ro, Gangnam-gu, Seoul",
+     "KR", ["+82212345678", "+821098765432"]),
+    ("Hans Muster\nVerkaufsleiter\nTel. 044 123 45 67\nBahnhofstrasse 10\n8001 Zürich", "CH", ["+41441234567"]),
+    ("Ramesh Kumar\nSharma Traders\n98390 12345\nAminabad, Lucknow", "IN", ["+919839012345"]),
+    # eight-digit numbers no US pattern finds, in a Hong Kong district
+    ("Chan Tai Man\nManager\nTel: 2345 6789\nMobile: 9123 4567\n18 Harbour Road, Wan Chai", "HK",
+     ["+85223456789", "+85291234567"]),
+])
+def test_places_and_scripts_say_which_numbering_to_try(text: str, region: str, numbers: list[str]) -> None:
+    c = parse_text(text)
+    assert c.region == region and [p.number for p in c.phones] == numbers
+
+
+def test_a_place_never_moves_numbers_valid_where_they_are() -> None:
+    # a US number grouped the US way stays in the US, whatever town the card names
+    c = parse_text("John Smith\nSales\n(415) 555-0100\n100 Main St, Paris")
+    assert [p.number for p in c.phones] == ["+14155550100"]
+
+
+def test_place_and_script_regions() -> None:
+    from cardscan.parsing.places import place_regions, script_regions
+
+    assert place_regions(["D-26723 Emden"]) == {"DE": 1}
+    assert "BR" not in place_regions(["Richard Sousa"])  # a person's name, though Sousa is a town
+    assert place_regions(["lucknow"]) == {}  # printed without a capital: a word, not a name
+    assert script_regions(["김민준"]) == ("KR",)
+    assert script_regions(["山田太郎", "やまだ"]) == ("JP",)
+    assert "HK" in script_regions(["陳大文"]) and script_regions(["Chan Tai Man"]) == ()

@@ -23,7 +23,7 @@ from cardscan.parsing.phones import PhoneHit, RegionGuess, find_phones, infer_re
 from cardscan.parsing import crosscheck, roles, scripts
 from cardscan.parsing.qrmerge import _merge_qr
 from cardscan.parsing.readings import merge_readings
-from cardscan.parsing.region import _region_from_numbers, misgrouped
+from cardscan.parsing.region import _region_from_numbers, misgrouped, pointed_to
 from cardscan.parsing.scripts import find_other_name
 from cardscan.parsing.titles import _find_title
 from cardscan.parsing.vocab import _PERSONAL_DOMAINS
@@ -76,7 +76,8 @@ def _read_lines(ocr: OcrResult, region: str | None = None) -> _Read:
 
     left = _left_labels(lines)
     phone_hits = find_phones(masked, reg, left_labels=left)
-    if reg.source == "fallback" and (any(not h.number.startswith("+") for h in phone_hits) or misgrouped(phone_hits)):
+    if reg.source == "fallback" and (any(not h.number.startswith("+") for h in phone_hits) or misgrouped(phone_hits)
+                                     or (not phone_hits and pointed_to(texts))):
         reg, phone_hits = _region_from_numbers(masked, texts, reg, phone_hits, left)
 
     if any(h.repairs for h in email_hits):

@@ -5,6 +5,7 @@ import re
 
 import phonenumbers
 
+from cardscan.parsing import places
 from cardscan.parsing.phones import PhoneHit, RegionGuess, find_phones, language_regions
 
 # a six-digit postal code after a place name ("Lucknow - 226001", "PIN: 560001"): India, Singapore,
@@ -40,18 +41,36 @@ def misgrouped(hits: list[PhoneHit]) -> bool:
     return any(h.number.startswith("+") and "+" not in h.raw and not grouped_as_printed(h) for h in hits)
 
 
+def candidate_regions(texts: list[str]) -> tuple[str, ...]:
+    """The regions the card's own print points to, most pointed-to first: a place named on it or a
+    script it prints (2 each), a postal code or its language (1 each). Ties keep this order."""
+    weight: dict[str, float] = {}
+    for r, n in places.place_regions(texts).items():
+        weight[r] = weight.get(r, 0.0) + 2.0 * min(n, 2)
+    for group, w in ((places.script_regions(texts), 2.0), (postcode_regions(texts), 1.0), (language_regions(texts), 1.0)):
+        for r in group:
+            weight[r] = weight.get(r, 0.0) + w
+    return tuple(sorted(weight, key=lambda r: -weight[r]))
+
+
+def pointed_to(texts: list[str]) -> bool:
+    """The card names a place or prints a script that points to some countries (no fallback
+    number was found on it: maybe they are written as those countries write them)."""
+    return bool(places.place_regions(texts) or places.script_regions(texts))
+
+
 def _region_from_numbers(masked: list[str], texts: list[str], reg: RegionGuess, hits: list[PhoneHit],
                          left: dict[int, str]) -> tuple[RegionGuess, list[PhoneHit]]:
     """Nothing printed names the country, and some numbers are not valid for the fallback or are
-    grouped as it does not write them: try the regions that speak the card's language or write
-    postal codes as the card does. A region is taken only when strictly more of the printed
+    grouped as it does not write them: try the regions the card points to (`candidate_regions`:
+    its places, scripts, postal codes and language). A region is taken only when strictly more of the printed
     numbers are valid there, or as many and more of them are grouped as it writes them (the
     numbers decide, never the language or the postal code alone)."""
     def score(hs: list[PhoneHit]) -> tuple[int, int]:
         return (sum(h.number.startswith("+") for h in hs), sum(grouped_as_printed(h) for h in hs))
 
     best = (score(hits), reg, hits)
-    for r in dict.fromkeys(language_regions(texts) + postcode_regions(texts)):
+    for r in candidate_regions(texts):
         guess = RegionGuess(r, "card", {**reg.evidence, "language+numbers": 1.0})
         hs = find_phones(masked, guess, left_labels=left)
         if score(hs) > best[0]:

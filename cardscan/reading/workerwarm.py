@@ -50,6 +50,9 @@ try:
 
     _contact.parse_text("Jane Example\nSales Manager\nExample Trading Ltd\njane.example@example.com\n"
                         "Tel +44 20 7946 0000\nwww.example.com\n1 High Street, London SW1A 1AA")
+    from cardscan.parsing import places as _places
+
+    _places.place_regions(["Lucknow"])  # the place names (about 0.15 s), read once for every worker
 except Exception:  # noqa: BLE001 - pragma: no cover - a worker then loads them on its first card
     pass
 
