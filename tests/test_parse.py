@@ -880,3 +880,27 @@ def test_place_and_script_regions() -> None:
     assert script_regions(["김민준"]) == ("KR",)
     assert script_regions(["山田太郎", "やまだ"]) == ("JP",)
     assert "HK" in script_regions(["陳大文"]) and script_regions(["Chan Tai Man"]) == ()
+
+
+@pytest.mark.parametrize("printed, number, region", [
+    ("Tel: 852-2345-6789", "+85223456789", "HK"),
+    ("Tel: (852) 2345 6789\nFax: 2345 6790", "+85223456789", "HK"),
+    ("T. 82-2-1234-5678\nM. 010-9876-5432", "+82212345678", "KR"),
+    ("Tel: 00971 4 331 2345", "+97143312345", "AE"),
+    ("Tel : 91-522-2612345", "+915222612345", "IN"),
+    ("(852) 2345 6789", "+85223456789", "HK"),  # unlabelled, the code in brackets
+])
+def test_a_country_code_printed_without_plus(printed: str, number: str, region: str) -> None:
+    c = parse_text("Chan Tai Man\nManager\n" + printed)
+    assert c.phones[0].number == number and c.region == region
+    assert "invalid" not in c.phones[0].flags
+    if "Fax" in printed:  # the other number then reads in the same country
+        assert [p.number for p in c.phones] == ["+85223456789", "+85223456790"]
+
+
+def test_a_bare_number_is_not_taken_for_a_country_code() -> None:
+    # unlabelled, no 00 and no brackets: possibly a misread local number ("+81" read as "41")
+    assert parse_text("Chan Tai Man\nManager\n41-58 176 5275").phones == ()
+    # a card the domain places in Japan printing a Swiss-looking number: kept, but for review
+    c = parse_text("Chan Tai Man\nManager\nwww.praviris.jp\nTel 41-58 176 5275")
+    assert c.phones[0].number == "+41581765275" and "low_confidence" in c.phones[0].flags

@@ -19,7 +19,7 @@ from cardscan.parsing.emails import EmailHit, find_emails, l_or_i
 from cardscan.parsing.layout import cap, text_to_ocr, words_of
 from cardscan.parsing.lines import LOW, _left_labels, _leftover_letters, _Ln, _mask_emails, _prepare, _words_conf
 from cardscan.parsing.person import _find_name
-from cardscan.parsing.phones import PhoneHit, RegionGuess, find_phones, infer_region
+from cardscan.parsing.phones import NO_PLUS, PhoneHit, RegionGuess, find_phones, infer_region, region_of
 from cardscan.parsing import crosscheck, roles, scripts
 from cardscan.parsing.qrmerge import _merge_qr
 from cardscan.parsing.readings import merge_readings
@@ -76,9 +76,11 @@ def _read_lines(ocr: OcrResult, region: str | None = None) -> _Read:
 
     left = _left_labels(lines)
     phone_hits = find_phones(masked, reg, left_labels=left)
+    abroad = [h for h in phone_hits if h.message == NO_PLUS]  # "852 2345 6789": a country code without '+'
     if reg.source == "fallback" and (any(not h.number.startswith("+") for h in phone_hits) or misgrouped(phone_hits)
-                                     or (not phone_hits and pointed_to(texts))):
-        reg, phone_hits = _region_from_numbers(masked, texts, reg, phone_hits, left)
+                                     or (not phone_hits and pointed_to(texts)) or abroad):
+        reg, phone_hits = _region_from_numbers(masked, texts, reg, phone_hits, left,
+                                               tuple(region_of(h.number) for h in abroad))
 
     if any(h.repairs for h in email_hits):
         email_hits = [_ending_by_region(h, phone_hits) for h in email_hits]

@@ -286,6 +286,26 @@ def _find_in_line(text: str, i: int, region: RegionGuess, left_label: str | None
     return out
 
 
+NO_PLUS = "the country code printed without '+' (or after 00)"
+
+
+def _marked_abroad(raw: str) -> bool:
+    """An unlabelled number printed the international way: after 00, or its country code in
+    brackets ("(852) 2345 6789"). A bare "41-58 176 5275" may be a misread local number."""
+    return bool(re.match(r"\s*(?:00[1-9]|\(\d{1,3}\))", raw))
+
+
+def international(raw: str) -> phonenumbers.PhoneNumber | None:
+    """A number its region's rules refuse that is valid when read as international: the country
+    code printed without '+' ("852 2345 6789", "(82) 2-1234-5678") or after the 00 prefix
+    ("00971 4 123 4567")."""
+    digits = re.sub(r"\D", "", raw.replace("(0)", ""))
+    if not 9 <= len(digits) <= 17 or digits.startswith("0") and not digits.startswith("00"):
+        return None
+    digits = digits[2:] if digits.startswith("00") else digits
+    return _parse_valid("+" + digits, None)
+
+
 def _make_hit(num, raw_num, raw, typ, flags, hint, region: RegionGuess, i, span) -> PhoneHit | None:
     plus = raw_num.lstrip("( ").startswith("+")
     message = None
@@ -298,6 +318,15 @@ def _make_hit(num, raw_num, raw, typ, flags, hint, region: RegionGuess, i, span)
     if num is None and hint and "repaired" not in flags:
         num = _parse_valid(raw_num, hint)
         message = f"country taken from the label ({hint})" if num is not None else None
+    if num is None and not plus and "repaired" not in flags and (typ is not None or _marked_abroad(raw_num)):
+        num = international(raw_num)
+        if num is not None:
+            message = NO_PLUS
+            flags = tuple(f for f in flags if f != "invalid")
+            if region.source == "card" and phonenumbers.region_code_for_number(num) != region.region:
+                # the card says another country: the digits may be a misread local number
+                flags = flags + ("low_confidence",)
+                conf *= 0.5
     if num is None:
         # validator refused it: keep only labelled runs, as printed, with low confidence
         if typ is None:
@@ -518,3 +547,11 @@ def language_regions(lines: Sequence[str], /) -> tuple[str, ...]:
         if n >= 2:
             out += [r for r in _LANG_WORDS[lang][1] if r not in out]
     return tuple(out)
+
+
+def region_of(e164: str, /) -> str:
+    """The region of an E.164 number ("+85223456789" -> "HK"; "" when unknown)."""
+    try:
+        return phonenumbers.region_code_for_number(phonenumbers.parse(e164)) or ""
+    except phonenumbers.NumberParseException:
+        return ""

@@ -60,19 +60,21 @@ def pointed_to(texts: list[str]) -> bool:
 
 
 def _region_from_numbers(masked: list[str], texts: list[str], reg: RegionGuess, hits: list[PhoneHit],
-                         left: dict[int, str]) -> tuple[RegionGuess, list[PhoneHit]]:
+                         left: dict[int, str], printed: tuple[str, ...] = ()) -> tuple[RegionGuess, list[PhoneHit]]:
     """Nothing printed names the country, and some numbers are not valid for the fallback or are
     grouped as it does not write them: try the regions the card points to (`candidate_regions`:
-    its places, scripts, postal codes and language). A region is taken only when strictly more of the printed
+    its places, scripts, postal codes and language; first, the countries of numbers printed with
+    their country code but no '+', `printed`). A region is taken only when strictly more of the printed
     numbers are valid there, or as many and more of them are grouped as it writes them (the
     numbers decide, never the language or the postal code alone)."""
     def score(hs: list[PhoneHit]) -> tuple[int, int]:
         return (sum(h.number.startswith("+") for h in hs), sum(grouped_as_printed(h) for h in hs))
 
     best = (score(hits), reg, hits)
-    for r in candidate_regions(texts):
+    for r in dict.fromkeys(printed + candidate_regions(texts)):
         guess = RegionGuess(r, "card", {**reg.evidence, "language+numbers": 1.0})
         hs = find_phones(masked, guess, left_labels=left)
-        if score(hs) > best[0]:
+        # a country whose code is printed (without '+') wins a tie: the card says it
+        if score(hs) > best[0] or (r in printed and best[1] is reg and score(hs) == best[0]):
             best = (score(hs), guess, hs)
     return best[1], best[2]
