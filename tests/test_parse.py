@@ -904,3 +904,10 @@ def test_a_bare_number_is_not_taken_for_a_country_code() -> None:
     # a card the domain places in Japan printing a Swiss-looking number: kept, but for review
     c = parse_text("Chan Tai Man\nManager\nwww.praviris.jp\nTel 41-58 176 5275")
     assert c.phones[0].number == "+41581765275" and "low_confidence" in c.phones[0].flags
+
+
+def test_a_romanised_korean_or_japanese_address_is_found_by_its_units() -> None:
+    c = parse_text("Samsung Electronics Co., Ltd.\nKim Min-jun\nSenior Engineer\n"
+                   "129 Samsung-ro, Yeongtong-gu, Suwon-si, Gyeonggi-do, Korea\nT. 82-31-200-1234")
+    assert c.address is not None and c.address.value == "129 Samsung-ro, Yeongtong-gu, Suwon-si, Gyeonggi-do, Korea"
+    assert c.name is not None and c.name.value == "Kim Min-jun"  # a hyphenated given name is no unit

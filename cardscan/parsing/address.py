@@ -46,8 +46,13 @@ _HANGUL_UNIT_RE = re.compile(r"[\uac00-\ud7a3](?:시|도|구|군|읍|면|동|로
 _HAN_UNIT_RE = re.compile(r"[\u4e00-\u9fff\u3040-\u30ff](?:都|道|府|県|省|市|区|區|县|縣|町|村|丁目|番地|路|街|号|號|楼|樓)")
 
 
+# the same units romanised, joined to the name by a hyphen: "129 Samsung-ro, Yeongtong-gu,
+# Suwon-si, Gyeonggi-do", "Shibuya-ku", "Nishi-shinjuku" is no unit ("shinjuku" is not one)
+_ROMANISED_UNIT_RE = re.compile(r"\b[A-Z][a-z]+-(?:ro|gil|gu|gun|si|do|dong|eup|myeon|ku|shi|ken|cho|machi)\b")
+
+
 def _cjk_units(text: str) -> int:
-    return len(_HANGUL_UNIT_RE.findall(text)) + len(_HAN_UNIT_RE.findall(text))
+    return len(_HANGUL_UNIT_RE.findall(text)) + len(_HAN_UNIT_RE.findall(text)) + len(_ROMANISED_UNIT_RE.findall(text))
 
 
 _ADDR_LABEL_RE = re.compile(r"^\s*(?:address|addr|add|endere[cç]o|adresse|direcci[oó]n|dia chi|địa chỉ|anschrift)\s*[:.]\s*", re.I)
