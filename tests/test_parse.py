@@ -728,13 +728,16 @@ def test_an_indian_shop_card_without_country_code() -> None:
 def test_numbers_valid_in_the_us_too_follow_the_grouping_they_are_printed_in() -> None:
     """Two Indian mobiles that are also valid US numbers (983, 941 are US area codes), a PIN
     after the city, no landline: the numbers are printed 5+5 as India writes them, not 3-3-4, so
-    India. Without the PIN nothing but the grouping says India, and nothing is guessed: US, as
-    before. A US number printed as the US writes it stays US whatever the card's language."""
+    India. Without the PIN the grouping alone still says India: no other country writes a valid
+    number so. A US number printed as the US writes it stays US whatever the card's language."""
     shop = "Rajesh Sharma\nSharma Traders\n{addr}Mob.: 98390 12345, 94150 67890\nsharma@gmail.com"
     c = parse_text(shop.format(addr="Main Market, Lucknow - 226001\n"))
     assert [p.number for p in c.phones] == ["+919839012345", "+919415067890"]
     c = parse_text(shop.format(addr=""))
-    assert [p.number for p in c.phones] == ["+19839012345", "+19415067890"]
+    assert [p.number for p in c.phones] == ["+919839012345", "+919415067890"]
+    # a number no country but the fallback's accepts is never moved by its grouping alone
+    c = parse_text("Richard Sousa\nSales consultant\nCell: (11) 97412-1100")
+    assert c.region == "US"
     c = parse_text("Juan Pérez\nGerente de Ventas\nCalle Mayor 5, Springfield\nTel. (415) 555-0199\njuan@example.com")
     assert [p.number for p in c.phones] == ["+14155550199"]
 

@@ -19,20 +19,50 @@ def postcode_regions(texts: list[str]) -> tuple[str, ...]:
     return SIX_DIGIT_POST_REGIONS if any(SIX_DIGIT_POST_RE.search(t) for t in texts) else ()
 
 
+def _groups_match(raw: str, num: phonenumbers.PhoneNumber) -> bool:
+    m = re.search(r"[\d(]", raw)
+    printed = re.findall(r"\d+", raw[m.start():] if m else raw)
+    national = re.findall(r"\d+", phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.NATIONAL))
+    return len(printed) == len(national) and [len(g) for g in printed[1:]] == [len(g) for g in national[1:]]
+
+
+def grouping_region(hits: list[PhoneHit]) -> tuple[str, ...]:
+    """The one region, if there is exactly one, where every number printed without a country code
+    that is valid for the fallback but grouped otherwise is valid and grouped as printed ("98390
+    12345": a US number by its digits, but only India writes a valid number so). Numbers the
+    fallback refuses are left out: a misread digit could make them fit a country by chance."""
+    odd = [h for h in hits if "+" not in h.raw and h.number.startswith("+") and not grouped_as_printed(h)]
+    if not odd:
+        return ()
+    fits: set[str] | None = None
+    for h in odd:
+        m = re.search(r"[\d(]", h.raw)
+        digits = h.raw[m.start():] if m else h.raw
+        here = set()
+        for r in phonenumbers.SUPPORTED_REGIONS:
+            try:
+                num = phonenumbers.parse(digits, r)
+            except phonenumbers.NumberParseException:
+                continue
+            if phonenumbers.is_valid_number(num) and _groups_match(digits, num):
+                here.add(r)
+        fits = here if fits is None else fits & here
+        if not fits:
+            return ()
+    return tuple(fits) if fits is not None and len(fits) == 1 else ()
+
+
 def grouped_as_printed(h: PhoneHit) -> bool:
     """A valid number printed with its digits grouped as its own country writes them (the groups
     of phonenumbers' national format, the first group left out as trunk prefixes vary): "98390
     12345" is an Indian mobile's grouping, not a US number's "(983) 901-2345"."""
     if not h.number.startswith("+"):
         return False
-    m = re.search(r"[\d(]", h.raw)
     try:
         num = phonenumbers.parse(h.number)
     except phonenumbers.NumberParseException:
         return False
-    printed = re.findall(r"\d+", h.raw[m.start():] if m else h.raw)
-    national = re.findall(r"\d+", phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.NATIONAL))
-    return len(printed) == len(national) and [len(g) for g in printed[1:]] == [len(g) for g in national[1:]]
+    return _groups_match(h.raw, num)
 
 
 def misgrouped(hits: list[PhoneHit]) -> bool:
@@ -64,14 +94,15 @@ def _region_from_numbers(masked: list[str], texts: list[str], reg: RegionGuess, 
     """Nothing printed names the country, and some numbers are not valid for the fallback or are
     grouped as it does not write them: try the regions the card points to (`candidate_regions`:
     its places, scripts, postal codes and language; first, the countries of numbers printed with
-    their country code but no '+', `printed`). A region is taken only when strictly more of the printed
+    their country code but no '+', `printed`; last, the one country that writes the odd numbers
+    as printed, `grouping_region`). A region is taken only when strictly more of the printed
     numbers are valid there, or as many and more of them are grouped as it writes them (the
     numbers decide, never the language or the postal code alone)."""
     def score(hs: list[PhoneHit]) -> tuple[int, int]:
         return (sum(h.number.startswith("+") for h in hs), sum(grouped_as_printed(h) for h in hs))
 
     best = (score(hits), reg, hits)
-    for r in dict.fromkeys(printed + candidate_regions(texts)):
+    for r in dict.fromkeys(printed + candidate_regions(texts) + grouping_region(hits)):
         guess = RegionGuess(r, "card", {**reg.evidence, "language+numbers": 1.0})
         hs = find_phones(masked, guess, left_labels=left)
         # a country whose code is printed (without '+') wins a tie: the card says it
