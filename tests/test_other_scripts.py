@@ -236,3 +236,29 @@ def test_an_indian_shop_card_with_hindi_lines() -> None:
     assert c.scalar("address") == "Shop No. 12, Main Market, Lucknow - 226001"
     assert [(p.number, p.type) for p in c.phones] == [("+919839012345", "mobile"), ("+919415067890", "mobile")]
     assert c.other_name is None
+
+
+@korean
+def test_a_korean_card_without_country_code_reads_its_numbers_in_korea() -> None:
+    """No +82, no country named: the Hangul the real reader finds says which numbering to try."""
+    lines = (("한빛전자 주식회사", 44), ("영업부 과장", 36), ("김민준", 64), ("TEL 02-555-0147", 32),
+             ("minjun@hanbit.example.com", 32))
+    out = pipeline.process_data("kr.png", _rendered(lines, CJK_FONT), ocr_mod.get_engine(Options()),
+                                Options(jobs=1, keep_crops=False, followup_drafts=False))
+    assert out.ok, out.error
+    assert out.contact is not None and [p.number for p in out.contact.phones] == ["+8225550147"]
+
+
+@pytest.mark.parametrize(("lines", "numbers"), [
+    ((("MUSTER AG", 50), ("Hans Muster", 40), ("Leiter Verkauf", 32), ("Bahnhofstrasse 10", 30),
+      ("8001 Zürich", 30), ("Tel. 044 123 45 67", 30), ("hans.muster@muster.example.com", 30)), ["+41441234567"]),
+    ((("ABC Trading Limited", 50), ("Chan Tai Man", 40), ("Senior Manager", 32),
+      ("18 Harbour Road, Wan Chai", 30), ("Tel: (852) 2345 6789", 30), ("Fax: 2345 6790", 30)),
+     ["+85223456789", "+85223456790"]),
+])
+def test_numbers_without_a_plus_read_by_the_real_reader(lines: tuple, numbers: list[str]) -> None:
+    """A Swiss town, a Hong Kong district and a country code in brackets, through the real reader."""
+    out = pipeline.process_data("c.png", _rendered(lines, FREESANS, leading=1.5), ocr_mod.get_engine(Options()),
+                                Options(jobs=1, keep_crops=False, followup_drafts=False))
+    assert out.ok, out.error
+    assert out.contact is not None and [p.number for p in out.contact.phones] == numbers
