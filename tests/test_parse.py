@@ -914,3 +914,14 @@ def test_a_romanised_korean_or_japanese_address_is_found_by_its_units() -> None:
                    "129 Samsung-ro, Yeongtong-gu, Suwon-si, Gyeonggi-do, Korea\nT. 82-31-200-1234")
     assert c.address is not None and c.address.value == "129 Samsung-ro, Yeongtong-gu, Suwon-si, Gyeonggi-do, Korea"
     assert c.name is not None and c.name.value == "Kim Min-jun"  # a hyphenated given name is no unit
+
+
+def test_an_invocation_over_a_shop_card_is_no_part_of_its_name() -> None:
+    text = ("|| Shree Ganesh ||\nSHARMA ELECTRICALS\nRamesh Sharma\n(Proprietor)\n"
+            "Shop No. 12, Aminabad Market, Lucknow - 226018\nMob.: 98390 12345")
+    c = parse_text(text)
+    assert (c.scalar("company"), c.scalar("name"), c.scalar("title")) == ("SHARMA ELECTRICALS", "Ramesh Sharma", "Proprietor")
+    # OCR reads the bars as capital I; a street number and a suite number are no bars
+    assert parse_text(text.replace("||", "II")).scalar("company") == "SHARMA ELECTRICALS"
+    c = parse_text("Jo Bloggs\nSales\n11 Main St, Suite 11\nSpringfield, IL 62701")
+    assert c.scalar("address") == "11 Main St, Suite 11, Springfield, IL 62701"

@@ -8,6 +8,7 @@ field is left empty: a wrong value in the wrong field is worse than none.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, replace
 from typing import Sequence
 
@@ -130,6 +131,8 @@ def parse(ocr: OcrResult, /, qr: Sequence[QrPayload] = (), *, region: str | None
         name = found
     if title is None:
         title = scripts.find_script_title(lines, name[0] if name else None)
+    if title is not None and re.fullmatch(r"\([^()]+\)", title.value):
+        title = replace(title, value=title.value[1:-1].strip())  # "(Proprietor)" under the name
     if company is None:
         company = scripts.find_script_company(lines)
 

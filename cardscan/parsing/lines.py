@@ -31,6 +31,7 @@ def _prepare(ocr: OcrResult) -> list[_Ln]:
     out: list[_Ln] = []
     parts = [p for line in ocr.lines[:MAX_LINES] for p in split_columns(line)]
     for line in parts[:MAX_LINES]:
+        invocation = bool(_INVOCATION_RE.match(" ".join(line.text.split())))
         line = _drop_leading_icon(line)
         if not line.words:
             continue
@@ -43,11 +44,18 @@ def _prepare(ocr: OcrResult) -> list[_Ln]:
         if len(re.sub(r"[\W_]", "", text)) < 2 and not re.search(r"\d", text) or \
                 all(_junk_token(t) for t in text.split()):
             ln.used = "noise"  # icons and specks read as one stray character
+        elif invocation:
+            ln.used = "ornament"  # "|| Shree Ganesh ||" over an Indian shop's name: no field of the contact
         out.append(ln)
     return out
 
 
 _ALNUM_RE = re.compile(r"[^\W_]")
+
+
+# a line set between double bars, as the invocation at the head of many Indian shop cards
+# ("|| Shree Ganesh ||", "॥ श्री गणेशाय नमः ॥"); OCR may read the bars as I or l
+_INVOCATION_RE = re.compile(r"^\s*(?:\|\||॥|[|Il]{2}\b)\s*\S.*?\s*(?:\|\||॥|\b[|Il]{2})\s*$")
 
 
 _AT_TOKEN_RE = re.compile(r"\S*[@©®＠]\S*")
