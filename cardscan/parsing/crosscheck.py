@@ -17,6 +17,7 @@ from typing import Sequence
 from rapidfuzz.distance import Levenshtein
 
 from cardscan.models import Field
+from cardscan.parsing.emails import name_patterns
 from cardscan.parsing.layout import fold, words_of
 from cardscan.parsing.lines import LOW
 
@@ -36,20 +37,6 @@ def _flag(f: Field, message: str) -> Field:
 
 def _same_site(domain: str, host: str) -> bool:
     return domain == host or domain.endswith("." + host) or host.endswith("." + domain)
-
-
-def name_patterns(words: Sequence[str]) -> set[str]:
-    """What a local part made of the name looks like: the name's words in order (or reversed), each
-    whole, by its initial or left out, with at least one whole word of 3 or more letters."""
-    import itertools
-
-    out: set[str] = set()
-    words = [w for w in words if w][:4]
-    for seq in (words, words[::-1]):
-        for picks in itertools.product((0, 1, 2), repeat=len(seq)):
-            if any(p == 2 and len(w) >= 3 for p, w in zip(picks, seq)):
-                out.add("".join(w if p == 2 else w[:1] if p == 1 else "" for p, w in zip(picks, seq)))
-    return out
 
 
 def check_email(f: Field, hosts: Sequence[str], company: str | None, name: str | None) -> Field:

@@ -6,6 +6,7 @@ stored in its normalized form. A value that needed an OCR repair (``©`` for ``@
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import unicodedata
@@ -203,31 +204,28 @@ def capital_i_spots(value: str, /) -> list[int]:
     return [i for i, c in enumerate(local) if c == "I"][:3]
 
 
-def _spelled_by(letters: str, words: Sequence[str]) -> bool:
-    """`letters` is the name's words in order (or reversed), each whole, by its initial, or left
-    out, with at least one whole word of 3 or more letters: 'lbauer', 'lukasb', 'bauerl'."""
-    import itertools
-
-    for seq in (list(words), list(words)[::-1]):
+def name_patterns(words: Sequence[str]) -> set[str]:
+    """What a local part made of the holder's name looks like: the name's words in order (or
+    reversed), each whole, by its initial or left out, with at least one whole word of 3 or more
+    letters ('lbauer', 'lukasb', 'bauerl' for Lukas Bauer)."""
+    out: set[str] = set()
+    words = [w for w in words if w][:4]
+    for seq in (words, words[::-1]):
         for picks in itertools.product((0, 1, 2), repeat=len(seq)):  # 0 out, 1 initial, 2 whole
-            if not any(p == 2 and len(w) >= 3 for p, w in zip(picks, seq)):
-                continue
-            if "".join(w if p == 2 else w[:1] if p == 1 else "" for p, w in zip(picks, seq)) == letters:
-                return True
-    return False
+            if any(p == 2 and len(w) >= 3 for p, w in zip(picks, seq)):
+                out.add("".join(w if p == 2 else w[:1] if p == 1 else "" for p, w in zip(picks, seq)))
+    return out
 
 
 def l_or_i(value: str, name_words: Sequence[str], /) -> tuple[str, bool] | None:
     """(the address with each lone capital I read as the 'l' or 'i' the card holder's name spells,
     True) when exactly one reading spells the name; (value, False) when the I is doubtful and
     the name does not decide; None when the address has no lone capital I."""
-    import itertools
-
     spots = capital_i_spots(value)
     if not spots:
         return None
     local, _, domain = value.rpartition("@")
-    words = [w for w in name_words if w][:4]
+    spellings = name_patterns(name_words)
     spelled = []
     for letters in itertools.product("li", repeat=len(spots)):
         chars = list(local)
@@ -235,7 +233,7 @@ def l_or_i(value: str, name_words: Sequence[str], /) -> tuple[str, bool] | None:
             chars[i] = c
         cand = "".join(chars)
         pieces = re.sub(r"[^a-z]", "", cand.lower())
-        if words and _spelled_by(pieces, words):
+        if pieces in spellings:
             spelled.append(cand)
     if len(spelled) == 1:
         return f"{spelled[0]}@{domain}", True
