@@ -172,3 +172,18 @@ def test_a_line_reads_the_same_alone_or_with_others():
     crops = [recognise.crop_line(card, b.quad) for b in sorted(detect.detect_lines(card), key=lambda b: b.bounds[1])]
     together = recognise.pp_recognise(crops)
     assert [r.text for r in together] == [recognise.pp_recognise([c])[0].text for c in crops]
+
+
+def _reading(text: str, probs: dict[int, float]) -> recognise.LineReading:
+    gs = [recognise.Glyph(c, probs.get(i, 0.98), i * 10, i * 10 + 9) for i, c in enumerate(text)]
+    return recognise.LineReading(recognise.words_from_glyphs(gs, 20), "pp-ocr", tuple(gs))
+
+
+def test_an_address_with_a_guessed_character_is_unsure() -> None:
+    text = "Email: hannah@taveton.co.uk"
+    assert not lines_mod.unsure_contact_token(_reading(text, {}))
+    assert lines_mod.unsure_contact_token(_reading(text, {text.index("@") + 3: 0.31}))
+    # a guessed character outside the address (its label) is no doubt about the address
+    assert not lines_mod.unsure_contact_token(_reading(text, {1: 0.2}))
+    assert lines_mod.unsure_contact_token(_reading("www.taveton.co.uk", {5: 0.4}))
+    assert not lines_mod.unsure_contact_token(_reading("Sales Manager", {2: 0.1}))
