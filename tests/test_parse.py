@@ -925,3 +925,17 @@ def test_an_invocation_over_a_shop_card_is_no_part_of_its_name() -> None:
     assert parse_text(text.replace("||", "II")).scalar("company") == "SHARMA ELECTRICALS"
     c = parse_text("Jo Bloggs\nSales\n11 Main St, Suite 11\nSpringfield, IL 62701")
     assert c.scalar("address") == "11 Main St, Suite 11, Springfield, IL 62701"
+
+
+def test_a_label_that_is_also_a_town_points_nowhere() -> None:
+    from cardscan.parsing.places import place_regions
+
+    assert place_regions(["Mobile: 9839012345"]) == {}  # Mobile, Alabama
+    # a number valid in both countries, beside an Indian town and PIN: the numbers do not decide,
+    # the town does
+    c = parse_text("Ramesh Kumar\nSharma Traders\nShop 12, Aminabad, Lucknow - 226018\nMobile: 9839012345")
+    assert [p.number for p in c.phones] == ["+919839012345"]  # the town breaks the tie
+    # without the town (only the PIN's IN/SG/CN): the tie stays with the fallback, never a number
+    # of a third country it is not valid in
+    c = parse_text("Ramesh Kumar\nSharma Traders\nShop 12 - 226018\nMobile: 9839012345")
+    assert [p.number for p in c.phones] == ["+19839012345"] and "invalid" not in c.phones[0].flags

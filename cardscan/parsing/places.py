@@ -49,6 +49,16 @@ def _places() -> tuple[dict[str, tuple[str, ...]], dict[str, dict[str, tuple[str
     return latin, other
 
 
+def _card_word(word: str) -> bool:
+    """A word cards print for its own sake: a phone or contact label ("Mobile", a town in
+    Alabama), a job word ("Manager")."""
+    from cardscan.parsing.phones import _LABELS
+    from cardscan.parsing.vocab import _CONTACT_LABELS, _is_title_word
+
+    w = fold(word)
+    return w in _LABELS or w in _CONTACT_LABELS or _is_title_word(w)
+
+
 def _a_persons_name(line: str, words: list[str]) -> bool:
     """A line that reads as a person's name: two to four words, no digits, the first a known first
     name."""
@@ -71,7 +81,7 @@ def place_regions(lines: Sequence[str], /) -> dict[str, int]:
         for n in range(MAX_WORDS, 0, -1):
             for j in range(len(words) - n + 1):
                 gram = words[j:j + n]
-                if not gram[0][0].isupper():
+                if not gram[0][0].isupper() or (n == 1 and _card_word(gram[0])):
                     continue
                 for r in latin.get(_key(" ".join(gram)), ()):
                     out[r] = out.get(r, 0) + 1

@@ -96,16 +96,22 @@ def _region_from_numbers(masked: list[str], texts: list[str], reg: RegionGuess, 
     its places, scripts, postal codes and language; first, the countries of numbers printed with
     their country code but no '+', `printed`; last, the one country that writes the odd numbers
     as printed, `grouping_region`). A region is taken only when strictly more of the printed
-    numbers are valid there, or as many and more of them are grouped as it writes them (the
-    numbers decide, never the language or the postal code alone)."""
+    numbers are valid there, or as many and more of them are grouped as it writes them, or as
+    many and as well grouped and the card names it (a town, its script, its country code): the
+    numbers decide, never the language or the postal code alone."""
     def score(hs: list[PhoneHit]) -> tuple[int, int]:
-        return (sum(h.number.startswith("+") for h in hs), sum(grouped_as_printed(h) for h in hs))
+        # valid numbers only: a number the region refuses is still written +CC when its length fits
+        ok = [h for h in hs if h.number.startswith("+") and "invalid" not in h.flags]
+        return (len(ok), sum(grouped_as_printed(h) for h in ok))
 
     best = (score(hits), reg, hits)
+    named = set(printed) | set(places.place_regions(texts)) | set(places.script_regions(texts))
     for r in dict.fromkeys(printed + candidate_regions(texts) + grouping_region(hits)):
         guess = RegionGuess(r, "card", {**reg.evidence, "language+numbers": 1.0})
         hs = find_phones(masked, guess, left_labels=left)
-        # a country whose code is printed (without '+') wins a tie: the card says it
-        if score(hs) > best[0] or (r in printed and best[1] is reg and score(hs) == best[0]):
+        # a tie with the fallback goes to a country the card names: its code printed without '+',
+        # a town of it, its script ("9839012345" is valid in the US and in India; Lucknow is not
+        # in the US)
+        if score(hs) > best[0] or (r in named and best[1] is reg and score(hs) == best[0] and best[0][0] > 0):
             best = (score(hs), guess, hs)
     return best[1], best[2]
