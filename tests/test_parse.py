@@ -939,3 +939,16 @@ def test_a_label_that_is_also_a_town_points_nowhere() -> None:
     # of a third country it is not valid in
     c = parse_text("Ramesh Kumar\nSharma Traders\nShop 12 - 226018\nMobile: 9839012345")
     assert [p.number for p in c.phones] == ["+19839012345"] and "invalid" not in c.phones[0].flags
+
+
+@pytest.mark.parametrize("printed, numbers", [
+    ("Ph.: 0522-2612345, 2612346", ["+915222612345", "+915222612346"]),
+    ("Tel: +91-522-2612345 / 46", ["+915222612345", "+915222612346"]),
+    ("Tel: +44 20 7946 0000 / 01 / 02", ["+442079460000", "+442079460001", "+442079460002"]),
+    # a street number after a comma is no continuation
+    ("Tel: 0522-2612345, 12 Main Road", ["+915222612345"]),
+])
+def test_a_number_continued_by_its_last_digits(printed: str, numbers: list[str]) -> None:
+    c = parse_text("Ramesh Kumar\nSharma Traders\nShop 12, Aminabad, Lucknow - 226018\n" + printed)
+    assert [p.number for p in c.phones] == numbers
+    assert all(p.type == "work" for p in c.phones)

@@ -223,6 +223,33 @@ def _unglue_labels(text: str) -> tuple[str, list[int]]:
     return "".join(out), back
 
 
+_CONTINUATION_RE = re.compile(r"\s*[,/;&]\s*(\d{2,8})(?![\d.\-])(?=\s*(?:$|[,/;&]|\d|\+))")
+
+
+def _continuations(text: str, spans: list) -> list:  # type: ignore[type-arg]
+    """Short runs right after a number that are its last digits: "0522-2612345, 2612346",
+    "+44 20 7946 0000 / 01 / 02" print more lines of the same exchange. Each run, 2 digits or more
+    and fewer than the number's own, replaces that many of its last digits; taken when the result
+    is valid and only another number, a separator or the line's end follows it."""
+    out = []
+    taken = [(sp[0], sp[1]) for sp in spans]
+    for start, end, num, _raw, _flags in spans:
+        if num is None:
+            continue
+        nsn = phonenumbers.national_significant_number(num)
+        pos = end
+        while (m := _CONTINUATION_RE.match(text, pos)) is not None:
+            digits = m.group(1)
+            if len(digits) >= len(nsn) or any(a < m.end(1) and m.start(1) < b for a, b in taken):
+                break
+            more = _parse_valid(f"+{num.country_code}{nsn[:-len(digits)]}{digits}", None)
+            if more is None:
+                break
+            out.append((m.start(1), m.end(1), more, digits, ("continued",)))
+            pos = m.end(1)
+    return out
+
+
 def _find_in_line(text: str, i: int, region: RegionGuess, left_label: str | None) -> list[PhoneHit]:
     spans: list[tuple[int, int, phonenumbers.PhoneNumber | None, str, tuple[str, ...]]] = []
     for m in PhoneNumberMatcher(text, region.region, leniency=phonenumbers.Leniency.VALID, max_tries=50):
@@ -252,6 +279,7 @@ def _find_in_line(text: str, i: int, region: RegionGuess, left_label: str | None
             continue
         if 9 <= ndig <= 15:
             spans.append((m.start(), m.end(), None, run, ("invalid",)))
+    spans += _continuations(text, spans)
     spans.sort(key=lambda s: s[0])
 
     out: list[PhoneHit] = []
@@ -345,6 +373,11 @@ def _make_hit(num, raw_num, raw, typ, flags, hint, region: RegionGuess, i, span)
 
         return PhoneHit(digits, typ, raw, i, 0.3, ("invalid", "low_confidence"),
                         _invalid_message(raw_num, hint, region, plus), span)
+    if "continued" in flags:
+        flags = tuple(f for f in flags if f != "continued")
+        message = "its first digits are those of the number before it"
+        if region.source != "card" and phonenumbers.region_code_for_number(num) == region.region:
+            flags = flags + ("inferred_region",)  # as the number before it: no country printed
     if "trimmed" in flags:
         flags = tuple(f for f in flags if f != "trimmed")
         message = "trailing extension digits left out"
