@@ -952,3 +952,10 @@ def test_a_number_continued_by_its_last_digits(printed: str, numbers: list[str])
     c = parse_text("Ramesh Kumar\nSharma Traders\nShop 12, Aminabad, Lucknow - 226018\n" + printed)
     assert [p.number for p in c.phones] == numbers
     assert all(p.type == "work" for p in c.phones)
+
+
+def test_two_addresses_on_one_line_after_a_comma_stay_two() -> None:
+    c = parse_text("Ramesh Sharma\nSharma Traders\nramesh.sharma@gmail.com, info@sharma.in")
+    assert sorted(e.value for e in c.emails) == ["info@sharma.in", "ramesh.sharma@gmail.com"]
+    # a comma read for the dot of one domain is still repaired
+    assert [e.value for e in parse_text("Ramesh Sharma\nramesh@sharma,co,in").emails] == ["ramesh@sharma.co.in"]

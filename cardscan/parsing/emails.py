@@ -25,7 +25,8 @@ _AT_WORDS_RE = re.compile(r"\s*(?:\((?:at|@)\)|\[(?:at|@)\]|\{at\}|<at>)\s*", re
 _AT_SPACED_RE = re.compile(r"(?<=\w)\s+(?:at|AT)\s+(?=[\w-]+\s*(?:\.|\(dot\)|\[dot\]|\s+dot\s+)\s*[A-Za-z]{2,})")
 _DOT_WORDS_RE = re.compile(r"\s*(?:\(dot\)|\[dot\]|\{dot\})\s*|\s+dot\s+(?=[A-Za-z]{2,}\b)", re.I)
 _AT_LOOKALIKES = "©®@ⓐ"  # OCR reads a small '@' as © or ®; ⓐ from some fonts
-_DOMAIN_SPACES_RE = re.compile(r"@\s*[\w-]+(?:\s*[.,]\s*[\w-]+)+")
+# (a piece that is the next address's local part, ", info@...", is not the domain's)
+_DOMAIN_SPACES_RE = re.compile(r"@\s*[\w-]+(?:\s*[.,]\s*[\w-]+(?![\w-]*\s*@))+")
 _LOCAL_SPACES_RE = re.compile(r"[\w+'-]+(?:\s*\.\s*[\w+'-]+)+\s*@|[\w.+'-]+\s+@")
 _LABEL_PREFIX_RE = re.compile(r"^(?:e-?mail|mail)[.:]", re.I)
 # a neighbouring word or number glued on by OCR: "Inc.robert@", "S.L.marta@" (a legal form on the line
