@@ -959,3 +959,17 @@ def test_two_addresses_on_one_line_after_a_comma_stay_two() -> None:
     assert sorted(e.value for e in c.emails) == ["info@sharma.in", "ramesh.sharma@gmail.com"]
     # a comma read for the dot of one domain is still repaired
     assert [e.value for e in parse_text("Ramesh Sharma\nramesh@sharma,co,in").emails] == ["ramesh@sharma.co.in"]
+
+
+@pytest.mark.parametrize("degrees", ["M.B.B.S., M.D. (Medicine)", "B.Com, FCA", "LL.B.", "Ph.D."])
+def test_a_line_of_degrees_is_neither_title_nor_company(degrees: str) -> None:
+    c = parse_text(f"Dr. Ramesh Sharma\n{degrees}\nSharma Associates\nramesh@sharmaassociates.in\nMob.: 98390 12345")
+    assert (c.scalar("title"), c.scalar("company")) == (None, "Sharma Associates")
+
+
+def test_degrees_and_titles_told_apart() -> None:
+    from cardscan.parsing.lines import qualifications
+
+    assert qualifications("B.Tech (Civil)") and qualifications("BE, ME")
+    # MD alone may be a managing director; a degree beside a word is no line of degrees
+    assert not qualifications("MD") and not qualifications("MBA, Finance") and not qualifications("Managing Director")

@@ -46,11 +46,32 @@ def _prepare(ocr: OcrResult) -> list[_Ln]:
             ln.used = "noise"  # icons and specks read as one stray character
         elif invocation:
             ln.used = "ornament"  # "|| Shree Ganesh ||" over an Indian shop's name: no field of the contact
+        elif qualifications(text):
+            ln.used = "qualifications"  # "M.B.B.S., M.D. (Medicine)" under a doctor's name: no title, no company
         out.append(ln)
     return out
 
 
 _ALNUM_RE = re.compile(r"[^\W_]")
+
+
+# academic and professional degrees printed under a name ("M.B.B.S., M.D.", "B.Com, FCA",
+# "B.Tech (Civil)", "LL.B."), written without their dots; the ambiguous ones (MD: also a managing
+# director; CA, CS, BE, ME, MA, BA, MS: also words or titles) count only beside another
+_DEGREES = frozenset("mbbs bds mds bams bhms dnb frcs mrcp mch dm bcom mcom fca aca acs fcs cma cfa cpa "
+                     "llb llm bsc msc btech mtech phd dphil mphil pgdm pgdba mba bba bed med bpharm mpharm "
+                     "barch march bca mca dipl".split())
+_AMBIGUOUS_DEGREES = frozenset("md ms ca cs be me ma ba".split())
+
+
+def qualifications(text: str) -> bool:
+    """A line of degrees only: every word (bracketed words left out) a degree, at least one of them
+    unambiguous or two of them."""
+    words = [re.sub(r"[.\s]", "", w).casefold() for w in re.split(r"[,/&;|]|\s(?=[A-Z])", re.sub(r"\([^)]*\)", " ", text))]
+    words = [w for w in words if w]
+    if not words or not all(w in _DEGREES or w in _AMBIGUOUS_DEGREES for w in words):
+        return False
+    return len(words) >= 2 or words[0] in _DEGREES
 
 
 # a line set between double bars, as the invocation at the head of many Indian shop cards
