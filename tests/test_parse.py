@@ -973,3 +973,12 @@ def test_degrees_and_titles_told_apart() -> None:
     assert qualifications("B.Tech (Civil)") and qualifications("BE, ME")
     # MD alone may be a managing director; a degree beside a word is no line of degrees
     assert not qualifications("MD") and not qualifications("MBA, Finance") and not qualifications("Managing Director")
+
+
+@pytest.mark.parametrize("name", ["Abdullah bin Khalid Al Saud", "Ahmad bin Ismail", "Johan van der Berg"])
+def test_names_with_particles(name: str) -> None:
+    c = parse_text(f"Gulf Trading LLC\n{name}\nGeneral Manager\nP.O. Box 12345, Dubai\nTel: +971 4 331 2345")
+    assert c.scalar("name") == name and c.scalar("company") == "Gulf Trading LLC"
+    # an organisation named after a person is still no person
+    c = parse_text("Gulf Trading LLC\nMohammed Bin Rashid Foundation\nGeneral Manager\nTel: +971 4 331 2345")
+    assert c.scalar("name") is None

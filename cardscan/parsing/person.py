@@ -103,6 +103,12 @@ def split_name_title(text: str, emails: Sequence[EmailHit] = ()) -> tuple[str, s
     return " ".join(toks[:k]), " ".join(toks[k:])
 
 
+# lower-case words inside a person's name ("Maria de Souza", "Abdullah bin Khalid")
+_PARTICLES = frozenset("bin bint binti ibn bte al el abu van von der den de da do dos das di del della la le".split())
+# "son of" / "daughter of" in Arabic and Malay names
+_PATRONYMIC = frozenset("bin bint binti ibn bte".split())
+
+
 def _find_name(lines: list[_Ln], emails: Sequence[EmailHit]) -> tuple[_Ln, Field] | None:
     heights = [l.height for l in lines if l.height > 0]
     med_h = float(np.median(heights)) if heights else 1.0
@@ -157,10 +163,12 @@ def _find_name(lines: list[_Ln], emails: Sequence[EmailHit]) -> tuple[_Ln, Field
         s += max(0.0, min(1.5, ln.height / med_h - 1.0)) if med_h > 0 else 0.0
         if ln.i < 0.4 * n:
             s += 0.3
-        if all(t[:1].isupper() for t in toks if t[:1].isalpha()):
+        if all(t[:1].isupper() for t in toks if t[:1].isalpha() and fold(t) not in _PARTICLES):
             s += 0.5
         elif any(t.islower() for t in toks):
             s -= 0.5
+        if any(f in _PATRONYMIC for f in folded[1:-1]):
+            s += 1.5  # "Abdullah bin Khalid Al Saud": "son of" between two names is a person's name
         if len(core) <= 3:
             s += 0.3
         if text != ln.text:
