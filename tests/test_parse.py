@@ -982,3 +982,14 @@ def test_names_with_particles(name: str) -> None:
     # an organisation named after a person is still no person
     c = parse_text("Gulf Trading LLC\nMohammed Bin Rashid Foundation\nGeneral Manager\nTel: +971 4 331 2345")
     assert c.scalar("name") is None
+
+
+def test_many_numbers_or_place_names_stay_cheap() -> None:
+    import time
+
+    text = "Ramesh Kumar\nSharma Traders\n" + "\n".join(f"Mob: 98390 1{i:04d}" for i in range(40))
+    t0 = time.process_time()
+    c = parse_text(text)
+    parse_text("Lucknow " * 400 + "\n" + "東京都新宿区" * 300)
+    assert c.region == "IN" and len(c.phones) == 40
+    assert time.process_time() - t0 < 10  # a bound on runaway work, not a benchmark

@@ -26,12 +26,15 @@ def _groups_match(raw: str, num: phonenumbers.PhoneNumber) -> bool:
     return len(printed) == len(national) and [len(g) for g in printed[1:]] == [len(g) for g in national[1:]]
 
 
+MAX_ODD = 4  # numbers tried in every region (about 250 parses each): a card prints a few
+
+
 def grouping_region(hits: list[PhoneHit]) -> tuple[str, ...]:
     """The one region, if there is exactly one, where every number printed without a country code
     that is valid for the fallback but grouped otherwise is valid and grouped as printed ("98390
     12345": a US number by its digits, but only India writes a valid number so). Numbers the
     fallback refuses are left out: a misread digit could make them fit a country by chance."""
-    odd = [h for h in hits if "+" not in h.raw and h.number.startswith("+") and not grouped_as_printed(h)]
+    odd = [h for h in hits if "+" not in h.raw and h.number.startswith("+") and not grouped_as_printed(h)][:MAX_ODD]
     if not odd:
         return ()
     fits: set[str] | None = None
