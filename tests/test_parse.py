@@ -995,3 +995,13 @@ def test_many_numbers_or_place_names() -> None:
     hits = find_phones(lines, infer_region(lines))
     assert len(hits) == 40 and grouping_region(hits) == ("IN",) and MAX_ODD < 40  # decided on the first few
     assert parse_text("Lucknow " * 400 + "\n" + "東京都新宿区" * 300) is not None
+
+
+@pytest.mark.parametrize("printed, name, other", [
+    ("Kim Min-jun (김민준)", "Kim Min-jun", "김민준"),
+    ("Chan Tai Man（陳大文）", "Chan Tai Man", "陳大文"),
+    ("Peter Chan [陳大文]", "Peter Chan", "陳大文"),
+])
+def test_the_other_script_name_in_brackets_on_the_name_line(printed: str, name: str, other: str) -> None:
+    c = parse_text(f"Hanbit Electronics Co., Ltd.\n{printed}\nSales Manager\nTel +82 2 555 0147")
+    assert c.scalar("name") == name and c.other_name is not None and c.other_name.value == other

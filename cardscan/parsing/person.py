@@ -122,7 +122,8 @@ def _find_name(lines: list[_Ln], emails: Sequence[EmailHit]) -> tuple[_Ln, Field
         if len(segs) >= 2 and any(_is_title(x) for x in segs[1:]):
             text = segs[0]  # "Jane Doe, Owner": the name before the comma
         elif CJK_RE.search(text) and re.search(r"[A-Za-z]", text):
-            latin = " ".join(t for t in text.split() if not CJK_RE.search(t))
+            spaced = re.sub(r"\s*([（(\[【「])", r" \1", text)  # "Chan Tai Man（陳大文）": the bracket opens a new word
+            latin = " ".join(t for t in spaced.split() if not CJK_RE.search(t))
             text = latin if len(latin.split()) >= 2 else text  # "Taro Yamada 山田太郎": the Latin form is the name
         elif _blocked_for_person(text):
             both = split_name_title(text, emails)

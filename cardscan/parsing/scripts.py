@@ -73,7 +73,9 @@ def find_other_name(lines: list[_Ln], name_ln: _Ln | None, /) -> tuple[_Ln | Non
     if at is None:
         return None
     # on the name's own line: "Taro Yamada 山田太郎" (the Latin part became the name)
-    own = " ".join(t for t in name_ln.text.split() if _SCRIPT_CHAR_RE.search(t))
+    # ("Kim Min-jun (김민준)", "Chan Tai Man（陳大文）": the brackets are no part of it)
+    spaced = re.sub(r"[()\[\]（）【】「」]", " ", name_ln.text)
+    own = " ".join(t for t in spaced.split() if _SCRIPT_CHAR_RE.search(t))
     if own and is_other_script_name(own):
         return None, _field(own, name_ln)
     for k in (at + 1, at - 1):
