@@ -1005,3 +1005,10 @@ def test_many_numbers_or_place_names() -> None:
 def test_the_other_script_name_in_brackets_on_the_name_line(printed: str, name: str, other: str) -> None:
     c = parse_text(f"Hanbit Electronics Co., Ltd.\n{printed}\nSales Manager\nTel +82 2 555 0147")
     assert c.scalar("name") == name and c.other_name is not None and c.other_name.value == other
+
+
+def test_a_personal_mail_address_is_still_checked_against_the_name() -> None:
+    c = parse_text("Hannah J. Thornton\nLangley & Holloway Ltd\nhannahe@gmail.com")
+    assert "low_confidence" in c.emails[0].flags
+    c = parse_text("Hannah J. Thornton\nLangley & Holloway Ltd\nhannaht@gmail.com\nwww.langley-holloway.co.uk")
+    assert c.emails[0].flags == ()  # gmail.com is no misread of the website

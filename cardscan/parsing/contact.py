@@ -16,8 +16,8 @@ from cardscan.models import SOURCE_OCR, Contact, Field, OcrResult, Phone, QrPayl
 from cardscan.parsing.address import _find_address
 from cardscan.parsing.company import _find_company
 from cardscan.parsing.domains import by_region
-from cardscan.parsing.emails import EmailHit, find_emails, l_or_i
-from cardscan.parsing.layout import cap, text_to_ocr, words_of
+from cardscan.parsing.emails import EmailHit, find_emails
+from cardscan.parsing.layout import cap, text_to_ocr
 from cardscan.parsing.lines import LOW, _left_labels, _leftover_letters, _Ln, _mask_emails, _prepare, _words_conf
 from cardscan.parsing.person import _find_name
 from cardscan.parsing.phones import NO_PLUS, PhoneHit, RegionGuess, find_phones, infer_region, region_of
@@ -27,7 +27,6 @@ from cardscan.parsing.readings import merge_readings
 from cardscan.parsing.region import _region_from_numbers, misgrouped, pointed_to
 from cardscan.parsing.scripts import find_other_name
 from cardscan.parsing.titles import _find_title
-from cardscan.parsing.vocab import _PERSONAL_DOMAINS
 from cardscan.parsing.web import (
     _check_site_against_emails,
     _email_domains,
@@ -112,7 +111,7 @@ def parse(ocr: OcrResult, /, qr: Sequence[QrPayload] = (), *, region: str | None
     """use_model=False decides name, title and company by the rules alone (no line-role model)."""
     r = _read_lines(ocr, region)
     lines, email_hits, site_hits, phone_hits, reg = r.lines, r.email_hits, r.site_hits, r.phone_hits, r.reg
-    mail_domains, domains = r.mail_domains, r.domains
+    domains = r.domains
 
     emails = tuple(_email_field(h, lines) for h in email_hits)
     phones = tuple(_phone(h, lines) for h in phone_hits)
@@ -136,17 +135,12 @@ def parse(ocr: OcrResult, /, qr: Sequence[QrPayload] = (), *, region: str | None
     if company is None:
         company = scripts.find_script_company(lines)
 
-    emails = tuple(_capital_i(f, name[1].value if name else None) for f in emails)
     # each address against the card's website, company and holder's name; then each website
     # against the addresses as they now stand
     hosts = [_host(w.value) for w in websites]
     printed = (company.raw or company.value) if company else None
-    emails = tuple(crosscheck.check_email(f, hosts, printed, name[1].value if name else None)
-                   if f.value.rsplit("@", 1)[-1].split(".")[0].casefold() not in _PERSONAL_DOMAINS else f
-                   for f in emails)
-    mail_domains = [d for d in dict.fromkeys(f.value.rsplit("@", 1)[-1].casefold() for f in emails)
-                    if d.split(".")[0] not in _PERSONAL_DOMAINS]
-    websites = tuple(_check_site_against_emails(w, mail_domains) for w in websites)
+    emails = tuple(crosscheck.check_email(f, hosts, printed, name[1].value if name else None) for f in emails)
+    websites = tuple(_check_site_against_emails(w, _email_domains(emails)) for w in websites)
 
     contact = Contact(
         name=name[1] if name else None,
@@ -198,21 +192,6 @@ def _email_field(h: EmailHit, lines: list[_Ln]) -> Field:
         flags.append("low_confidence")
     msg = h.message if h.repaired else (None if h.known_tld else "no such top-level domain; check the spelling")
     return Field(h.value, round(conf, 3), SOURCE_OCR, h.raw, tuple(dict.fromkeys(flags)), msg)
-
-
-def _capital_i(f: Field, name: str | None) -> Field:
-    """An e-mail with a lone capital I in its local part: read as the 'l' (or 'i') the card
-    holder's name spells ('Ibauer@' beside 'Lukas Bauer'), else flagged: a follow-up sent to the
-    wrong letter goes to a stranger or bounces."""
-    got = l_or_i(f.value, words_of(name) if name else ())
-    if got is None:
-        return f
-    value, spelled = got
-    if spelled:
-        return replace(f, value=value, flags=tuple(dict.fromkeys(f.flags + ("repaired",))),
-                       message=f.message or "a capital I read where the name spells the letter")
-    return replace(f, confidence=min(f.confidence, LOW), flags=tuple(dict.fromkeys(f.flags + ("low_confidence",))),
-                   message=f.message or "a capital I among lower-case letters: an l or an i? Check the spelling")
 
 
 def _phone(h: PhoneHit, lines: list[_Ln]) -> Phone:

@@ -17,9 +17,10 @@ from typing import Sequence
 from rapidfuzz.distance import Levenshtein
 
 from cardscan.models import Field
-from cardscan.parsing.emails import name_patterns
+from cardscan.parsing.emails import l_or_i, name_patterns
 from cardscan.parsing.layout import fold, words_of
 from cardscan.parsing.lines import LOW
+from cardscan.parsing.vocab import _PERSONAL_DOMAINS
 
 NEAR = 2  # letters: a domain this close to the website's, and not the same, is one of them misread
 MIN_LABEL = 5  # shorter names are too easily one letter from another word
@@ -41,14 +42,22 @@ def _same_site(domain: str, host: str) -> bool:
 
 def check_email(f: Field, hosts: Sequence[str], company: str | None, name: str | None) -> Field:
     """One e-mail field against the card's website hosts, company and holder's name (the company
-    as printed: a company respelled after the domain is no evidence for it)."""
+    as printed: a company respelled after the domain is no evidence for it). A lone capital I is
+    settled first; an address it leaves in doubt is flagged and checked no further."""
     if f.source != "ocr" or "@" not in f.value:
         return f
+    got = l_or_i(f.value, words_of(name) if name else ())
+    if got is not None and not got[1]:
+        return _flag(f, "a capital I among lower-case letters: an l or an i? Check the spelling")
+    if got is not None:
+        f = replace(f, value=got[0], flags=tuple(dict.fromkeys(f.flags + ("repaired",))),
+                    message=f.message or "a capital I read where the name spells the letter")
     local, _, domain = f.value.rpartition("@")
     domain = domain.casefold()
     label = _label(domain)
     firm = re.sub(r"[^a-z0-9]", "", fold(company)) if company else ""
-    if hosts and not any(_same_site(domain, h) for h in hosts):
+    firm_mail = label not in _PERSONAL_DOMAINS  # gmail.com says nothing of the company or website
+    if firm_mail and hosts and not any(_same_site(domain, h) for h in hosts):
         near = [h for h in hosts if len(h) >= 6 and Levenshtein.distance(h, domain) <= NEAR]
         if near:
             host = near[0]
@@ -57,7 +66,7 @@ def check_email(f: Field, hosts: Sequence[str], company: str | None, name: str |
                 return replace(f, value=f"{local}@{host}", flags=tuple(dict.fromkeys(f.flags + ("repaired",))),
                                message=f.message or f"domain read as {domain}; the website and the company spell it {host}")
             return _flag(f, f"the domain differs from the website {host}: one of them is misread")
-    elif not hosts and firm and len(label) >= MIN_LABEL and label not in firm:
+    elif firm_mail and not hosts and firm and len(label) >= MIN_LABEL and label not in firm:
         words = [w for w in words_of(company or "") if len(w) >= MIN_LABEL]
         close = next((w for w in words if Levenshtein.distance(w, label) == 1), None)
         if close is not None:

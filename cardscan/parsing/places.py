@@ -16,6 +16,8 @@ from importlib import resources
 from typing import Sequence
 
 from cardscan.parsing.layout import MAX_LINE_CHARS, fold
+from cardscan.parsing.phones import _LABELS
+from cardscan.parsing.vocab import _CONTACT_LABELS, _first_names, _is_title_word
 
 MIN_LETTERS = 4  # a Latin place name shorter than this is too often a word or an initialism
 MAX_WORDS = 3
@@ -52,9 +54,6 @@ def _places() -> tuple[dict[str, tuple[str, ...]], dict[str, dict[str, tuple[str
 def _card_word(word: str) -> bool:
     """A word cards print for its own sake: a phone or contact label ("Mobile", a town in
     Alabama), a job word ("Manager")."""
-    from cardscan.parsing.phones import _LABELS
-    from cardscan.parsing.vocab import _CONTACT_LABELS, _is_title_word
-
     w = fold(word)
     return w in _LABELS or w in _CONTACT_LABELS or _is_title_word(w)
 
@@ -62,8 +61,6 @@ def _card_word(word: str) -> bool:
 def _a_persons_name(line: str, words: list[str]) -> bool:
     """A line that reads as a person's name: two to four words, no digits, the first a known first
     name."""
-    from cardscan.parsing.vocab import _first_names
-
     return 2 <= len(words) <= 4 and not any(c.isdigit() for c in line) and fold(words[0]) in _first_names()
 
 

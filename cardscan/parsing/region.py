@@ -74,13 +74,14 @@ def misgrouped(hits: list[PhoneHit]) -> bool:
     return any(h.number.startswith("+") and "+" not in h.raw and not grouped_as_printed(h) for h in hits)
 
 
-def candidate_regions(texts: list[str]) -> tuple[str, ...]:
-    """The regions the card's own print points to, most pointed-to first: a place named on it or a
-    script it prints (2 each), a postal code or its language (1 each). Ties keep this order."""
+def candidate_regions(texts: list[str], found: dict[str, int], scripts: tuple[str, ...]) -> tuple[str, ...]:
+    """The regions the card's own print points to, most pointed-to first: a place named on it
+    (`found`, places.place_regions) or a script it prints (`scripts`, places.script_regions), 2
+    each; a postal code or its language, 1 each. Ties keep this order."""
     weight: dict[str, float] = {}
-    for r, n in places.place_regions(texts).items():
+    for r, n in found.items():
         weight[r] = weight.get(r, 0.0) + 2.0 * min(n, 2)
-    for group, w in ((places.script_regions(texts), 2.0), (postcode_regions(texts), 1.0), (language_regions(texts), 1.0)):
+    for group, w in ((scripts, 2.0), (postcode_regions(texts), 1.0), (language_regions(texts), 1.0)):
         for r in group:
             weight[r] = weight.get(r, 0.0) + w
     return tuple(sorted(weight, key=lambda r: -weight[r]))
@@ -108,8 +109,9 @@ def _region_from_numbers(masked: list[str], texts: list[str], reg: RegionGuess, 
         return (len(ok), sum(grouped_as_printed(h) for h in ok))
 
     best = (score(hits), reg, hits)
-    named = set(printed) | set(places.place_regions(texts)) | set(places.script_regions(texts))
-    for r in dict.fromkeys(printed + candidate_regions(texts) + grouping_region(hits)):
+    found, scripts = places.place_regions(texts), places.script_regions(texts)
+    named = set(printed) | set(found) | set(scripts)
+    for r in dict.fromkeys(printed + candidate_regions(texts, found, scripts) + grouping_region(hits)):
         guess = RegionGuess(r, "card", {**reg.evidence, "language+numbers": 1.0})
         hs = find_phones(masked, guess, left_labels=left)
         # a tie with the fallback goes to a country the card names: its code printed without '+',

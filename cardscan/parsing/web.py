@@ -80,7 +80,8 @@ def _find_websites(masked: Sequence[str]) -> list[tuple[int, tuple[int, int], st
     return out
 
 
-def _email_domains(email_hits: Sequence[EmailHit]) -> list[str]:
+def _email_domains(email_hits: Sequence[EmailHit | Field]) -> list[str]:
+    """The domains of the addresses (hits or fields), personal mail services left out."""
     out = []
     for h in email_hits:
         d = h.value.rsplit("@", 1)[1].casefold()

@@ -17,6 +17,7 @@ below the review threshold, so the field is flagged.
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 from dataclasses import replace
@@ -85,15 +86,11 @@ def unsure_contact_token(pp: LineReading) -> bool:
     than UNSURE_GLYPH: a misread letter there sends the follow-up elsewhere. Measured on synthetic
     photos: on 700 px photos 3 of 6 wrong e-mails and 1 of 17 right ones are this unsure; on
     sharper photos none of 236 right ones."""
-    token: list = []
-    for g in list(pp.glyphs) + [None]:
-        if g is None or g.char == " ":
-            text = "".join(x.char for x in token)
-            if token and ("@" in text or _WEB.search(text)) and min(x.prob for x in token) < UNSURE_GLYPH:
-                return True
-            token = []
-        else:
-            token.append(g)
+    for space, run in itertools.groupby(pp.glyphs, key=lambda g: g.char == " "):
+        token = [] if space else list(run)
+        text = "".join(g.char for g in token)
+        if token and ("@" in text or _WEB.search(text)) and min(g.prob for g in token) < UNSURE_GLYPH:
+            return True
     return False
 
 
@@ -168,11 +165,12 @@ class LineReader:
                     chosen, other = t, p  # the same text: Tesseract's words, with its spaces
                 else:
                     chosen = with_spaces_of(p, t, crop.shape[0])
-            if other is not None and other.words and build_mod.squash(other.text) == build_mod.squash(chosen.text):
+            seen = other.text if other is not None and other.words else ""
+            if seen and build_mod.squash(seen) == build_mod.squash(chosen.text):
                 chosen = _agree(chosen)
-            elif other is not None and other.words and disagree(chosen.text, other.text):
+            elif seen and disagree(chosen.text, seen):
                 chosen = _doubt(chosen)
-            elif unsure_contact_token(p):
+            elif unsure_contact_token(p) and not (contact_tokens(seen)["email"] or contact_tokens(seen)["web"]):
                 chosen = _doubt(chosen)  # only PP-OCR sees the address, and one of its characters is a guess
             parts.append((box, crop.shape[1], chosen, other))
         size = (card.pixels.shape[1], card.pixels.shape[0])
