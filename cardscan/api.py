@@ -100,6 +100,9 @@ TEST_ENGINE_ENV = "CARDSCAN_TEST_ENGINE_FACTORY"
 
 def load_engine(options: Options) -> ocr_mod.OcrEngine:
     """The OCR engine for these options (the test hook's engine when that is set)."""
+    from cardscan.reading.ocr import sessions
+
+    sessions.use(options.runtime)
     hook = os.environ.get(TEST_ENGINE_ENV)
     if hook:
         module, _, attr = hook.partition(":")

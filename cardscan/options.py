@@ -11,6 +11,7 @@ from cardscan.errors import BadArgumentsError
 
 _LANG_RE = re.compile(r"^[A-Za-z0-9_]+(\+[A-Za-z0-9_]+)*$")
 READERS = ("lines", "tesseract", "careful")
+RUNTIMES = ("auto", "onnxruntime", "openvino")  # the line reader's model runtimes (reading/ocr/sessions.py)
 _REGION_RE = re.compile(r"^[A-Z]{2}$")
 _LOCAL_CLUSTER_RE = re.compile(r"^local:(\d+)$")
 _CLUSTER_ADDRESS_RE = re.compile(r"^([a-z]+://)?[^\s/:]+:\d+$")
@@ -58,6 +59,9 @@ class Options:
     # lines: text-line detector + PP-OCR/Tesseract line recognisers; tesseract: Tesseract's looks
     # (page layout on the whole card); careful: both readers, their contacts merged
     reader: str = "lines"
+    # what runs the line reader's models: auto (openvino in bfloat16 where the CPU has it, else
+    # onnxruntime) | onnxruntime | openvino (reading/ocr/sessions.py)
+    runtime: str = "auto"
     jobs: int = 0  # worker processes; 0 = number of cores
     max_image_mpixels: float = 250.0  # refuse images larger than this (decompression bombs)
     ocr_timeout: float = 60.0  # seconds per OCR call
@@ -82,6 +86,8 @@ class Options:
             raise BadArgumentsError(f"--engine must be auto, tesserocr or pytesseract, not {self.engine!r}")
         if self.second_engine not in ("off", "rapidocr"):
             raise BadArgumentsError(f"--second-engine must be off or rapidocr, not {self.second_engine!r}")
+        if self.runtime not in RUNTIMES:
+            raise BadArgumentsError(f"--runtime must be one of {', '.join(RUNTIMES)}, not {self.runtime!r}")
         if self.reader not in READERS:
             raise BadArgumentsError(f"--reader must be one of {', '.join(READERS)}, not {self.reader!r}")
         if self.event_date is not None:

@@ -256,7 +256,7 @@ def _part(kind: str, photos: list[Path], options: Options) -> RunStats:
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
         json.dump({"kind": kind, "photos": [str(p) for p in photos], "lang": options.lang, "jobs": options.jobs,
                    "engine": options.engine, "region": options.region,
-                   "reader": options.reader, "cluster": options.cluster}, fh)
+                   "reader": options.reader, "runtime": options.runtime, "cluster": options.cluster}, fh)
         spec = fh.name
     env = dict(os.environ)
     if kind == "baseline":
@@ -360,8 +360,10 @@ def _child(spec_path: str) -> int:
         cards = None
     else:
         options = Options(lang=spec["lang"], jobs=spec["jobs"], engine=spec["engine"], region=spec["region"],
-                          reader=spec.get("reader", Options.reader))
-        label = f"cardscan scan ({options.workers} workers, --reader {options.reader})"
+                          reader=spec.get("reader", Options.reader), runtime=spec.get("runtime", Options.runtime))
+        from cardscan.reading.ocr import sessions
+
+        label = f"cardscan scan ({options.workers} workers, --reader {options.reader}, {sessions.describe(options.runtime)})"
         n, cards, failures = run_cardscan(photos, options)
     seconds = time.perf_counter() - t0
     rself, rchild = _rusage()

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, NoReturn, Sequence
 from cardscan import cli as commands
 from cardscan.contacts.fields import DEFAULT_REVIEW_THRESHOLD, ReviewPolicy
 from cardscan.errors import BadArgumentsError, CardscanError, ConfigError, ExitCode, Terminated
-from cardscan.options import READERS, Options
+from cardscan.options import READERS, RUNTIMES, Options
 from cardscan.safety import safe_text
 from cardscan.store import MAX_ID
 
@@ -135,6 +135,9 @@ def add_scan_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reader", default=None, choices=READERS,
                    help="lines: find text lines, read each with PP-OCR and Tesseract (default); tesseract: "
                         "Tesseract's page layout alone (faster, weaker on phone photos); careful: both, merged")
+    p.add_argument("--runtime", default="auto", choices=RUNTIMES,
+                   help="what runs the line reader's models: auto (default: openvino in bfloat16 where the "
+                        "CPU has bfloat16 instructions, else onnxruntime), onnxruntime or openvino")
     p.add_argument("--second-engine", default="off", choices=("off", "rapidocr"),
                    help="second OCR opinion for poorly read cards (needs the rapidocr extra)")
     p.add_argument("-j", "--jobs", type=int, default=0, metavar="N", help="worker processes (default: one per core)")
@@ -173,7 +176,7 @@ def options_from_args(args: argparse.Namespace, *, config: Config | None = None,
     for what they leave open.  ``config`` None (a broken file) also means no follow-up drafts."""
     kw = {k: getattr(args, k) for k in ("db", "event", "event_date", "note", "region", "lang", "engine", "jobs",
                                          "max_image_mpixels", "review_threshold", "auto_merge", "followup_drafts",
-                                         "second_engine", "cluster", "shared_paths", "busy_timeout")
+                                         "second_engine", "cluster", "shared_paths", "busy_timeout", "runtime")
           if hasattr(args, k)}
     if "lang" in kw:
         scan = config.scan if config is not None else None

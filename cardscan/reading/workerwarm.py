@@ -56,13 +56,16 @@ try:
 except Exception:  # noqa: BLE001 - pragma: no cover - a worker then loads them on its first card
     pass
 
-# The line reader's ONNX sessions (detector, recogniser, direction classifier): loaded once here
-# and shared copy-on-write by every forked worker. Each runs with one thread and no thread pool
-# of its own, so the fork copies no running threads.
+# The line reader's onnxruntime sessions (detector, recogniser, direction classifier): loaded once
+# here and shared copy-on-write by every forked worker. Each runs with one thread and no thread
+# pool of its own, so the fork copies no running threads. Not when the workers will run the models
+# with OpenVINO (`sessions.resolve`): importing it starts threads, which a fork does not copy, so
+# each worker loads its own models.
 try:
     from cardscan.reading.ocr import recognise, sessions
 
-    sessions.preload()
-    recognise.charset()
+    if sessions.resolve("auto") == "onnxruntime":
+        sessions.preload()
+        recognise.charset()
 except Exception:  # noqa: BLE001 - pragma: no cover - a worker loads them itself, and says why it cannot
     pass

@@ -29,6 +29,7 @@ from cardscan.reading.ocr import build as build_mod
 from cardscan.reading.ocr import orient as orient_mod
 from cardscan.reading.ocr import scripts as scripts_mod
 from cardscan.reading.ocr.detect import DET_LONG_SIDE, TextBox, detect_lines
+from cardscan.reading.ocr.sessions import REC_MODEL, model
 from cardscan.reading.ocr.recognise import (LineReading, crop_line, pp_recognise, tesseract_line,
                                             widest_unspaced_step, with_spaces_of)
 from cardscan.reading.preprocess import rotate_right_angle
@@ -174,4 +175,5 @@ class LineReader:
                 chosen = _doubt(chosen)  # only PP-OCR sees the address, and one of its characters is a guess
             parts.append((box, crop.shape[1], chosen, other))
         size = (card.pixels.shape[1], card.pixels.shape[0])
-        return card, build_mod.build(parts, engine=self.name, size=size)
+        engine = f"{self.name} on {model(REC_MODEL).runtime}"  # "... on openvino bf16": what read the lines
+        return card, build_mod.build(parts, engine=engine, size=size)

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 from cardscan.reading.ocr.detect import TextBox
-from cardscan.reading.ocr.sessions import CLS_MODEL, session
+from cardscan.reading.ocr.sessions import CLS_MODEL, model
 
 CLS_SHAPE = (48, 192)
 VOTE_LINES = 12  # the longest lines vote
@@ -43,7 +43,7 @@ def upside_down_share(crops: list[np.ndarray]) -> float:
         return 0.0
     pick = sorted(range(len(crops)), key=lambda i: -crops[i].shape[1] / max(1, crops[i].shape[0]))[:VOTE_LINES]
     x = np.stack([_norm(crops[i]) for i in pick])
-    probs = session(CLS_MODEL).run(None, {"x": x})[0]
+    probs = model(CLS_MODEL).run(x)
     weights = np.array([min(10.0, crops[i].shape[1] / max(1, crops[i].shape[0])) for i in pick])
     return float((probs[:, 1] * weights).sum() / max(weights.sum(), 1e-6))
 

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from cardscan.models import Line, Word
-from cardscan.reading.ocr.sessions import REC_MODEL, session
+from cardscan.reading.ocr.sessions import REC_MODEL, model
 
 REC_HEIGHT = 48
 MAX_RATIO = 40.0  # a line wider than 40x its height is recognised in pieces by nobody: clipped
@@ -48,8 +48,7 @@ _CHARS: list[str] | None = None
 def charset() -> list[str]:
     global _CHARS
     if _CHARS is None:
-        meta = session(REC_MODEL).get_modelmeta().custom_metadata_map
-        _CHARS = ["<blank>"] + meta["character"].splitlines() + [" "]
+        _CHARS = ["<blank>"] + model(REC_MODEL).metadata("character").splitlines() + [" "]
     return _CHARS
 
 
@@ -113,13 +112,23 @@ def pp_recognise(crops: list[np.ndarray]) -> list[LineReading]:
     No batching: a batch is padded to its widest line (and PP-OCR's own inference pads to at
     least 320 px), and the convolutions pay for the padding. On the dev cards (one thread) batches
     of 8 padded so cost 0.27 s CPU a card, one unpadded line a call 0.18 s, with the same accuracy
-    (the padding also changes what the model reads in a few lines, either way)."""
-    sess = session(REC_MODEL)
+    (the padding also changes what the model reads in a few lines, either way).
+
+    A runtime that compiles each input shape (OpenVINO) gets the line padded on the right to a
+    multiple of its `width_step` (at most 31 px of 0, PP-OCR's own padding value), and the time
+    steps of the padding are dropped from its output."""
+    rec = model(REC_MODEL)
     out = []
     for c in crops:
         ratio = min(MAX_RATIO, c.shape[1] / max(1, c.shape[0]))
         width = max(1, int(np.ceil(REC_HEIGHT * ratio)))
-        preds = sess.run(None, {"x": _norm(c, width)[None]})[0]
+        padded = -(-width // rec.width_step) * rec.width_step
+        x = _norm(c, width)
+        if padded != width:
+            x = np.pad(x, ((0, 0), (0, 0), (0, padded - width)))
+        preds = rec.run(x[None])
+        if padded != width:  # the steps that saw the line, not its padding
+            preds = preds[:, :max(1, int(round(preds.shape[1] * width / padded)))]
         scale = c.shape[1] / preds.shape[1]  # crop px per time step
         gs = glyphs(preds[0].argmax(axis=1), preds[0].max(axis=1), scale)
         out.append(LineReading(words_from_glyphs(gs, c.shape[0]), "pp-ocr", tuple(gs)))

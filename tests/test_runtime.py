@@ -1,0 +1,168 @@
+"""The line reader's model runtimes (reading/ocr/sessions.py): onnxruntime in float32 and OpenVINO
+(bfloat16 where the CPU has it), with the real models. Mocks only stand in for a machine without
+bfloat16 or without OpenVINO, and for a model OpenVINO cannot load."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from cardscan.errors import BadArgumentsError, MissingDependencyError
+from cardscan.options import Options
+from cardscan.reading import pipeline
+from cardscan.reading.ocr import detect, recognise, sessions
+from cardscan.reading.ocr import tesseract as ocr_mod
+from tests.imaging_fixtures import CARD_LINES, encode, photo_scene, render_card
+
+pytest.importorskip("openvino")
+
+
+@pytest.fixture(autouse=True)
+def _back_to_auto():
+    yield
+    sessions.use("auto")
+
+
+def squashed(text: str) -> str:
+    return "".join(text.split()).lower()
+
+
+def _lines(runtime: str) -> list[recognise.LineReading]:
+    sessions.use(runtime)
+    card = render_card()
+    boxes = sorted(detect.detect_lines(card), key=lambda b: (b.bounds[1], b.bounds[0]))
+    return recognise.pp_recognise([recognise.crop_line(card, b.quad) for b in boxes])
+
+
+def test_both_runtimes_read_the_card_alike_and_place_the_words_alike():
+    ort, ov = _lines("onnxruntime"), _lines("openvino")
+    assert sessions.model(sessions.REC_MODEL).runtime.startswith("openvino")
+    assert len(ort) == len(ov) >= len(CARD_LINES)
+    assert [squashed(r.text) for r in ov] == [squashed(r.text) for r in ort]
+    for a, b in zip(ort, ov):  # the padded time steps are dropped: the glyphs sit where they did
+        assert len(a.glyphs) == len(b.glyphs)
+        for ga, gb in zip(a.glyphs, b.glyphs):
+            assert abs(ga.x0 - gb.x0) <= 8 and abs(ga.x1 - gb.x1) <= 8
+
+
+def test_openvino_pads_the_line_to_its_width_step_and_reads_only_the_line():
+    sessions.use("openvino")
+    rec = sessions.model(sessions.REC_MODEL)
+    assert rec.width_step == sessions.OV_WIDTH_STEP
+    card = render_card()
+    box = sorted(detect.detect_lines(card), key=lambda b: b.bounds[1])[0]
+    crop = recognise.crop_line(card, box.quad)
+    r = recognise.pp_recognise([crop])[0]
+    assert squashed(r.text) == squashed(CARD_LINES[0])
+    assert max(g.x1 for g in r.glyphs) <= crop.shape[1] + 2 * crop.shape[1] / max(1, len(r.glyphs))
+
+
+def test_a_scan_gives_the_same_contact_with_either_runtime():
+    engine = ocr_mod.get_engine(Options())
+    data = encode(photo_scene().image, "PNG")
+    got = {}
+    for runtime in ("onnxruntime", "openvino"):
+        opts = Options(runtime=runtime, jobs=1, keep_crops=False, followup_drafts=False)
+        sessions.use(runtime)
+        out = pipeline.process_data("card.png", data, engine, opts)
+        assert out.ok, out.error
+        c = out.contact
+        got[runtime] = (c.name.value, [e.value for e in c.emails], [p.number for p in c.phones])
+    assert got["openvino"] == got["onnxruntime"]
+    assert got["openvino"][0] == "Quentin Harrowgate"
+
+
+def test_auto_is_openvino_only_where_the_cpu_has_bfloat16(monkeypatch):
+    monkeypatch.setattr(sessions, "cpu_has_bf16", lambda: False)
+    assert sessions.resolve("auto") == "onnxruntime"
+    assert sessions.describe("auto") == "onnxruntime"
+    assert sessions.describe("openvino") == "openvino f32"
+    monkeypatch.setattr(sessions, "cpu_has_bf16", lambda: True)
+    assert sessions.resolve("auto") == "openvino"
+    assert sessions.describe("auto") == "openvino bf16"
+    assert sessions.resolve("onnxruntime") == "onnxruntime"
+
+
+def test_an_unknown_runtime_is_a_bad_argument():
+    with pytest.raises(BadArgumentsError, match="--runtime"):
+        Options(runtime="tensorflow")
+    with pytest.raises(BadArgumentsError, match="--runtime"):
+        sessions.resolve("gpu")
+    out = subprocess.run([sys.executable, "-m", "cardscan", "scan", "x.jpg", "--runtime", "gpu"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1 and "--runtime" in out.stderr
+
+
+def test_openvino_asked_for_but_missing_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "openvino", None)  # an install without it
+    sessions.use("openvino")
+    with pytest.raises(MissingDependencyError, match="openvino") as e:
+        sessions.model(sessions.CLS_MODEL)
+    assert "--runtime onnxruntime" in (e.value.hint or "")
+
+
+def test_auto_reads_with_onnxruntime_when_openvino_cannot_load_a_model(monkeypatch, caplog):
+    def broken(path):
+        raise MissingDependencyError(f"OpenVINO could not load {path.name}: injected")
+
+    monkeypatch.setattr(sessions, "cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(sessions, "OvModel", broken)
+    sessions.use("onnxruntime")  # drop the models loaded so far
+    sessions.use("auto")
+    with caplog.at_level("WARNING"):
+        m = sessions.model(sessions.CLS_MODEL)
+    assert m.runtime == "onnxruntime"
+    assert "reading with onnxruntime instead" in caplog.text
+    sessions.use("onnxruntime")
+    sessions.use("openvino")  # asked for by name: the failure is the answer
+    with pytest.raises(MissingDependencyError, match="injected"):
+        sessions.model(sessions.CLS_MODEL)
+
+
+def test_the_forkserver_never_imports_openvino():
+    """OpenVINO starts threads when imported, and a fork copies none: the workers import it."""
+    code = ("import sys\n"
+            "import cardscan.reading.workerwarm\n"
+            "from cardscan.reading.ocr import sessions\n"
+            "print(sessions.resolve('auto'), 'openvino' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    runtime, imported = out.stdout.split()
+    assert imported == "False"
+    if runtime == "onnxruntime":  # then its sessions are preloaded for the workers to share
+        code2 = code.replace("print(", "print(len(sessions._MODELS), ")
+        out2 = subprocess.run([sys.executable, "-c", code2], capture_output=True, text=True, timeout=120, check=True)
+        assert out2.stdout.split()[0] == "3"
+
+
+def test_a_worker_pool_reads_with_the_runtime_it_was_given(tmp_path):
+    from cardscan import api
+
+    photo = tmp_path / "card.png"
+    photo.write_bytes(encode(photo_scene().image, "PNG"))
+    res = {}
+    for runtime in ("onnxruntime", "openvino"):
+        opts = Options(runtime=runtime, jobs=2, db=tmp_path / f"{runtime}.db", followup_drafts=False)
+        result = api.scan([str(photo)], options=opts)
+        assert not result.failures
+        assert [i.contact_id is not None for i in result.items] == [True]
+        from cardscan.store import Store
+
+        with Store(opts.db) as store:
+            res[runtime] = [r[0] for r in store.connection.execute("SELECT ocr_engine FROM cards")]
+    assert res["onnxruntime"][0].endswith(" on onnxruntime")
+    assert res["openvino"][0].endswith(sessions.describe("openvino"))
+
+
+def test_models_load_once_per_runtime():
+    sessions.use("openvino")
+    a = sessions.model(sessions.CLS_MODEL)
+    assert sessions.model(sessions.CLS_MODEL) is a
+    sessions.use("auto" if sessions.resolve("auto") == "openvino" else "openvino")
+    assert sessions.model(sessions.CLS_MODEL) is a  # the same runtime: kept
+    sessions.use("onnxruntime")
+    b = sessions.model(sessions.CLS_MODEL)
+    assert b is not a and b.runtime == "onnxruntime"
+    x = np.zeros((1, 3, 48, 192), np.float32)
+    assert b.run(x).shape == a.run(x).shape
