@@ -19,6 +19,7 @@ only when they will be used).
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 import sys
@@ -121,9 +122,10 @@ def _import_openvino() -> Any:
     return ov
 
 
+@functools.cache
 def cpu_has_bf16() -> bool:
     """The CPU has bfloat16 instructions (AVX512_BF16 or AMX), read without importing OpenVINO
-    on Linux (its flags in /proc/cpuinfo); elsewhere OpenVINO is asked."""
+    on Linux (its flags in /proc/cpuinfo); elsewhere OpenVINO is asked. Asked once a process."""
     if sys.platform.startswith("linux"):
         try:
             with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
