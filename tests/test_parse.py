@@ -954,6 +954,30 @@ def test_a_number_continued_by_its_last_digits(printed: str, numbers: list[str])
     assert all(p.type == "work" for p in c.phones)
 
 
+@pytest.mark.parametrize("printed, numbers, types", [
+    ("Tel: +91 522 2612345  Fax: 2612346", ["+915222612345", "+915222612346"], ["work", "fax"]),
+    ("Off: 0522-2612345\nResi: 2634567", ["+915222612345", "+915222634567"], ["work", "other"]),
+    ("Tel. +49 89 1234567\nFax 1234568", ["+49891234567", "+49891234568"], ["work", "fax"]),
+])
+def test_a_labelled_number_without_its_area_code_takes_the_cards(printed: str, numbers: list[str],
+                                                                   types: list[str]) -> None:
+    c = parse_text("Ramesh Kumar\nSharma Traders\nShop 12, Aminabad, Lucknow - 226018\n" + printed)
+    assert [p.number for p in c.phones] == numbers
+    assert [p.type for p in c.phones] == types
+    guessed = c.phones[1]
+    assert guessed.confidence < 0.6 and "area code" in (guessed.message or "")  # flagged for review
+
+
+@pytest.mark.parametrize("printed", [
+    "Tel: +91 522 2612345\nLucknow 2612346",  # no phone label before the digits
+    "Tel: +91 522 2612345\nPIN 226001",  # a postal code, labelled as one
+    "Mob: +91 98390 12345\nFax: 2612346",  # a mobile number has no area code to lend
+])
+def test_unlabelled_or_other_digits_take_no_area_code(printed: str) -> None:
+    c = parse_text("Ramesh Kumar\nSharma Traders\nShop 12, Aminabad, Lucknow - 226018\n" + printed)
+    assert len(c.phones) == 1
+
+
 def test_two_addresses_on_one_line_after_a_comma_stay_two() -> None:
     c = parse_text("Ramesh Sharma\nSharma Traders\nramesh.sharma@gmail.com, info@sharma.in")
     assert sorted(e.value for e in c.emails) == ["info@sharma.in", "ramesh.sharma@gmail.com"]

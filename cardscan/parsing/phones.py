@@ -29,7 +29,7 @@ for _type, _words in {
     "mobile": """m mob mobile mobil cell cel celular cellular cellphone handphone hp handy portable
         port movil gsm whatsapp wa whats zap dd keitai c""",
     "fax": "f fax telefax fx facsimile fac",
-    "other": "home res residence pager beeper",
+    "other": "home res resi residence pager beeper",
 }.items():
     for _w in _words.split():
         _LABELS.setdefault(_w, _type)
@@ -189,7 +189,67 @@ def find_phones(
                 continue
             seen.add(key)
             hits.append(h)
+    areas = _area_codes(hits)
+    if areas:
+        for i, line in enumerate(lines):
+            text = line[:MAX_LINE_CHARS].translate(_SEP_TRANS)
+            for h in _without_area_code(text, i, areas, [x.span for x in hits if x.line == i]):
+                key = re.sub(r"\D", "", h.number)[-9:]
+                if key not in seen:
+                    seen.add(key)
+                    hits.append(h)
+        hits.sort(key=lambda h: (h.line, h.span[0]))
     return hits
+
+
+def _area_codes(hits: Sequence[PhoneHit]) -> list[tuple[PhoneHit, int, str]]:
+    """(hit, country code, area code) of the card's valid fixed-line numbers whose country has
+    geographic area codes, first printed first."""
+    out = []
+    for h in hits:
+        if "invalid" in h.flags or not h.number.startswith("+"):
+            continue
+        num = phonenumbers.parse(h.number)
+        n = phonenumbers.length_of_geographical_area_code(num)
+        if n and phonenumbers.number_type(num) in (PhoneNumberType.FIXED_LINE, PhoneNumberType.FIXED_LINE_OR_MOBILE):
+            area = (num.country_code, phonenumbers.national_significant_number(num)[:n])
+            if all((c, a) != area for _, c, a in out):
+                out.append((h, *area))
+    return out
+
+
+_LOCAL_RE = re.compile(r"(?<![\w+(])\d(?:[ \-]?\d){4,7}(?![\w)])")  # 6-8 digits: a local number
+
+
+def _without_area_code(text: str, i: int, areas: Sequence[tuple[PhoneHit, int, str]],
+                       taken: Sequence[tuple[int, int]]) -> list[PhoneHit]:
+    """Labelled numbers printed without the area code another number of the card prints
+    ("Tel: +91 522 2612345", then "Fax: 2612346"): each is read in the first such area where it
+    is a valid fixed-line number. A guess on the card's word, so flagged for review; a run with
+    no phone label before it (a postal code, a date) is never taken."""
+    out = []
+    prev_end = 0
+    for m in _LOCAL_RE.finditer(text):
+        if any(a < m.end() and m.start() < b for a, b in taken):
+            prev_end = max(prev_end, m.end())
+            continue
+        prefix = text[prev_end:m.start()]
+        prev_end = m.end()
+        typ = label_type(prefix)
+        if typ is None or _forbidden_label(prefix) or re.search(r"\d", prefix.strip(" ,;|/:.-")[-12:]):
+            continue
+        digits = re.sub(r"\D", "", m.group(0))
+        for src, cc, area in areas:
+            num = _parse_valid(f"+{cc}{area}{digits}", None)
+            if num is not None and phonenumbers.number_type(num) in (PhoneNumberType.FIXED_LINE,
+                                                                      PhoneNumberType.FIXED_LINE_OR_MOBILE):
+                label_text = prefix.strip(" ,;|/")[-40:]
+                out.append(PhoneHit(_e164(num), typ, f"{label_text} {m.group(0)}".strip(), i, 0.55,
+                                    ("low_confidence",),
+                                    f"printed without its area code; the area code is that of {src.raw!r}",
+                                    (m.start(), m.end())))
+                break
+    return out
 
 
 _GLUED_AFTER_RE = re.compile(r"(?<=\d)[A-Za-z][A-Za-z.\-]*")  # "555-0112Fax", "0011Mobile:"
