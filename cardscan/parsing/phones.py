@@ -202,6 +202,9 @@ def find_phones(
     return hits
 
 
+MAX_AREAS = 4  # areas tried for a number printed without one (a hostile card prints dozens)
+
+
 def _area_codes(hits: Sequence[PhoneHit]) -> list[tuple[PhoneHit, int, str]]:
     """(hit, country code, area code) of the card's valid fixed-line numbers whose country has
     geographic area codes, first printed first."""
@@ -215,7 +218,7 @@ def _area_codes(hits: Sequence[PhoneHit]) -> list[tuple[PhoneHit, int, str]]:
             area = (num.country_code, phonenumbers.national_significant_number(num)[:n])
             if all((c, a) != area for _, c, a in out):
                 out.append((h, *area))
-    return out
+    return out[:MAX_AREAS]
 
 
 _LOCAL_RE = re.compile(r"(?<![\w+(])\d(?:[ \-]?\d){4,7}(?![\w)])")  # 6-8 digits: a local number
