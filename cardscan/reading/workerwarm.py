@@ -3,9 +3,10 @@
 Everything a worker needs on its first card is loaded here, so each worker forks with it already
 in memory instead of paying for it again: the pipeline's imports (numpy, OpenCV, zxing-cpp,
 tesserocr, onnxruntime, phonenumbers' metadata), the country-name table the phone stage builds on
-first use, Pillow's format plugins and the parser's lazily loaded tables and libraries, and the
-line reader's three ONNX sessions with its character table (one session per
-model, shared by the forked workers). No Tesseract engine is loaded here: each worker opens its own.
+first use, Pillow's format plugins and the parser's lazily loaded tables and libraries, and, when
+onnxruntime runs the line reader's models (`sessions.resolve`), its three sessions with the
+character table (one session per model, shared by the forked workers; OpenVINO is left to each
+worker). No Tesseract engine is loaded here: each worker opens its own.
 
 Only the forkserver should import this module: it ignores SIGINT first, as the forkserver itself
 does once its preloading is done, so a Ctrl-C during these imports cannot kill the forkserver
