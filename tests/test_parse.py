@@ -958,6 +958,7 @@ def test_a_number_continued_by_its_last_digits(printed: str, numbers: list[str])
     ("Tel: +91 522 2612345  Fax: 2612346", ["+915222612345", "+915222612346"], ["work", "fax"]),
     ("Off: 0522-2612345\nResi: 2634567", ["+915222612345", "+915222634567"], ["work", "other"]),
     ("Tel. +49 89 1234567\nFax 1234568", ["+49891234567", "+49891234568"], ["work", "fax"]),
+    ("Tel: +91 5222612345 Fax: 2612346", ["+915222612345", "+915222612346"], ["work", "fax"]),
 ])
 def test_a_labelled_number_without_its_area_code_takes_the_cards(printed: str, numbers: list[str],
                                                                    types: list[str]) -> None:

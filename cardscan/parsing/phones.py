@@ -236,7 +236,7 @@ def _without_area_code(text: str, i: int, areas: Sequence[tuple[PhoneHit, int, s
         if any(a < m.end() and m.start() < b for a, b in taken):
             prev_end = max(prev_end, m.end())
             continue
-        prefix = text[prev_end:m.start()]
+        prefix = text[max([prev_end] + [b for _, b in taken if b <= m.start()]):m.start()]
         prev_end = m.end()
         typ = label_type(prefix)
         if typ is None or _forbidden_label(prefix) or re.search(r"\d", prefix.strip(" ,;|/:.-")[-12:]):
