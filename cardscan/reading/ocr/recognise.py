@@ -52,11 +52,12 @@ def charset() -> list[str]:
     return _CHARS
 
 
-def _norm(crop: np.ndarray, width: int) -> np.ndarray:
+def _norm(crop: np.ndarray, width: int, pad_to: int = 0) -> np.ndarray:
+    """The crop at REC_HEIGHT and at most `width` px, on a zero background `pad_to` (or `width`) wide."""
     h, w = crop.shape[:2]
     rw = min(width, max(1, int(np.ceil(REC_HEIGHT * w / h))))
     img = cv2.resize(crop, (rw, REC_HEIGHT), interpolation=cv2.INTER_AREA if h > REC_HEIGHT else cv2.INTER_LINEAR)
-    x = np.zeros((3, REC_HEIGHT, width), dtype=np.float32)
+    x = np.zeros((3, REC_HEIGHT, max(width, pad_to)), dtype=np.float32)
     x[:, :, :rw] = (img[:, :, ::-1].astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)
     return x
 
@@ -123,10 +124,7 @@ def pp_recognise(crops: list[np.ndarray]) -> list[LineReading]:
         ratio = min(MAX_RATIO, c.shape[1] / max(1, c.shape[0]))
         width = max(1, int(np.ceil(REC_HEIGHT * ratio)))
         padded = -(-width // rec.width_step) * rec.width_step
-        x = _norm(c, width)
-        if padded != width:
-            x = np.pad(x, ((0, 0), (0, 0), (0, padded - width)))
-        preds = rec.run(x[None])
+        preds = rec.run(_norm(c, width, padded)[None])
         if padded != width:  # the steps that saw the line, not its padding
             preds = preds[:, :max(1, int(round(preds.shape[1] * width / padded)))]
         scale = c.shape[1] / preds.shape[1]  # crop px per time step

@@ -7,9 +7,9 @@ single-threaded too, see `limit_threads`).
 Runtimes (`--runtime`):
 - ``onnxruntime``: float32, the reference.
 - ``openvino``: OpenVINO's CPU plugin, computing in bfloat16 where the CPU has bfloat16 instructions
-  (AVX512_BF16 or AMX). On this project's 2-core machine (AVX512_BF16) one detector call took 0.58x
-  and a recogniser call 0.62x the CPU of onnxruntime's; the fields read from the dev cards and three
-  synthetic sets came out the same within a field or two either way (README, Speed).
+  (AVX512_BF16 or AMX). On this project's 2-core machine (AVX512_BF16) one detector call took 0.5-0.6x
+  and a recogniser call about 0.6x the CPU of onnxruntime's; the fields read from the dev cards and
+  five synthetic sets came out the same within a field or two either way (README, Accuracy).
 - ``auto`` (the default): openvino when it is installed and the CPU has bfloat16 instructions, else
   onnxruntime (without them OpenVINO computes in float32 at onnxruntime's speed).
 
