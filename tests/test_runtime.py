@@ -63,6 +63,33 @@ def test_openvino_pads_the_line_to_its_width_step_and_reads_only_the_line(monkey
     assert len(moved) > 50 and max(moved) <= 3  # the padding's steps dropped: the glyphs stay put
 
 
+def test_openvino_detector_gives_the_map_before_its_sigmoid_and_the_same_boxes():
+    card = render_card()
+    sessions.use("onnxruntime")
+    x, sx, sy = detect._prepare(card, detect.DET_LONG_SIDE)
+    prob = sessions.model(sessions.DET_MODEL).run(x)[0, 0]
+    assert not sessions.model(sessions.DET_MODEL).logits and 0.0 <= prob.min() and prob.max() <= 1.0
+    size = (card.shape[1], card.shape[0])
+    want = detect.boxes_from_map(prob, sx, sy, size)
+    # the same map as logits: the same pixels over the threshold and the same scores
+    logit = np.log(np.clip(prob, 1e-7, 1 - 1e-7) / (1 - np.clip(prob, 1e-7, 1 - 1e-7))).astype(np.float32)
+    got = detect.boxes_from_map(logit, sx, sy, size, logits=True)
+    assert len(got) == len(want) >= len(CARD_LINES)
+    for a, b in zip(want, got):
+        assert np.allclose(a.quad, b.quad) and abs(a.score - b.score) < 1e-4
+    sessions.use("openvino")
+    det = sessions.model(sessions.DET_MODEL)
+    raw = det.run(x)[0, 0]
+    assert det.logits and raw.min() < -1.0  # the sigmoid is left out: values beyond [0, 1]
+    boxes = detect.detect_lines(card)
+    assert len(boxes) == len(want)
+    for a in want:  # each box found by both runtimes, about where it was, about as sure
+        b = min(boxes, key=lambda t: float(np.abs(t.quad - a.quad).max()))
+        assert np.abs(a.quad - b.quad).max() <= 4 and abs(a.score - b.score) < 0.05
+    # rec and cls end in a softmax: their outputs are kept as they are
+    assert not sessions.model(sessions.REC_MODEL).logits and not sessions.model(sessions.CLS_MODEL).logits
+
+
 def test_a_scan_gives_the_same_contact_with_either_runtime():
     engine = ocr_mod.get_engine(Options())
     data = encode(photo_scene().image, "PNG")

@@ -63,14 +63,17 @@ def _order(pts: np.ndarray) -> np.ndarray:
     return np.array([tl, tr, br, bl], dtype=np.float32)
 
 
-def _box_score(prob: np.ndarray, box: np.ndarray) -> float:
+def _box_score(prob: np.ndarray, box: np.ndarray, logits: bool = False) -> float:
     h, w = prob.shape
     xmin, xmax = int(np.clip(np.floor(box[:, 0].min()), 0, w - 1)), int(np.clip(np.ceil(box[:, 0].max()), 0, w - 1))
     ymin, ymax = int(np.clip(np.floor(box[:, 1].min()), 0, h - 1)), int(np.clip(np.ceil(box[:, 1].max()), 0, h - 1))
     mask = np.zeros((ymax - ymin + 1, xmax - xmin + 1), dtype=np.uint8)
     pts = (box - [xmin, ymin]).astype(np.int32)
     cv2.fillPoly(mask, [pts], 1)
-    return float(cv2.mean(prob[ymin:ymax + 1, xmin:xmax + 1], mask)[0])
+    region = prob[ymin:ymax + 1, xmin:xmax + 1]
+    if logits:
+        region = 1.0 / (1.0 + np.exp(-region))
+    return float(cv2.mean(region, mask)[0])
 
 
 def _unclip(box: np.ndarray, ratio: float) -> np.ndarray | None:
@@ -84,9 +87,14 @@ def _unclip(box: np.ndarray, ratio: float) -> np.ndarray | None:
     return cv2.boxPoints(((cx, cy), (rw + 2 * d, rh + 2 * d), ang))
 
 
-def boxes_from_map(prob: np.ndarray, sx: float, sy: float, size: tuple[int, int]) -> list[TextBox]:
-    """DBNet post-processing of one probability map (H, W) into text boxes in image pixels."""
-    bitmap = (prob > BIN_THRESH).astype(np.uint8)
+_BIN_LOGIT = float(np.log(BIN_THRESH / (1.0 - BIN_THRESH)))  # the same pixels on the map before its sigmoid
+
+
+def boxes_from_map(prob: np.ndarray, sx: float, sy: float, size: tuple[int, int], *,
+                   logits: bool = False) -> list[TextBox]:
+    """DBNet post-processing of one probability map (H, W) into text boxes in image pixels.
+    ``logits``: the map is taken before the detector's final sigmoid (`sessions.Model.logits`)."""
+    bitmap = (prob > (_BIN_LOGIT if logits else BIN_THRESH)).astype(np.uint8)
     bitmap = cv2.dilate(bitmap, np.ones((2, 2), np.uint8))
     contours, _ = cv2.findContours(bitmap * 255, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
     w, h = size
@@ -96,7 +104,7 @@ def boxes_from_map(prob: np.ndarray, sx: float, sy: float, size: tuple[int, int]
         if min(rect[1]) < MIN_SIDE:
             continue
         box = cv2.boxPoints(rect)
-        score = _box_score(prob, box)
+        score = _box_score(prob, box, logits)
         if score < BOX_THRESH:
             continue
         grown = _unclip(box, UNCLIP)
@@ -112,5 +120,6 @@ def boxes_from_map(prob: np.ndarray, sx: float, sy: float, size: tuple[int, int]
 def detect_lines(rgb: np.ndarray, /, *, long_side: int = DET_LONG_SIDE) -> list[TextBox]:
     """Text lines of an RGB image, in no particular order."""
     x, sx, sy = _prepare(rgb, long_side)
-    prob = model(DET_MODEL).run(x)[0, 0]
-    return boxes_from_map(prob, sx, sy, (rgb.shape[1], rgb.shape[0]))
+    det = model(DET_MODEL)
+    prob = det.run(x)[0, 0]
+    return boxes_from_map(prob, sx, sy, (rgb.shape[1], rgb.shape[0]), logits=det.logits)
