@@ -92,6 +92,22 @@ def test_space_after_first_name_keeps_the_whole_local_part() -> None:
     assert values("gabriel. moreau@example.org") == ["gabriel.moreau@example.org"]
 
 
+def test_space_after_first_name_in_capitals_keeps_the_whole_local_part() -> None:
+    # OCR's space on the other side of the dot, in an address printed in capitals
+    assert values("JOHN .SMITH@YOURMAIL.COM") == ["JOHN.SMITH@yourmail.com"]
+    assert values("JOHN. SMITH@YOURMAIL.COM") == ["JOHN.SMITH@yourmail.com"]
+    assert values("Tel .SMITH@YOURMAIL.COM") == ["SMITH@yourmail.com"]  # a piece in another case stays out
+
+
+def test_label_glued_to_the_address_is_left_out() -> None:
+    hits = find_emails(["E-mailyamanaka@example.co.jp"])
+    assert [h.value for h in hits] == ["yamanaka@example.co.jp"] and hits[0].repaired
+    assert values("Emailk.ito@example.com") == ["k.ito@example.com"]
+    # an address that is itself the word: nothing to strip, or no capital E before lower case
+    assert values("email@example.com") == ["email@example.com"]
+    assert values("mailroom@example.com") == ["mailroom@example.com"]
+
+
 def test_each_address_once() -> None:
     assert values("a.b@example.com\nA.B@EXAMPLE.COM") == ["a.b@example.com"]
 

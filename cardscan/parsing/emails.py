@@ -29,6 +29,9 @@ _AT_LOOKALIKES = "©®@ⓐ"  # OCR reads a small '@' as © or ®; ⓐ from some 
 _DOMAIN_SPACES_RE = re.compile(r"@\s*[\w-]+(?:\s*[.,]\s*[\w-]+(?![\w-]*\s*@))+")
 _LOCAL_SPACES_RE = re.compile(r"[\w+'-]+(?:\s*\.\s*[\w+'-]+)+\s*@|[\w.+'-]+\s+@")
 _LABEL_PREFIX_RE = re.compile(r"^(?:e-?mail|mail)[.:]", re.I)
+# the label glued on with no colon or space ("E-mailyamanaka@"): a capital E before a lower-case
+# address (addresses are printed in lower case or wholly in capitals, the label capitalised)
+_GLUED_LABEL_RE = re.compile(r"^E-?[Mm]ail(?=[a-z0-9][a-z0-9._+'-]*@)")
 # a neighbouring word or number glued on by OCR: "Inc.robert@", "S.L.marta@" (a legal form on the line
 # above), "+81-52-582-1777.kawai@", "www.info@"
 _GLUED_RE = re.compile(r"^(?:(?:[A-Z][A-Za-z]{0,3}\.)+|\+?[\d\-]{6,}\.|www\.)(?=[a-z])")
@@ -102,7 +105,7 @@ def _candidates(text: str, /) -> list[str]:
 
 def _accept(c: str, raw: str, line: int, repaired: bool, found: dict[str, EmailHit]) -> None:
     message = None
-    label = _LABEL_PREFIX_RE.match(c)
+    label = _LABEL_PREFIX_RE.match(c) or _GLUED_LABEL_RE.match(c)
     if label and len(c) > label.end() + 3:
         c, repaired = c[label.end():], True
     glued = _GLUED_RE.match(c)
@@ -164,7 +167,8 @@ def _drop_fragments(hits: list[EmailHit]) -> list[EmailHit]:
 
     'john@ex.co' + 'john@ex.co.jp' (space before 'jp'): the longer domain wins.  'smith@ex.com' +
     'jo.smith@ex.com' (space after 'jo.'): the longer local part wins only when the extra piece is
-    lower-case letters like the rest ('Inc.robert@' or a phone number glued on loses).
+    letters in the case of the rest, lower ('jo.') or, in an address printed in capitals, upper
+    ('JOHN .SMITH@'); 'Inc.robert@' or a phone number glued on loses.
     """
     drop: set[int] = set()
     for a_i, a in enumerate(hits):
@@ -177,7 +181,8 @@ def _drop_fragments(hits: list[EmailHit]) -> list[EmailHit]:
                 drop.add(a_i)
             elif ad == bd and bl != al and bl.endswith(al):
                 extra = bl[: -len(al)].rstrip(".")
-                drop.add(a_i if re.fullmatch(r"[a-z]{1,20}", extra) else b_i)
+                same_case = r"[A-Z]{1,20}" if al.isupper() else r"[a-z]{1,20}"
+                drop.add(a_i if re.fullmatch(same_case, extra) else b_i)
     return [h for k, h in enumerate(hits) if k not in drop]
 
 
