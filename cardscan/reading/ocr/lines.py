@@ -138,7 +138,7 @@ class LineReader:
             rgb = rotate_right_angle(rgb, 90)
             boxes = self.boxes(rgb)
         crops = [crop_line(rgb, b.quad) for b in boxes]
-        if orient_mod.upside_down_share(crops) > orient_mod.FLIP_SHARE:
+        if orient_mod.turn_180(crops):
             rot = (rot + 180) % 360
             size = (rgb.shape[1], rgb.shape[0])
             rgb = rotate_right_angle(rgb, 180)
