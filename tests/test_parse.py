@@ -279,6 +279,17 @@ def test_email_domain_not_a_website_unless_printed() -> None:
     assert [w.value for w in c.websites] == ["limaconsult.com"]
 
 
+def test_a_bare_domain_after_an_email_label_is_a_misread_address_not_a_site() -> None:
+    # the '@' of a small-print address read as 'g': no website (and no e-mail) rather than a wrong one
+    c = parse_text("Ryan Caldwell\nE: ryan.caldwellgexample.au\nW: example.au")
+    assert [w.value for w in c.websites] == ["example.au"] and c.emails == ()
+    assert parse_text("Email: ann.leegexample.com").websites == ()
+    # a site after the address on the same line is still one (the address is masked out first)
+    c = parse_text("E-mail: ann@example.com | example.com")
+    assert [w.value for w in c.websites] == ["example.com"] and [e.value for e in c.emails] == ["ann@example.com"]
+    assert [w.value for w in parse_text("Web: example.com").websites] == ["example.com"]
+
+
 def test_qr_values_win() -> None:
     qr = QrPayload("vcard", "BEGIN:VCARD...", {
         "name": "Hannah Oduya", "title": "CTO", "emails": ["hannah@example.com"],

@@ -66,7 +66,11 @@ def _read_lines(ocr: OcrResult, region: str | None = None) -> _Read:
 
     email_hits = find_emails(texts)
     masked = [_mask_emails(t) for t in texts]
-    site_hits = _find_websites(masked)
+    misread: list[tuple[int, tuple[int, int]]] = []  # an address after an e-mail label, its '@' misread
+    site_hits = _find_websites(masked, misread)
+    for li, (s, e) in misread:  # no site, and no name or company either: the line is contact print
+        masked[li] = masked[li][:s] + " " * (e - s) + masked[li][e:]
+        lines[li].contact = True
     mail_domains = _email_domains(email_hits)
     site_hits += _sites_spelled_like_email_domains(masked, site_hits, mail_domains)
     for li, (s, e), _ in site_hits:

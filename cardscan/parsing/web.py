@@ -27,6 +27,12 @@ _NOT_SITE_LABELS = frozenset("e.g i.e a.m p.m".split())
 _MAIL_BRANDS = ("gmail", "googlemail", "yahoo", "hotmail", "outlook", "icloud", "protonmail", "rocketmail")
 
 
+# the line's label before a bare domain says e-mail ("E: ryan.caldwellgexample.au"): an address whose
+# '@' was misread, not a site
+# (a few spaces after it at most: an e-mail before the domain is masked out as spaces)
+_MAIL_LABEL_RE = re.compile(r"(?i)^\W*(?:e-?mail|mail|e)\s?[:.|]?\s{0,3}$")
+
+
 # OCR misreadings of a URL scheme ("hittps://", "htps;//", "http//"): repaired in place, padded
 # with spaces on the left so the positions of everything after it stay the same
 _SCHEME_RE = re.compile(r"(?i)(?<![a-z])h[il1]?t{1,2}[il1]?p(s?)(?:[:;.,]/{1,2}|//)(?=[a-z0-9])")
@@ -40,7 +46,10 @@ def _repair_scheme(text: str) -> str:
     return _SCHEME_RE.sub(fix, text)
 
 
-def _find_websites(masked: Sequence[str]) -> list[tuple[int, tuple[int, int], str]]:
+def _find_websites(masked: Sequence[str], misread: list[tuple[int, tuple[int, int]]] | None = None,
+                   ) -> list[tuple[int, tuple[int, int], str]]:
+    """The websites of the lines, as (line, span, value). ``misread``, when given, collects the spans
+    of bare domains printed after an e-mail label: addresses whose '@' was misread, no site."""
     out: list[tuple[int, tuple[int, int], str]] = []
     seen: set[str] = set()
     for i, text in enumerate(masked):
@@ -63,6 +72,10 @@ def _find_websites(masked: Sequence[str]) -> list[tuple[int, tuple[int, int], st
             if not explicit:
                 if m.start() > 0 and not text[m.start() - 1].isspace() and text[m.start() - 1] not in ":|(<[":
                     continue  # glued to other text ("ricknog3?dgmail.com"): a misread e-mail, not a site
+                if _MAIL_LABEL_RE.match(text[:m.start()]):
+                    if misread is not None:  # "E: name.surnamegexample.com": an e-mail whose '@' was misread
+                        misread.append((i, (m.start(), m.start() + len(raw))))
+                    continue
                 if labels[-2].casefold() in _PERSONAL_DOMAINS:
                     continue  # gmail.com is nobody's website
                 if labels[-2].casefold().endswith(_MAIL_BRANDS):
