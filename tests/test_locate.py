@@ -98,6 +98,23 @@ def test_a_small_card_in_a_large_photo_is_read_from_the_file_s_own_pixels(engine
     assert [e.value for e in out.contact.emails] == [CARD_LINES[-1]]
 
 
+def test_a_small_card_whose_small_print_the_photo_s_detection_missed_is_detected_again_enlarged(engine):
+    """A small card in a photo with no more pixels in the file: the detection of its neighbourhood
+    (reduced to 960 px) saw its name and company only; its region, widened, is detected again at up
+    to twice its size, and the small print is read (before: no phone, no website)."""
+    from cardscan.bench import synth
+
+    item = 9830029512  # python -m cardscan.bench.synth DIR --seed 9830 --card-width 0.3
+    ph = synth.photograph(synth.make_card(item), item, "photo", card_width=0.3)
+    out = pipeline.process_data("small.jpg", ph.data, engine, OPTS)
+    assert out.ok, out.error
+    assert any("placed by its text" in w for w in out.warnings)
+    assert out.contact.name.value == ph.truth["name"]
+    want = {p["number"] for p in ph.truth["phones"]}
+    assert want and want <= {p.number for p in out.contact.phones}
+    assert [w.value for w in out.contact.websites] == ph.truth["websites"]
+
+
 # ---- several cards, placed by their text alone ---------------------------------------------------
 
 CARD_A = ("Mirela Stanescu", "Head of Procurement", "Corvane Logistics SRL", "Tel +40 21 555 0142", "mirela@corvane.example")

@@ -52,6 +52,7 @@ LARGER_MAX = 2.0  # ... at most this many times larger
 LARGER_MIN_GAIN = 1.2  # ... and only when the decode gains at least this factor
 LARGER_MARGIN = 0.3  # ... with this share of the region's long side added around it (its small print was not seen)
 LARGER_DET_SIDE = 1600  # px: and detected at up to this long side
+CUT_MAX_UP = 2.0  # a cut the finer detection saw reduced, and no larger decode: detected again, up to this much enlarged
 
 
 @dataclass(frozen=True)
@@ -239,7 +240,24 @@ def locate(card: CardImage, reader: LineReader, larger: Larger | None = None) ->
                                      scripts=reader.scripts)
             fine_reader.tesseract_engine, fine_reader.name = reader.tesseract_engine, reader.name
             return sharper, fine_reader
+    if _scale(reader, area.pixels.shape) < 1.0:
+        # the neighbourhood was detected reduced, so the small print of a card small in the photo
+        # may not have shown (only its name, say): the region, with the wider margin, detected
+        # again at its own size or enlarged up to CUT_MAX_UP
+        wide = _widened(card, cut, LARGER_MARGIN)
+        fine_reader = LineReader(reader.tesseract, det_long_side=reader.det_long_side, scripts=reader.scripts,
+                                 det_max_up=CUT_MAX_UP)
+        fine_reader.tesseract_engine, fine_reader.name = reader.tesseract_engine, reader.name
+        return wide, fine_reader
     return cut, _Primed(reader, cut.pixels, boxes)
+
+
+def _widened(card: CardImage, cut: CardImage, margin: float) -> CardImage:
+    """The cut with ``margin`` of its long side added around it, from the photo ``card``."""
+    (l, t), (r, b) = cut.quad[0], cut.quad[2]
+    m = margin * max(r - l, b - t)
+    h, w = card.pixels.shape[:2]
+    return _cut(card, (max(0, int(l - m)), max(0, int(t - m)), min(w, int(np.ceil(r + m))), min(h, int(np.ceil(b + m)))))
 
 
 MIN_CARD_BOXES = 4  # a card of its own among several: at least this many text lines

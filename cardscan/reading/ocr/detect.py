@@ -41,9 +41,9 @@ class TextBox:
         return int(l), int(t), int(max(1, r - l)), int(max(1, b - t))
 
 
-def _prepare(rgb: np.ndarray, long_side: int) -> tuple[np.ndarray, float, float]:
+def _prepare(rgb: np.ndarray, long_side: int, max_up: float = 1.0) -> tuple[np.ndarray, float, float]:
     h, w = rgb.shape[:2]
-    s = min(1.0, long_side / max(h, w)) if long_side else 1.0
+    s = min(max_up, long_side / max(h, w)) if long_side else 1.0
     nh, nw = max(32, int(round(h * s / 32)) * 32), max(32, int(round(w * s / 32)) * 32)
     img = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
     # BGR planes in [-1, 1]: one contiguous float copy, scaled in place (the same values as
@@ -117,9 +117,10 @@ def boxes_from_map(prob: np.ndarray, sx: float, sy: float, size: tuple[int, int]
     return out
 
 
-def detect_lines(rgb: np.ndarray, /, *, long_side: int = DET_LONG_SIDE) -> list[TextBox]:
-    """Text lines of an RGB image, in no particular order."""
-    x, sx, sy = _prepare(rgb, long_side)
+def detect_lines(rgb: np.ndarray, /, *, long_side: int = DET_LONG_SIDE, max_up: float = 1.0) -> list[TextBox]:
+    """Text lines of an RGB image, in no particular order. An image smaller than ``long_side`` is
+    seen at its own size, or up to ``max_up`` times larger."""
+    x, sx, sy = _prepare(rgb, long_side, max_up)
     det = model(DET_MODEL)
     prob = det.run(x)[0, 0]
     return boxes_from_map(prob, sx, sy, (rgb.shape[1], rgb.shape[0]), logits=det.logits)

@@ -118,15 +118,16 @@ class LineReader:
     (tesserocr or the command) or None for PP-OCR alone."""
 
     def __init__(self, tesseract=None, *, det_long_side: int = DET_LONG_SIDE,  # type: ignore[no-untyped-def]
-                 scripts: scripts_mod.ScriptReader | None = None) -> None:
+                 scripts: scripts_mod.ScriptReader | None = None, det_max_up: float = 1.0) -> None:
         self.tesseract = tesseract
         self.scripts = scripts  # Tesseract's models for scripts PP-OCR does not know (Korean); None: not tried
         self.det_long_side = det_long_side
+        self.det_max_up = det_max_up  # a card smaller than det_long_side is detected up to this many times larger
         self.tesseract_engine = tesseract
         self.name = "lines (pp-ocr det+rec" + (", tesseract psm 7)" if tesseract is not None else ")")
 
     def boxes(self, rgb: np.ndarray) -> list[TextBox]:
-        return detect_lines(rgb, long_side=self.det_long_side)
+        return detect_lines(rgb, long_side=self.det_long_side, max_up=self.det_max_up)
 
     def upright(self, card: CardImage) -> tuple[CardImage, list[TextBox], list[np.ndarray]]:
         """The card turned upright, its text boxes and their line crops."""
