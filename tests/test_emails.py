@@ -97,6 +97,7 @@ def test_space_after_first_name_in_capitals_keeps_the_whole_local_part() -> None
     assert values("JOHN .SMITH@YOURMAIL.COM") == ["JOHN.SMITH@yourmail.com"]
     assert values("JOHN. SMITH@YOURMAIL.COM") == ["JOHN.SMITH@yourmail.com"]
     assert values("Tel .SMITH@YOURMAIL.COM") == ["SMITH@yourmail.com"]  # a piece in another case stays out
+    assert values("elodie _dubois@example.com") == ["elodie_dubois@example.com"]  # the space before an underscore
 
 
 def test_label_glued_to_the_address_is_left_out() -> None:

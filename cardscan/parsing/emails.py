@@ -27,7 +27,7 @@ _DOT_WORDS_RE = re.compile(r"\s*(?:\(dot\)|\[dot\]|\{dot\})\s*|\s+dot\s+(?=[A-Za
 _AT_LOOKALIKES = "©®@ⓐ"  # OCR reads a small '@' as © or ®; ⓐ from some fonts
 # (a piece that is the next address's local part, ", info@...", is not the domain's)
 _DOMAIN_SPACES_RE = re.compile(r"@\s*[\w-]+(?:\s*[.,]\s*[\w-]+(?![\w-]*\s*@))+")
-_LOCAL_SPACES_RE = re.compile(r"[\w+'-]+(?:\s*\.\s*[\w+'-]+)+\s*@|[\w.+'-]+\s+@")
+_LOCAL_SPACES_RE = re.compile(r"[\w+'-]+(?:\s*\.\s*[\w+'-]+|\s+_[\w+'-]+)+\s*@|[\w.+'-]+\s+@")
 _LABEL_PREFIX_RE = re.compile(r"^(?:e-?mail|mail)[.:]", re.I)
 # the label glued on with no colon or space ("E-mailyamanaka@"): a capital E before a lower-case
 # address (addresses are printed in lower case or wholly in capitals, the label capitalised)
