@@ -67,6 +67,19 @@ def test_turned_photos_are_read_upright(engine, degrees):
     assert "+14155550199" in [p.number for p in out.contact.phones]
 
 
+def test_a_map_of_logits_far_below_zero_scores_its_boxes_without_overflow():
+    import warnings
+
+    logits = np.full((64, 96), -200.0, np.float32)
+    logits[20:30, 10:80] = 30.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an exp() overflow would warn
+        (box,) = detect.boxes_from_map(logits, 1.0, 1.0, (96, 64), logits=True)
+    probs = (0.5 + 0.5 * np.tanh(0.5 * logits)).astype(np.float32)
+    (want,) = detect.boxes_from_map(probs, 1.0, 1.0, (96, 64))
+    assert np.allclose(box.quad, want.quad) and abs(box.score - want.score) < 1e-6
+
+
 def test_reading_the_longest_lines_both_ways_tells_which_way_is_up():
     card = render_card()
     crops = [recognise.crop_line(card, b.quad) for b in detect.detect_lines(card)]

@@ -71,8 +71,8 @@ def _box_score(prob: np.ndarray, box: np.ndarray, logits: bool = False) -> float
     pts = (box - [xmin, ymin]).astype(np.int32)
     cv2.fillPoly(mask, [pts], 1)
     region = prob[ymin:ymax + 1, xmin:xmax + 1]
-    if logits:
-        region = 1.0 / (1.0 + np.exp(-region))
+    if logits:  # the sigmoid, as tanh: no overflow however far below zero a logit lies
+        region = 0.5 + 0.5 * np.tanh(0.5 * region)
     return float(cv2.mean(region, mask)[0])
 
 
