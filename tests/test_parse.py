@@ -279,6 +279,16 @@ def test_email_domain_not_a_website_unless_printed() -> None:
     assert [w.value for w in c.websites] == ["limaconsult.com"]
 
 
+def test_a_separator_bar_read_as_1_before_a_number_is_left_out_and_flagged() -> None:
+    c = parse_text("Manon Bonnet\nT10536 49 07 28\nFax 105 36 49 08 96\nMob l0612345678\n33000 Bordeaux, France")
+    assert [(p.number, p.type) for p in c.phones] == [("+33536490728", "work"), ("+33536490896", "fax"),
+                                                       ("+33612345678", "mobile")]
+    assert all("low_confidence" in p.flags and "separator bar" in (p.message or "") for p in c.phones)
+    # a leading 1 that belongs to the number stays: the US trunk prefix, a valid number as printed
+    assert [p.number for p in parse_text("Tel 1 415 555 0199").phones] == ["+14155550199"]
+    assert [p.flags for p in parse_text("Mob 0612345678\n33000 Bordeaux, France").phones] == [()]
+
+
 def test_a_bare_domain_after_an_email_label_is_a_misread_address_not_a_site() -> None:
     # the '@' of a small-print address read as 'g': no website (and no e-mail) rather than a wrong one
     c = parse_text("Ryan Caldwell\nE: ryan.caldwellgexample.au\nW: example.au")

@@ -166,6 +166,18 @@ def _trim_run(run: str, region: str) -> tuple[str, phonenumbers.PhoneNumber] | N
     return None
 
 
+def _after_bar(run: str, region: str) -> tuple[str, phonenumbers.PhoneNumber] | None:
+    """The number after a separator bar OCR read as a digit or a look-alike: a run that is no valid
+    number, whose first character is '1' (or l, I) and whose rest, every digit of it, is one
+    ("T | 05 36 49 07 28" read "T 10536 49 07 28", "Fax | 0536..." read "Fax l0536...")."""
+    if len(run) < 8 or run[0] not in "1lI" or not (run[1].isdigit() or run[1] == " ") or \
+            _parse_valid(run.translate(_CONFUSABLE), region) is not None:
+        return None
+    rest = run[1:].lstrip()
+    num = _parse_valid(rest.translate(_CONFUSABLE), region)
+    return (rest, num) if num is not None else None
+
+
 def _digits_as_printed(run: str) -> str:
     run = run.replace("(0)", "")
     d = re.sub(r"\D", "", run)
@@ -330,6 +342,10 @@ def _find_in_line(text: str, i: int, region: RegionGuess, left_label: str | None
         ndig = sum(c.isdigit() for c in run)
         if ndig < 6:
             continue
+        bar = _after_bar(run, region.region)
+        if bar is not None:  # "T | 05 36 49 07 28" read "T 10536 49 07 28"
+            spans.append((m.start(), m.end(), bar[1], bar[0], ("bar",)))
+            continue
         fixed = run.translate(_CONFUSABLE)
         if fixed != run:
             num = _parse_valid(fixed, region.region)
@@ -454,6 +470,10 @@ def _make_hit(num, raw_num, raw, typ, flags, hint, region: RegionGuess, i, span)
         conf *= 0.5
         flags = flags + ("low_confidence",)
         message = "OCR look-alike letters read as digits (O->0, l/I->1); check the number"
+    if "bar" in flags:
+        flags = tuple(f for f in flags if f != "bar") + ("repaired", "low_confidence")
+        conf *= 0.5
+        message = "a '1' before the number left out (a separator bar '|' read as 1); check the number"
     if not plus and message is None:
         if region.source != "card":
             flags = flags + ("inferred_region",)
