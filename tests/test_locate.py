@@ -115,6 +115,22 @@ def test_a_small_card_whose_small_print_the_photo_s_detection_missed_is_detected
     assert [w.value for w in out.contact.websites] == ph.truth["websites"]
 
 
+def test_the_finer_look_around_a_small_card_s_largest_print_takes_in_the_whole_card(engine):
+    """Of a small card only the company and a logo showed in the photo's detection; the card's reach
+    around them was wider than a look 1.25x finer could take in, and the fallback (the text's own
+    region) cut every other line at the right ("37 Gr", "Email: danielm@ha"). The reach is now
+    capped at what that look can take in."""
+    from cardscan.bench import synth
+
+    item = 9890029710  # python -m cardscan.bench.synth DIR --seed 9890 --card-width 0.3
+    ph = synth.photograph(synth.make_card(item), item, "photo", card_width=0.3)
+    out = pipeline.process_data("small.jpg", ph.data, engine, OPTS)
+    assert out.ok, out.error
+    assert [e.value for e in out.contact.emails] == ph.truth["emails"]
+    assert [p.number for p in out.contact.phones] == [p["number"] for p in ph.truth["phones"]]
+    assert out.contact.address is not None and out.contact.address.value.startswith("37 Granary Place")
+
+
 # ---- several cards, placed by their text alone ---------------------------------------------------
 
 CARD_A = ("Mirela Stanescu", "Head of Procurement", "Corvane Logistics SRL", "Tel +40 21 555 0142", "mirela@corvane.example")

@@ -159,7 +159,8 @@ class _Primed(LineReader):
     """A line reader whose first detection on one given image is already known (no second run)."""
 
     def __init__(self, base: LineReader, rgb: np.ndarray, boxes: list[TextBox]) -> None:
-        super().__init__(base.tesseract, det_long_side=base.det_long_side, scripts=base.scripts)
+        super().__init__(base.tesseract, det_long_side=base.det_long_side, scripts=base.scripts,
+                         det_max_up=base.det_max_up)
         self.tesseract_engine, self.name = base.tesseract_engine, base.name
         self._rgb, self._boxes = rgb, boxes
 
@@ -221,6 +222,10 @@ def locate(card: CardImage, reader: LineReader, larger: Larger | None = None) ->
     # the card may lie this far beyond the text seen so far (of a small card only its largest
     # print may be seen: half a card measured in that print's height)
     reach = max(REACH * max(r - l, b - t), 0.5 * CARD_H * region.line_h)
+    # ... but no farther than a look REDETECT_GAIN finer can take in (a reach past it had fallen
+    # back to the text's own region, which cut off the lines of a card whose largest print was seen)
+    widest = 0.99 * reader.det_long_side / (REDETECT_GAIN * before)
+    reach = min(reach, max(0.0, (widest - max(r - l, b - t)) / 2))
     near = (max(0, int(l - reach)), max(0, int(t - reach)), min(size[0], int(r + reach)), min(size[1], int(b + reach)))
     if _scale(reader, (near[3] - near[1], near[2] - near[0])) < REDETECT_GAIN * before:
         near = region.box
@@ -243,12 +248,18 @@ def locate(card: CardImage, reader: LineReader, larger: Larger | None = None) ->
     if _scale(reader, area.pixels.shape) < 1.0:
         # the neighbourhood was detected reduced, so the small print of a card small in the photo
         # may not have shown (only its name, say): the region, with the wider margin, detected
-        # again at its own size or enlarged up to CUT_MAX_UP
+        # again at its own size or enlarged up to CUT_MAX_UP, and cut to the text found there
         wide = _widened(card, cut, LARGER_MARGIN)
         fine_reader = LineReader(reader.tesseract, det_long_side=reader.det_long_side, scripts=reader.scripts,
                                  det_max_up=CUT_MAX_UP)
         fine_reader.tesseract_engine, fine_reader.name = reader.tesseract_engine, reader.name
-        return wide, fine_reader
+        finer = fine_reader.boxes(wide.pixels)
+        tight = text_region(finer, (wide.pixels.shape[1], wide.pixels.shape[0]))
+        if tight is None:
+            return wide, _Primed(fine_reader, wide.pixels, finer)
+        origin = (int(wide.quad[0][0]), int(wide.quad[0][1]))
+        final = _cut(wide, tight.box, offset=origin)
+        return final, _Primed(fine_reader, final.pixels, _shifted(finer, tight.box))
     return cut, _Primed(reader, cut.pixels, boxes)
 
 
