@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 # phonenumbers compiles its metadata's patterns through re.compile on every use; trying a number in
 # several regions needs more of them than the re module's cache keeps (512), so a card recompiled
-# about 25 of them (0.008 s CPU a photo over the dev cards). Its own cache keeps each one once.
+# about 27 of them (0.008 s CPU a photo over the dev cards). Its own cache keeps each one once.
 phonenumbers.enable_pattern_cache()
 
 # Printed labels (folded: lower case, no accents, punctuation as spaces) -> phone type.

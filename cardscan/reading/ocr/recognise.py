@@ -128,7 +128,8 @@ def pp_recognise(crops: list[np.ndarray]) -> list[LineReading]:
         if padded != width:  # the steps that saw the line, not its padding
             preds = preds[:, :max(1, int(round(preds.shape[1] * width / padded)))]
         scale = c.shape[1] / preds.shape[1]  # crop px per time step
-        gs = glyphs(preds[0].argmax(axis=1), preds[0].max(axis=1), scale)
+        best = preds[0].argmax(axis=1)
+        gs = glyphs(best, preds[0][np.arange(len(best)), best], scale)  # the best class's probability, not a second pass
         out.append(LineReading(words_from_glyphs(gs, c.shape[0]), "pp-ocr", tuple(gs)))
     return out
 
