@@ -160,3 +160,29 @@ def test_long_garbage_is_bounded() -> None:
     t = time.perf_counter()
     find_emails([junk, junk])
     assert time.perf_counter() - t < 5.0
+
+
+def test_a_website_that_is_the_holders_name_and_a_misread_at_is_their_e_mail():
+    from cardscan.parsing.contact import parse_text
+
+    def read(text):
+        c = parse_text(text)
+        return {e.value: e for e in c.emails}, {w.value: w for w in c.websites}
+
+    # the card gives the domain elsewhere: the address, flagged; no website
+    mails, sites = read("Taro Kato\nSales Manager\nVantorix Ltd\ntkatogvantorix.com\nwww.vantorix.com")
+    assert set(sites) == {"www.vantorix.com"}
+    got = mails["tkato@vantorix.com"]
+    assert got.confidence < 0.6 and "repaired" in got.flags and "'g'" in got.message
+    # read one letter off where the website spells it: the website's spelling
+    mails, sites = read("Yang Liu\nEngineer\nyliugvantorlx.net\nwww.vantorix.net")
+    assert "yliu@vantorix.net" in mails and set(sites) == {"www.vantorix.net"}
+    # nothing on the card gives the domain: the site stays, flagged ("marksmithgallery.com" may be his gallery)
+    mails, sites = read("Mark Smith\nPhotographer\nmarksmithgallery.com")
+    assert not mails and sites["marksmithgallery.com"].confidence < 0.6
+    assert "marksmith@allery.com" in sites["marksmithgallery.com"].message
+    # a site written as one, or a name with no letter for an '@', is left alone
+    mails, sites = read("Taro Kato\nwww.tkatogvantorix.com\ninfo@vantorix.com")
+    assert "www.tkatogvantorix.com" in sites and set(mails) == {"info@vantorix.com"}
+    mails, sites = read("Jane Doe\njanedoe.com")
+    assert sites["janedoe.com"].confidence >= 0.6 and not mails

@@ -144,6 +144,7 @@ def parse(ocr: OcrResult, /, qr: Sequence[QrPayload] = (), *, region: str | None
     hosts = [_host(w.value) for w in websites]
     printed = (company.raw or company.value) if company else None
     emails = tuple(crosscheck.check_email(f, hosts, printed, name[1].value if name else None) for f in emails)
+    emails, websites = _mail_read_as_site(emails, websites, name[1].value if name else None, printed)
     websites = tuple(_check_site_against_emails(w, _email_domains(emails)) for w in websites)
 
     contact = Contact(
@@ -161,6 +162,38 @@ def parse(ocr: OcrResult, /, qr: Sequence[QrPayload] = (), *, region: str | None
     if qr:
         contact = _merge_qr(contact, qr, reg)
     return contact
+
+
+def _mail_read_as_site(emails: tuple[Field, ...], websites: tuple[Field, ...], name: str | None,
+                       company: str | None) -> tuple[tuple[Field, ...], tuple[Field, ...]]:
+    """A bare website that is the holder's name, a letter where an '@' belongs and a domain may
+    be the holder's e-mail, misread (``crosscheck.mail_in_site``). When the card gives that
+    domain elsewhere (``crosscheck.domain_seen``) it is no website: the address is given instead,
+    flagged for review, unless the card gives it already. Otherwise ("marksmithgallery.com" on
+    Mark Smith's card may be his gallery) the site stays, flagged for review."""
+    keep, more = [], []
+    have = {e.value.casefold() for e in emails}
+    for w in websites:
+        got = crosscheck.mail_in_site(w.value, name) if w.source == SOURCE_OCR else None
+        if got is None:
+            keep.append(w)
+            continue
+        address, ch = got
+        domain = address.rsplit("@", 1)[1]
+        others = [e.value.rsplit("@", 1)[1] for e in emails] + [_host(x.value) for x in websites if x is not w]
+        seen = crosscheck.domain_seen(domain, others, company)
+        if seen is None:
+            keep.append(replace(w, confidence=round(min(w.confidence, LOW), 3),
+                                flags=tuple(dict.fromkeys(w.flags + ("low_confidence",))),
+                                message=w.message or f"may be the e-mail {address}, read with {ch!r} for its '@'"))
+            continue
+        address = f"{address.rsplit('@', 1)[0]}@{seen}"
+        if address not in have:
+            have.add(address)
+            more.append(Field(address, round(min(w.confidence, LOW), 3), SOURCE_OCR, raw=w.raw or w.value,
+                              flags=("repaired", "low_confidence"),
+                              message=f"read as the website {w.value}: the holder's name, then {ch!r} where an '@' belongs"))
+    return emails + tuple(more), tuple(keep)
 
 
 def _ending_by_region(h: EmailHit, phone_hits: Sequence[PhoneHit]) -> EmailHit:

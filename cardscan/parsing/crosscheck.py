@@ -79,3 +79,44 @@ def check_email(f: Field, hosts: Sequence[str], company: str | None, name: str |
             if close is not None:
                 return _flag(f, "the address is one letter away from the holder's name: check it")
     return f
+
+
+MIN_NAME_LETTERS = 4  # "yliu" for Yang Liu
+AT_READ_AS = "gq"  # letters OCR reads a small '@' as ("tkatogexample.com"; the symbols are repaired earlier)
+
+
+def mail_in_site(site: str, name: str | None) -> tuple[str, str] | None:
+    """(the e-mail address, the letter read for its '@') when a bare website is the holder's
+    name, then a letter where an '@' belongs, then a domain: "tkatogexample.com" on Taro Kato's
+    card is tkato@example.com read with a 'g' for its '@'. None otherwise, and for a site written
+    as one ("www.", "https://"). The name decides, as in ``name_patterns``: its words whole or by
+    their initials, at least one whole word of 3 letters or more, and MIN_NAME_LETTERS or more."""
+    if not name or re.match(r"(?i)(?:https?://|www\d?\.)", site) or "/" in site:
+        return None
+    pats = {p for p in name_patterns(words_of(name)) if len(p) >= MIN_NAME_LETTERS}
+    host = site.casefold()
+    for k, ch in enumerate(host):
+        if ch not in AT_READ_AS or k == 0:
+            continue
+        local, domain = host[:k], host[k + 1:]
+        if "." not in domain or len(domain.split(".")[0]) < 2 or local.endswith((".", "-", "_")):
+            continue
+        if re.sub(r"[^a-z]", "", fold(local)) in pats:
+            return f"{local}@{domain}", ch
+    return None
+
+
+def domain_seen(domain: str, hosts: Sequence[str], company: str | None) -> str | None:
+    """``domain`` as the card gives it elsewhere, or None: an e-mail domain or website host spelled
+    the same or one letter away by its name before the top-level domain (that host's spelling is
+    returned: "exampie.net" read where the card's website says "example.net"), a personal mail
+    service, or a name the company's name (as printed) holds."""
+    label = _label(domain)
+    if label in _PERSONAL_DOMAINS:
+        return domain
+    near = sorted((Levenshtein.distance(label, _label(h)), -i, h) for i, h in enumerate(hosts) if len(_label(h)) >= 4)
+    if near and near[0][0] <= 1:  # the closest; of two as close, the one given last (websites come last)
+        h = near[0][2].casefold().removeprefix("www.")
+        return h if "." in h else domain
+    firm = re.sub(r"[^a-z0-9]", "", fold(company)) if company else ""
+    return domain if len(label) >= 4 and label in firm else None
