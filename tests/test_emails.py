@@ -186,3 +186,18 @@ def test_a_website_that_is_the_holders_name_and_a_misread_at_is_their_e_mail():
     assert "www.tkatogvantorix.com" in sites and set(mails) == {"info@vantorix.com"}
     mails, sites = read("Jane Doe\njanedoe.com")
     assert sites["janedoe.com"].confidence >= 0.6 and not mails
+
+
+def test_a_long_address_two_letters_from_the_holders_name_is_flagged():
+    from cardscan.models import Field
+    from cardscan.parsing import crosscheck
+
+    def check(value, name):
+        return crosscheck.check_email(Field(value, 0.95), [], None, name)
+
+    got = check("t.nbeiro@roveella.example.com", "Fernanda Ribeiro")  # "f.ribeiro", two letters misread
+    assert got.confidence < 0.6 and "two letters" in got.message
+    assert check("f.ribeiro@roveella.example.com", "Fernanda Ribeiro").confidence == 0.95
+    assert check("marta_cetillo@gralonix.com", "Marta Castillo").confidence < 0.6
+    # a short address two letters off is as likely another spelling: left alone
+    assert check("jsnyth@example.com", "Jon Smith").confidence == 0.95

@@ -23,6 +23,7 @@ from cardscan.parsing.lines import LOW
 from cardscan.parsing.vocab import _PERSONAL_DOMAINS
 
 NEAR = 2  # letters: a domain this close to the website's, and not the same, is one of them misread
+LONG_LOCAL = 7  # letters: a local part this long two letters from the holder's name is flagged too
 MIN_LABEL = 5  # shorter names are too easily one letter from another word
 
 
@@ -78,6 +79,10 @@ def check_email(f: Field, hosts: Sequence[str], company: str | None, name: str |
             close = next((p for p in sorted(pats) if len(p) >= MIN_LABEL and Levenshtein.distance(p, letters) == 1), None)
             if close is not None:
                 return _flag(f, "the address is one letter away from the holder's name: check it")
+            if len(letters) >= LONG_LOCAL:
+                close = next((p for p in sorted(pats) if len(p) >= LONG_LOCAL and Levenshtein.distance(p, letters) == 2), None)
+                if close is not None:
+                    return _flag(f, "the address is two letters away from the holder's name: check it")
     return f
 
 
