@@ -201,3 +201,22 @@ def test_a_long_address_two_letters_from_the_holders_name_is_flagged():
     assert check("marta_cetillo@gralonix.com", "Marta Castillo").confidence < 0.6
     # a short address two letters off is as likely another spelling: left alone
     assert check("jsnyth@example.com", "Jon Smith").confidence == 0.95
+
+
+def test_a_website_one_letter_from_the_company_or_the_cards_own_site_is_flagged():
+    from cardscan.models import Field
+    from cardscan.parsing import crosscheck
+
+    def check(site, company=None, value=None, others=()):
+        f = Field(site, 0.9)
+        return crosscheck.check_site(f, (f, *others), company, value)
+
+    got = check("www.quenberg.fr", "Queniberg Conseil")  # a letter lost in the small print
+    assert got.confidence < 0.6 and "queniberg" in got.message
+    assert check("www.queniberg.fr", "Queniberg Conseil").confidence == 0.9
+    assert check("http://www.tbrave.com", "Techno Brave Co.,Ltd.").confidence == 0.9  # initial and word
+    # the company read "BIGGROWIH" and given as the domain spells it: the site is right
+    assert check("WWW.BIGGROWTH.COM", "BIGGROWIH", "BIGGROWTH").confidence == 0.9
+    got = check("hkelowick.in", others=(Field("www.kelowick.in", 0.9),))
+    assert got.confidence < 0.6 and "www.kelowick.in" in got.message
+    assert check("www.kelowick.in", others=(Field("hkelowick.in", 0.9),)).confidence == 0.9

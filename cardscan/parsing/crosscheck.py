@@ -125,3 +125,33 @@ def domain_seen(domain: str, hosts: Sequence[str], company: str | None) -> str |
         return h if "." in h else domain
     firm = re.sub(r"[^a-z0-9]", "", fold(company)) if company else ""
     return domain if len(label) >= 4 and label in firm else None
+
+
+def check_site(f: Field, others: Sequence[Field], company: str | None, value: str | None = None) -> Field:
+    """One website against the card's other websites and its company's name (as printed):
+    flagged when its name (before the top-level domain) is one letter away from a word of the
+    company's name ("www.quenberg.fr" on Queniberg Conseil's card), or, written bare, one letter
+    away from a website the card writes in full ("hkelowick.in" beside "www.kelowick.in"). Not
+    when the company's name, as printed or as given (``value``, repaired after the domain), spells
+    the site, whole or by initials and words ("tbrave" for Techno Brave)."""
+    if f.source != "ocr" or "low_confidence" in f.flags:
+        return f
+    host = re.sub(r"(?i)^(?:https?://)?(?:www\d?\.)?", "", f.value).split("/")[0].casefold()
+    label = _label(host)
+    if len(label) < MIN_LABEL:
+        return f
+    firm = re.sub(r"[^a-z0-9]", "", fold(company)) if company else ""
+    spelled = any(label in re.sub(r"[^a-z0-9]", "", fold(c)) or label in name_patterns(words_of(c))
+                  for c in (company, value) if c)
+    if firm and not spelled:
+        close = next((w for w in words_of(company or "") if len(w) >= MIN_LABEL and Levenshtein.distance(w, label) == 1), None)
+        if close is not None:
+            return _flag(f, f"the site's name is one letter away from the company's name {close!r}: check it")
+    if not re.match(r"(?i)(?:https?://|www\d?\.)", f.value):
+        for o in others:
+            if o is f or not re.match(r"(?i)(?:https?://|www\d?\.)", o.value):
+                continue
+            other = re.sub(r"(?i)^(?:https?://)?(?:www\d?\.)?", "", o.value).split("/")[0].casefold()
+            if other != host and Levenshtein.distance(other, host) == 1:
+                return _flag(f, f"one letter away from the card's website {o.value}: a misreading of it, or of an e-mail?")
+    return f
