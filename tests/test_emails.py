@@ -220,3 +220,17 @@ def test_a_website_one_letter_from_the_company_or_the_cards_own_site_is_flagged(
     got = check("hkelowick.in", others=(Field("www.kelowick.in", 0.9),))
     assert got.confidence < 0.6 and "www.kelowick.in" in got.message
     assert check("www.kelowick.in", others=(Field("hkelowick.in", 0.9),)).confidence == 0.9
+
+
+def test_websites_misread_at_their_start_or_read_twice_differently():
+    from cardscan.parsing.contact import parse_text
+
+    def sites(text):
+        return {w.value: w for w in parse_text("Ann Lee\nSales Director\n" + text).websites}
+
+    got = sites("ww.vantorix.com")["www.vantorix.com"]  # its "www." misread: repaired, flagged
+    assert "repaired" in got.flags and "ww.vantorix.com" in got.message
+    assert sites("www. co.in") == {} and sites("co.in") == {}  # an ending alone is no site
+    two = sites("lumoeta.com.br\nlumoela.com.br")  # one site read twice, differently: both in doubt
+    assert all(w.confidence < 0.6 for w in two.values()) and len(two) == 2
+    assert all(w.confidence >= 0.6 for w in sites("www.acme.de\nwww.acme.fr").values())  # two countries' sites

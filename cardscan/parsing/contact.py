@@ -146,6 +146,7 @@ def parse(ocr: OcrResult, /, qr: Sequence[QrPayload] = (), *, region: str | None
     emails = tuple(crosscheck.check_email(f, hosts, printed, name[1].value if name else None) for f in emails)
     emails, websites = _mail_read_as_site(emails, websites, name[1].value if name else None, printed)
     websites = tuple(_check_site_against_emails(w, _email_domains(emails)) for w in websites)
+    websites = tuple(crosscheck.repair_www(w) for w in websites)
     websites = tuple(crosscheck.check_site(w, websites, printed, company.value if company else None) for w in websites)
 
     contact = Contact(

@@ -147,11 +147,26 @@ def check_site(f: Field, others: Sequence[Field], company: str | None, value: st
         close = next((w for w in words_of(company or "") if len(w) >= MIN_LABEL and Levenshtein.distance(w, label) == 1), None)
         if close is not None:
             return _flag(f, f"the site's name is one letter away from the company's name {close!r}: check it")
-    if not re.match(r"(?i)(?:https?://|www\d?\.)", f.value):
-        for o in others:
-            if o is f or not re.match(r"(?i)(?:https?://|www\d?\.)", o.value):
-                continue
-            other = re.sub(r"(?i)^(?:https?://)?(?:www\d?\.)?", "", o.value).split("/")[0].casefold()
-            if other != host and Levenshtein.distance(other, host) == 1:
-                return _flag(f, f"one letter away from the card's website {o.value}: a misreading of it, or of an e-mail?")
+    written = bool(re.match(r"(?i)(?:https?://|www\d?\.)", f.value))
+    for o in others:
+        if o is f:
+            continue
+        o_written = bool(re.match(r"(?i)(?:https?://|www\d?\.)", o.value))
+        if written and not o_written:
+            continue  # of a site written out and a bare one, the bare one is in doubt
+        other = re.sub(r"(?i)^(?:https?://)?(?:www\d?\.)?", "", o.value).split("/")[0].casefold()
+        if _label(other) != label and Levenshtein.distance(other, host) <= 2:
+            # ("acme.de" and "acme.fr" are two sites; "lumoeta.com.br" and "lumoela.com.br" one, misread)
+            return _flag(f, f"one or two letters away from the card's website {o.value}: one of them is misread")
     return f
+
+
+_WW_RE = re.compile(r"(?i)^(?:ww|wwww+)\.(?=[a-z0-9-]+\.[a-z])")
+
+
+def repair_www(f: Field) -> Field:
+    """"ww.example.com", "wwww.example.com": the "www." of a website misread, repaired and flagged."""
+    if f.source != "ocr" or not _WW_RE.match(f.value):
+        return f
+    return replace(f, value=_WW_RE.sub("www.", f.value), flags=tuple(dict.fromkeys(f.flags + ("repaired",))),
+                   message=f.message or f"read as {f.value}: the 'www.' misread")

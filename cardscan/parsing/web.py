@@ -6,7 +6,7 @@ from dataclasses import replace
 from typing import Sequence
 
 from cardscan.models import SOURCE_OCR, Field
-from cardscan.parsing.domains import repair_ending, tld_exists
+from cardscan.parsing.domains import is_public_suffix, repair_ending, tld_exists
 from cardscan.parsing.emails import EmailHit
 from cardscan.parsing.layout import cap, known_tlds
 from cardscan.parsing.lines import LOW, _Ln, _words_conf
@@ -69,6 +69,8 @@ def _find_websites(masked: Sequence[str], misread: list[tuple[int, tuple[int, in
             # a bare "word.word" only in a common one ("Inc.robert" is no site)
             if not (tld_exists(tld) if explicit else tld in known_tlds()) or host.casefold() in _NOT_SITE_LABELS:
                 continue
+            if len(labels) >= 2 and is_public_suffix(host):
+                continue  # "co.in", "com.br": an ending alone (the name before it was lost), no site
             if not explicit:
                 if m.start() > 0 and not text[m.start() - 1].isspace() and text[m.start() - 1] not in ":|(<[":
                     continue  # glued to other text ("ricknog3?dgmail.com"): a misread e-mail, not a site
