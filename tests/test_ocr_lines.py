@@ -236,3 +236,9 @@ def test_an_address_with_a_guessed_character_is_unsure() -> None:
     assert not lines_mod.unsure_contact_token(_reading(text, {1: 0.2}))
     assert lines_mod.unsure_contact_token(_reading("www.taveton.co.uk", {5: 0.4}))
     assert not lines_mod.unsure_contact_token(_reading("Sales Manager", {2: 0.1}))
+
+
+def test_a_number_with_a_digit_pp_ocr_guessed_is_unsure():
+    assert lines_mod.unsure_number(_reading("Tel 415 555 0199", {9: 0.3}))
+    assert not lines_mod.unsure_number(_reading("Tel 415 555 0199", {9: 0.7}))
+    assert not lines_mod.unsure_number(_reading("Suite 415", {6: 0.3}))  # too few digits for a number
