@@ -21,6 +21,7 @@ from cardscan.parsing.emails import l_or_i, name_patterns
 from cardscan.parsing.layout import fold, words_of
 from cardscan.parsing.lines import LOW
 from cardscan.parsing.vocab import _PERSONAL_DOMAINS
+from cardscan.parsing.web import _host, written_out
 
 NEAR = 2  # letters: a domain this close to the website's, and not the same, is one of them misread
 LONG_LOCAL = 7  # letters: a local part this long two letters from the holder's name is flagged too
@@ -96,7 +97,7 @@ def mail_in_site(site: str, name: str | None) -> tuple[str, str] | None:
     card is tkato@example.com read with a 'g' for its '@'. None otherwise, and for a site written
     as one ("www.", "https://"). The name decides, as in ``name_patterns``: its words whole or by
     their initials, at least one whole word of 3 letters or more, and MIN_NAME_LETTERS or more."""
-    if not name or re.match(r"(?i)(?:https?://|www\d?\.)", site) or "/" in site:
+    if not name or written_out(site) or "/" in site:
         return None
     pats = {p for p in name_patterns(words_of(name)) if len(p) >= MIN_NAME_LETTERS}
     host = site.casefold()
@@ -136,25 +137,20 @@ def check_site(f: Field, others: Sequence[Field], company: str | None, value: st
     the site, whole or by initials and words ("tbrave" for Techno Brave)."""
     if f.source != "ocr" or "low_confidence" in f.flags:
         return f
-    host = re.sub(r"(?i)^(?:https?://)?(?:www\d?\.)?", "", f.value).split("/")[0].casefold()
+    host = _host(f.value)
     label = _label(host)
     if len(label) < MIN_LABEL:
         return f
-    firm = re.sub(r"[^a-z0-9]", "", fold(company)) if company else ""
     spelled = any(label in re.sub(r"[^a-z0-9]", "", fold(c)) or label in name_patterns(words_of(c))
                   for c in (company, value) if c)
-    if firm and not spelled:
-        close = next((w for w in words_of(company or "") if len(w) >= MIN_LABEL and Levenshtein.distance(w, label) == 1), None)
+    if company and not spelled:
+        close = next((w for w in words_of(company) if len(w) >= MIN_LABEL and Levenshtein.distance(w, label) == 1), None)
         if close is not None:
             return _flag(f, f"the site's name is one letter away from the company's name {close!r}: check it")
-    written = bool(re.match(r"(?i)(?:https?://|www\d?\.)", f.value))
     for o in others:
-        if o is f:
-            continue
-        o_written = bool(re.match(r"(?i)(?:https?://|www\d?\.)", o.value))
-        if written and not o_written:
+        if o is f or (written_out(f.value) and not written_out(o.value)):
             continue  # of a site written out and a bare one, the bare one is in doubt
-        other = re.sub(r"(?i)^(?:https?://)?(?:www\d?\.)?", "", o.value).split("/")[0].casefold()
+        other = _host(o.value)
         if _label(other) != label and Levenshtein.distance(other, host) <= 2:
             # ("acme.de" and "acme.fr" are two sites; "lumoeta.com.br" and "lumoela.com.br" one, misread)
             return _flag(f, f"one or two letters away from the card's website {o.value}: one of them is misread")

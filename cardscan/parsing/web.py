@@ -58,13 +58,13 @@ def _find_websites(masked: Sequence[str], misread: list[tuple[int, tuple[int, in
             raw = m.group(0).rstrip(".,/")
             v = re.sub(r"^(www\d?)\s?[.,]\s?", r"\1.", raw, flags=re.I)
             host = _host(v)
-            fixed = repair_ending(host) if re.match(r"(?:https?://|www\d?\.)", v, re.I) else None
+            fixed = repair_ending(host) if written_out(v) else None
             if fixed:
                 v = v.replace(host.rsplit(".", 1)[-1], fixed.rsplit(".", 1)[-1]) if v.islower() else v[: v.lower().rfind(host.rsplit(".", 1)[-1])] + fixed.rsplit(".", 1)[-1] + v[v.lower().rfind(host.rsplit(".", 1)[-1]) + len(host.rsplit(".", 1)[-1]):]
                 host = fixed
             labels = host.split(".")
             tld = labels[-1].casefold()
-            explicit = bool(re.match(r"(?:https?://|www\d?\.)", v, re.I))
+            explicit = written_out(v)
             # a site written as one ("www.", "https://") may end in any existing top-level domain;
             # a bare "word.word" only in a common one ("Inc.robert" is no site)
             if not (tld_exists(tld) if explicit else tld in known_tlds()) or host.casefold() in _NOT_SITE_LABELS:
@@ -142,13 +142,18 @@ def _check_site_against_emails(f: Field, mail_domains: Sequence[str]) -> Field:
                    message=f"differs from the e-mail domain {near}: one of them is misread")
 
 
+def written_out(site: str) -> bool:
+    """A site written as one ("www.", "https://"), not a bare "name.com"."""
+    return bool(re.match(r"(?:https?://|www\d?\.)", site, re.I))
+
+
 def _host(url: str) -> str:
     h = re.sub(r"^[a-z]+://", "", url, flags=re.I).split("/")[0].split(":")[0]
     return re.sub(r"^www\d?\.", "", h, flags=re.I).casefold()
 
 
 def _site_field(v: str, ln: _Ln) -> Field:
-    explicit = bool(re.match(r"(?:https?://|www\d?\.)", v, re.I))
+    explicit = written_out(v)
     conf = _words_conf(ln) * (0.95 if explicit else 0.8)
     flags = ("low_confidence",) if conf < LOW else ()
     return Field(v, round(conf, 3), SOURCE_OCR, v, flags)

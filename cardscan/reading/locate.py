@@ -240,19 +240,14 @@ def locate(card: CardImage, reader: LineReader, larger: Larger | None = None) ->
     if larger is not None and side < LARGER_SIDE:
         sharper = _from_larger(cut, larger, min(LARGER_MAX, LARGER_SIDE / side))
         if sharper is not None:  # detected again, at up to its full size: the small print shows now
-            fine_reader = LineReader(reader.tesseract, det_long_side=max(reader.det_long_side,
-                                                                        min(LARGER_DET_SIDE, max(sharper.pixels.shape[:2]))),
-                                     scripts=reader.scripts)
-            fine_reader.tesseract_engine, fine_reader.name = reader.tesseract_engine, reader.name
-            return sharper, fine_reader
+            return sharper, reader.like(det_long_side=max(reader.det_long_side,
+                                                          min(LARGER_DET_SIDE, max(sharper.pixels.shape[:2]))))
     if _scale(reader, area.pixels.shape) < 1.0:
         # the neighbourhood was detected reduced, so the small print of a card small in the photo
         # may not have shown (only its name, say): the region, with the wider margin, detected
         # again at its own size or enlarged up to CUT_MAX_UP, and cut to the text found there
         wide = _widened(card, cut, LARGER_MARGIN)
-        fine_reader = LineReader(reader.tesseract, det_long_side=reader.det_long_side, scripts=reader.scripts,
-                                 det_max_up=CUT_MAX_UP)
-        fine_reader.tesseract_engine, fine_reader.name = reader.tesseract_engine, reader.name
+        fine_reader = reader.like(det_max_up=CUT_MAX_UP)
         finer = fine_reader.boxes(wide.pixels)
         tight = text_region(finer, (wide.pixels.shape[1], wide.pixels.shape[0]))
         if tight is None:

@@ -131,8 +131,8 @@ def settled(pp: LineReading) -> bool:
         return False
     if widest_unspaced_step(pp) >= SETTLED_STEP or _RUN_TOGETHER.search(pp.text):
         return False
-    return not any(contact_tokens(pp.text).values()) or (
-        bool(pp.glyphs) and min(g.prob for g in pp.glyphs if g.char != " ") >= SURE_GLYPH)
+    return (not any(contact_tokens(pp.text).values())
+            or min((g.prob for g in pp.glyphs if g.char != " "), default=0.0) >= SURE_GLYPH)
 
 
 class LineReader:
@@ -147,6 +147,13 @@ class LineReader:
         self.det_max_up = det_max_up  # a card smaller than det_long_side is detected up to this many times larger
         self.tesseract_engine = tesseract
         self.name = "lines (pp-ocr det+rec" + (", tesseract psm 7)" if tesseract is not None else ")")
+
+    def like(self, *, det_long_side: int | None = None, det_max_up: float = 1.0) -> "LineReader":
+        """A reader with this one's recognisers and name, detecting at another size."""
+        r = LineReader(self.tesseract, det_long_side=self.det_long_side if det_long_side is None else det_long_side,
+                       scripts=self.scripts, det_max_up=det_max_up)
+        r.tesseract_engine, r.name = self.tesseract_engine, self.name
+        return r
 
     def boxes(self, rgb: np.ndarray) -> list[TextBox]:
         return detect_lines(rgb, long_side=self.det_long_side, max_up=self.det_max_up)
