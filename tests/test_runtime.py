@@ -197,3 +197,51 @@ def test_models_load_once_per_runtime():
     assert b is not a and b.runtime == "onnxruntime"
     x = np.zeros((1, 3, 48, 192), np.float32)
     assert b.run(x).shape == a.run(x).shape
+
+
+_LOAD_AND_READ = """
+import json, sys
+import numpy as np
+from cardscan.reading.ocr import sessions
+sessions.use("openvino")
+x = np.random.default_rng(7).random((1, 3, 48, 320), dtype=np.float32)
+out = sessions.model(sessions.REC_MODEL).run(x)
+print(json.dumps([int(v) for v in out[0].argmax(axis=-1)]))
+"""
+
+
+def _load_in_a_new_process(cache: str) -> list[int]:
+    import json
+    import os
+
+    env = {**os.environ, sessions.CACHE_ENV: cache}
+    p = subprocess.run([sys.executable, "-c", _LOAD_AND_READ], env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def test_openvino_keeps_compiled_models_and_reads_the_same_from_them(tmp_path):
+    cache = tmp_path / "cache"
+    (cache / "openvino-0.0.old").mkdir(parents=True)  # left by another OpenVINO version: removed
+    fresh = _load_in_a_new_process(str(cache))
+    kept = [d for d in cache.iterdir()]
+    assert len(kept) == 1 and kept[0].name.startswith("openvino-20") and list(kept[0].glob("*.blob"))
+    assert _load_in_a_new_process(str(cache)) == fresh  # loaded from the kept file
+    for blob in kept[0].glob("*.blob"):  # truncated files (a crash while writing): compiled again
+        blob.write_bytes(blob.read_bytes()[:1000])
+    assert _load_in_a_new_process(str(cache)) == fresh == _load_in_a_new_process("")
+    assert all(b.stat().st_size > 1000 for b in kept[0].glob("*.blob"))
+
+
+def test_the_compiled_model_folder_is_optional(tmp_path, monkeypatch):
+    monkeypatch.setenv(sessions.CACHE_ENV, "")
+    assert sessions.compiled_cache_dir("2026.1") is None
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    monkeypatch.setenv(sessions.CACHE_ENV, str(blocked))
+    assert sessions.compiled_cache_dir("2026.1") is None  # cannot be made: no cache, no error
+    monkeypatch.delenv(sessions.CACHE_ENV)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    d = sessions.compiled_cache_dir("2026.1/../x y")
+    assert d is not None and d.parent == tmp_path / "xdg" / "cardscan" and d.name == "openvino-2026.1_.._x_y"
+    assert d.is_dir() and (d.stat().st_mode & 0o777) == 0o700

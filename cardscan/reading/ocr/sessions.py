@@ -15,13 +15,17 @@ Runtimes (`--runtime`):
 
 Each worker loads its own models. OpenVINO starts threads of its own when imported, so it is never
 imported by the forkserver that forks the workers (`workerwarm` preloads onnxruntime's sessions
-only when they will be used).
+only when they will be used). OpenVINO keeps the models it compiles in the user's cache folder
+(`compiled_cache_dir`), so a worker of a later run loads them instead of compiling them again.
 """
 from __future__ import annotations
 
 import functools
 import importlib.util
 import logging
+import os
+import re
+import shutil
 import sys
 import threading
 from pathlib import Path
@@ -91,7 +95,7 @@ class OvModel:
 
     def __init__(self, path: Path) -> None:
         ov = _import_openvino()
-        core = ov.Core()
+        core = _ov_core(ov)
         bf16 = cpu_has_bf16()
         config = {"INFERENCE_NUM_THREADS": 1, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY",
                   # pinned threads: two worker processes would both pin theirs to the first core
@@ -130,6 +134,46 @@ def _without_final_sigmoid(ov: Any, m: Any) -> tuple[Any, bool]:
     if last.get_type_name() != "Sigmoid":
         return m, False
     return ov.Model([last.input_value(0)], m.get_parameters(), m.get_friendly_name()), True
+
+
+CACHE_ENV = "CARDSCAN_MODEL_CACHE"  # a folder for OpenVINO's compiled models; empty: none kept
+
+
+@functools.cache
+def _ov_core(ov: Any) -> Any:
+    """This process's OpenVINO Core, keeping the models it compiles in `compiled_cache_dir` when
+    there is one: a worker then loads each model compiled by an earlier run instead of compiling
+    it again (0.58 -> 0.29 s of CPU a worker for the three models on this project's machine).
+    OpenVINO names each file by a hash of the model, its settings and the CPU, and compiles again
+    when a file does not load (a truncated one is rewritten)."""
+    core = ov.Core()
+    cache = compiled_cache_dir(ov.get_version())
+    if cache is not None:
+        try:
+            core.set_property({"CACHE_DIR": str(cache)})
+        except Exception as e:  # noqa: BLE001 - no cache is only slower
+            log.info("OpenVINO keeps no compiled models (%s)", e)
+    return core
+
+
+def compiled_cache_dir(version: str) -> Path | None:
+    """The folder where OpenVINO keeps the compiled models, one folder per OpenVINO version: $CARDSCAN_MODEL_CACHE,
+    else $XDG_CACHE_HOME/cardscan, else ~/.cache/cardscan; None when it is set empty or cannot be made.
+    Folders left by other OpenVINO versions there are removed (about 30 MB each)."""
+    env = os.environ.get(CACHE_ENV)
+    if env is not None and not env.strip():
+        return None
+    base = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cardscan"
+    name = "openvino-" + re.sub(r"[^A-Za-z0-9.]+", "_", version)[:60]
+    try:
+        (base / name).mkdir(mode=0o700, parents=True, exist_ok=True)
+        for old in base.glob("openvino-*"):
+            if old.name != name and old.is_dir():
+                shutil.rmtree(old, ignore_errors=True)
+    except (OSError, RuntimeError) as e:  # RuntimeError: no home folder to expand
+        log.info("OpenVINO keeps no compiled models: %s: %s", base, e)
+        return None
+    return base / name
 
 
 def _import_openvino() -> Any:
