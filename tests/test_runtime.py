@@ -208,6 +208,7 @@ x = np.random.default_rng(7).random((1, 3, 48, 320), dtype=np.float32)
 rec = sessions.model(sessions.REC_MODEL)
 assert rec.runtime.startswith("openvino"), rec.runtime
 out = rec.run(x)
+sessions.preload()  # the other two models as well: a first run's workers compile all three at once
 print(json.dumps([int(v) for v in out[0].argmax(axis=-1)]))
 """
 
@@ -251,3 +252,52 @@ def test_the_compiled_model_folder_is_optional(tmp_path, monkeypatch):
     d = sessions.compiled_cache_dir("2026.1/../x y")
     assert d is not None and d.parent == tmp_path / "xdg" / "cardscan" and d.name == "openvino-2026.1_.._x_y"
     assert d.is_dir() and (d.stat().st_mode & 0o777) == 0o700
+
+
+def test_a_worker_waits_while_another_compiles_into_the_same_folder(tmp_path):
+    """Two OpenVINOs writing the same compiled file at once made one of them fail ("cannot set
+    permissions"; seen with four processes starting together on an empty folder): compiling into
+    a folder holds its lock, so a first run's workers compile one at a time."""
+    import json
+    import os
+    import time
+
+    cache = tmp_path / "cache"
+    fresh = _load_in_a_new_process(str(cache))
+    folder = next(cache.iterdir())
+    for blob in folder.glob("*.blob"):
+        blob.unlink()
+    env = {**os.environ, sessions.CACHE_ENV: str(cache)}
+    with sessions._folder_lock(folder):  # another worker compiling
+        p = subprocess.Popen([sys.executable, "-c", _LOAD_AND_READ], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        time.sleep(6)  # far longer than the load takes unhindered (about 2 s)
+        assert p.poll() is None and not list(folder.glob("*.blob"))
+    out, err = p.communicate(timeout=300)
+    assert p.returncode == 0, err
+    assert json.loads(out.strip().splitlines()[-1]) == fresh and len(list(folder.glob("*.blob"))) == 3
+
+
+def test_compiling_through_a_failing_folder_compiles_without_it(tmp_path, monkeypatch, caplog):
+    import logging
+
+    import openvino as ov
+
+    core = ov.Core()
+    monkeypatch.setitem(sessions._CACHES, id(core), tmp_path)
+    real, calls = ov.Core.compile_model, []
+
+    def failing(self, *a, **k):  # fault injection: the cache folder's core fails as the race did
+        calls.append(self is core)
+        if self is core:
+            raise RuntimeError("filesystem error: cannot set permissions")
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(ov.Core, "compile_model", failing)
+    graph = ov.Core().read_model(str(sessions.model_path(sessions.CLS_MODEL)))
+    with caplog.at_level(logging.INFO, logger=sessions.__name__):
+        compiled = sessions._compile(ov, core, graph, {"INFERENCE_NUM_THREADS": 1})
+    assert calls == [True, False] and (tmp_path / ".lock").is_file()
+    assert "compiling without it" in caplog.text
+    x = np.zeros((1, 3, 48, 192), np.float32)
+    assert compiled.create_infer_request().infer({0: x})[0].shape[0] == 1
