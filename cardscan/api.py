@@ -21,20 +21,21 @@ from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from cardscan.reading import files
 
 from cardscan.reading.ocr import tesseract as ocr_mod
 
-from cardscan.reading import pipeline
 from cardscan.config import Config
 from cardscan.errors import CardscanError, ExitCode, MissingDependencyError, OutputAccessError
 from cardscan.options import Options
 from cardscan.safety import check_output_path
-from cardscan.reading.pipeline import CardOutcome
 from cardscan.store import CardRead, Store
 from cardscan.store.claims import worker_id
+
+if TYPE_CHECKING:  # the reading pipeline runs in the workers: this process imports it only to read in-process
+    from cardscan.reading.pipeline import CardOutcome
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +164,8 @@ def stop_pool(pool: ProcessPoolExecutor) -> None:
 
 def _worker_run(path: str) -> CardOutcome:
     assert _engine is not None and _options is not None
+    from cardscan.reading import pipeline  # preloaded by the forkserver in a worker
+
     return pipeline.process_path(path, _engine, _options)
 
 

@@ -207,3 +207,36 @@ def test_spans_of_numbers_found_after_ungluing_point_into_the_line_as_printed() 
     line = "Phone (304) 555-0112Fax (304) 555-0114"
     hits = find_phones([line], infer_region([line]))
     assert [line[h.span[0]:h.span[1]] for h in hits] == ["(304) 555-0112", "(304) 555-0114"]
+
+
+def test_country_names_are_the_geocoders_without_loading_its_prefix_files():
+    """The table of country names is read from phonenumbers' own names (geodata/locale.py) alone;
+    it must be the one phonenumbers' geocoder gives, name for name, in every language used."""
+    import subprocess
+    import sys
+
+    import phonenumbers
+    from phonenumbers import geocoder
+
+    from cardscan.parsing import phones as phones_mod
+    from cardscan.parsing.layout import words_of
+
+    reference: dict[str, str] = {}
+    for r in sorted(phonenumbers.SUPPORTED_REGIONS):
+        ex = phonenumbers.example_number(r)
+        if ex is None:
+            continue
+        for lang in phones_mod.COUNTRY_NAME_LANGS:
+            key = " ".join(words_of(geocoder.country_name_for_number(ex, lang)))
+            if len(key) >= 4:
+                reference.setdefault(key, r)
+    reference.update(phones_mod._EXTRA_COUNTRY_NAMES)
+    for k in phones_mod._AMBIGUOUS_COUNTRY_NAMES:
+        reference.pop(k, None)
+    phones_mod._country_names.cache_clear()
+    assert phones_mod._country_names() == reference
+    assert reference["deutschland"] == "DE" and "saint martin" not in reference  # +590: valid in GP too
+    probe = ("import sys; from cardscan.parsing import phones; n = phones._country_names(); "
+             "print(len(n), 'phonenumbers.geodata' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == [str(len(reference)), "False"], out.stderr

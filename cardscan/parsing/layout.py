@@ -51,6 +51,8 @@ _STROKED = str.maketrans("ıøđłħŧð", "iodlhtd")
 
 def fold(text: str, /) -> str:
     """Lower case, accents removed, for vocabulary look-ups."""
+    if text.isascii():  # the same result, without the walk over every character (most card text)
+        return text.lower()
     text = unicodedata.normalize("NFKD", text.casefold())
     return "".join(c for c in text if not unicodedata.combining(c)).translate(_STROKED)
 
