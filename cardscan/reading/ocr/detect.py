@@ -122,5 +122,5 @@ def detect_lines(rgb: np.ndarray, /, *, long_side: int = DET_LONG_SIDE, max_up: 
     seen at its own size, or up to ``max_up`` times larger."""
     x, sx, sy = _prepare(rgb, long_side, max_up)
     det = model(DET_MODEL)
-    prob = det.run(x)[0, 0]
-    return boxes_from_map(prob, sx, sy, (rgb.shape[1], rgb.shape[0]), logits=det.logits)
+    size = (rgb.shape[1], rgb.shape[0])
+    return det.run(x, post=lambda out: boxes_from_map(out[0, 0], sx, sy, size, logits=det.logits))

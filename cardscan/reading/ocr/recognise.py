@@ -107,6 +107,12 @@ def words_from_glyphs(gs: list[Glyph], crop_h: int, breaks: frozenset[int] = fro
     return tuple(out)
 
 
+def _best_classes(preds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each time step's best class and its probability (from the model's output, not a second pass)."""
+    best = preds[0].argmax(axis=1)
+    return best, preds[0][np.arange(len(best)), best]
+
+
 def pp_recognise(crops: list[np.ndarray]) -> list[LineReading]:
     """PP-OCR's recogniser on every crop: one call per line, at the line's own width.
 
@@ -124,12 +130,12 @@ def pp_recognise(crops: list[np.ndarray]) -> list[LineReading]:
         ratio = min(MAX_RATIO, c.shape[1] / max(1, c.shape[0]))
         width = max(1, int(np.ceil(REC_HEIGHT * ratio)))
         padded = -(-width // rec.width_step) * rec.width_step
-        preds = rec.run(_norm(c, width, padded)[None])
+        best, prob = rec.run(_norm(c, width, padded)[None], post=_best_classes)
         if padded != width:  # the steps that saw the line, not its padding
-            preds = preds[:, :max(1, int(round(preds.shape[1] * width / padded)))]
-        scale = c.shape[1] / preds.shape[1]  # crop px per time step
-        best = preds[0].argmax(axis=1)
-        gs = glyphs(best, preds[0][np.arange(len(best)), best], scale)  # the best class's probability, not a second pass
+            steps = max(1, int(round(len(best) * width / padded)))
+            best, prob = best[:steps], prob[:steps]
+        scale = c.shape[1] / len(best)  # crop px per time step
+        gs = glyphs(best, prob, scale)
         out.append(LineReading(words_from_glyphs(gs, c.shape[0]), "pp-ocr", tuple(gs)))
     return out
 

@@ -30,7 +30,7 @@ import shutil
 import sys
 import threading
 from pathlib import Path
-from typing import Any, Iterator, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
 import numpy as np
 
@@ -53,7 +53,10 @@ class Model(Protocol):
     width_step: int  # an input's width is best rounded up to a multiple of this (1: any width)
     logits: bool  # the output is taken before the model's final sigmoid (the caller applies it where it needs it)
 
-    def run(self, x: np.ndarray) -> np.ndarray: ...
+    def run(self, x: np.ndarray, post: Callable[[np.ndarray], Any] | None = None) -> Any:
+        """The first output for ``x``; with ``post``, ``post`` of it instead (the output is then
+        not copied: OpenVINO's is the request's own buffer, which the next call overwrites)."""
+        ...
 
     def metadata(self, key: str) -> str: ...
 
@@ -82,8 +85,9 @@ class OrtModel:
                                          hint="pip install --force-reinstall 'rapidocr>=3.10,<3.11'") from None
         self._input = self._s.get_inputs()[0].name
 
-    def run(self, x: np.ndarray) -> np.ndarray:
-        return self._s.run(None, {self._input: x})[0]
+    def run(self, x: np.ndarray, post: Callable[[np.ndarray], Any] | None = None) -> Any:
+        out = self._s.run(None, {self._input: x})[0]
+        return out if post is None else post(out)
 
     def metadata(self, key: str) -> str:
         return self._s.get_modelmeta().custom_metadata_map[key]
@@ -118,10 +122,12 @@ class OvModel:
         self._lock = threading.Lock()  # an infer request serves one call at a time
         self.runtime = "openvino bf16" if bf16 else "openvino f32"
 
-    def run(self, x: np.ndarray) -> np.ndarray:
+    def run(self, x: np.ndarray, post: Callable[[np.ndarray], Any] | None = None) -> Any:
         with self._lock:
-            # the output array is the request's own buffer, overwritten by the next call: copy it
-            return np.array(self._request.infer({0: np.ascontiguousarray(x)})[0], copy=True)
+            out = self._request.infer({0: np.ascontiguousarray(x)})[0]
+            # the output array is the request's own buffer, overwritten by the next call: copied
+            # unless `post` takes what it needs from it now (the recogniser's 12 MB of a long line)
+            return np.array(out, copy=True) if post is None else post(out)
 
     def metadata(self, key: str) -> str:
         return self._meta[key]
