@@ -284,7 +284,6 @@ def test_compiling_through_a_failing_folder_compiles_without_it(tmp_path, monkey
     import openvino as ov
 
     core = ov.Core()
-    monkeypatch.setitem(sessions._CACHES, id(core), tmp_path)
     real, calls = ov.Core.compile_model, []
 
     def failing(self, *a, **k):  # fault injection: the cache folder's core fails as the race did
@@ -296,7 +295,7 @@ def test_compiling_through_a_failing_folder_compiles_without_it(tmp_path, monkey
     monkeypatch.setattr(ov.Core, "compile_model", failing)
     graph = ov.Core().read_model(str(sessions.model_path(sessions.CLS_MODEL)))
     with caplog.at_level(logging.INFO, logger=sessions.__name__):
-        compiled = sessions._compile(ov, core, graph, {"INFERENCE_NUM_THREADS": 1})
+        compiled = sessions._compile(ov, core, tmp_path, graph, {"INFERENCE_NUM_THREADS": 1})
     assert calls == [True, False] and (tmp_path / ".lock").is_file()
     assert "compiling without it" in caplog.text
     x = np.zeros((1, 3, 48, 192), np.float32)

@@ -579,7 +579,7 @@ def _country_names() -> dict[str, str]:
     geocoder gives it for the region's example number (``geocoder.country_name_for_number``; none
     when that number is valid in several regions of its calling code, as Saint Martin's is in
     Guadeloupe's), read from the geocoder's own table of names without loading its 30 files of
-    number prefixes (0.58 -> about 0.07 s, once a run in the process that forks the workers)."""
+    number prefixes (0.58 -> about 0.1 s, once a run in the process that forks the workers)."""
     locale = _locale_data()
     names: dict[str, str] = {}
     for r in sorted(phonenumbers.SUPPORTED_REGIONS):

@@ -100,7 +100,7 @@ class OvModel:
 
     def __init__(self, path: Path) -> None:
         ov = _import_openvino()
-        core = _ov_core(ov)
+        core, cache = _ov_core(ov)
         bf16 = cpu_has_bf16()
         config = {"INFERENCE_NUM_THREADS": 1, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY",
                   # pinned threads: two worker processes would both pin theirs to the first core
@@ -114,7 +114,7 @@ class OvModel:
             framework = info["framework"] if "framework" in list(info.keys()) else {}
             self._meta = {str(k): str(v.astype(str)) for k, v in framework.items()}
             graph, self.logits = _without_final_sigmoid(ov, read)
-            self._request = _compile(ov, core, graph, config).create_infer_request()
+            self._request = _compile(ov, core, cache, graph, config).create_infer_request()
             del read, graph
         except Exception as e:  # noqa: BLE001 - a broken model file or plugin: say so once
             raise MissingDependencyError(f"OpenVINO could not load {path.name}: {e}",
@@ -126,7 +126,7 @@ class OvModel:
         with self._lock:
             out = self._request.infer({0: np.ascontiguousarray(x)})[0]
             # the output array is the request's own buffer, overwritten by the next call: copied
-            # unless `post` takes what it needs from it now (the recogniser's 12 MB of a long line)
+            # unless `post` takes what it needs from it now (the recogniser's 11 MB for a line 1,280 px wide)
             return np.array(out, copy=True) if post is None else post(out)
 
     def metadata(self, key: str) -> str:
@@ -152,13 +152,10 @@ def _without_final_sigmoid(ov: Any, m: Any) -> tuple[Any, bool]:
 CACHE_ENV = "CARDSCAN_MODEL_CACHE"  # a folder for OpenVINO's compiled models; empty: none kept
 
 
-_CACHES: dict[int, Path] = {}  # id(core) -> the folder that core keeps its compiled models in
-
-
 @functools.cache
-def _ov_core(ov: Any) -> Any:
-    """This process's OpenVINO Core, keeping the models it compiles in `compiled_cache_dir` when
-    there is one: a worker then loads each model compiled by an earlier run instead of compiling
+def _ov_core(ov: Any) -> tuple[Any, Path | None]:
+    """This process's OpenVINO Core, and the folder it keeps the models it compiles in
+    (`compiled_cache_dir`; None: none kept): a worker then loads each model compiled by an earlier run instead of compiling
     it again (0.70 -> 0.32 s of CPU a worker for the three models on this project's machine).
     OpenVINO names each file by a hash of the model, its settings and the CPU, and compiles again
     when a file does not load (a truncated one is rewritten)."""
@@ -167,17 +164,16 @@ def _ov_core(ov: Any) -> Any:
     if cache is not None:
         try:
             core.set_property({"CACHE_DIR": str(cache)})
-            _CACHES[id(core)] = cache
         except Exception as e:  # noqa: BLE001 - no cache is only slower
             log.info("OpenVINO keeps no compiled models (%s)", e)
-    return core
+            cache = None
+    return core, cache
 
 
-def _compile(ov: Any, core: Any, graph: Any, config: dict) -> Any:
+def _compile(ov: Any, core: Any, cache: Path | None, graph: Any, config: dict) -> Any:
     """``core.compile_model`` for the CPU, one process at a time per cache folder: the workers of a
     first run start together, and two OpenVINOs writing the same file at once make one of them
     fail. Should compiling through the cache fail all the same, the model is compiled without it."""
-    cache = _CACHES.get(id(core))
     if cache is None:
         return core.compile_model(graph, "CPU", config)
     with _folder_lock(cache):
