@@ -254,6 +254,22 @@ def test_the_compiled_model_folder_is_optional(tmp_path, monkeypatch):
     assert d.is_dir() and (d.stat().st_mode & 0o777) == 0o700
 
 
+def test_only_folders_of_compiled_models_are_removed(tmp_path, monkeypatch):
+    """CARDSCAN_MODEL_CACHE may name a folder of the user's own: another version's folder goes
+    only when it holds nothing but compiled models and the lock file."""
+    old, mine = tmp_path / "openvino-2025.1", tmp_path / "openvino-notebooks"
+    old.mkdir()
+    (old / "123.blob").write_bytes(b"x")
+    (old / ".lock").write_bytes(b"")
+    mine.mkdir()
+    (mine / "123.blob").write_bytes(b"x")
+    (mine / "notes.txt").write_text("keep me")
+    monkeypatch.setenv(sessions.CACHE_ENV, str(tmp_path))
+    d = sessions.compiled_cache_dir("2026.1")
+    assert d == tmp_path / "openvino-2026.1" and d.is_dir()
+    assert not old.exists() and (mine / "notes.txt").read_text() == "keep me"
+
+
 def test_a_worker_waits_while_another_compiles_into_the_same_folder(tmp_path):
     """Two OpenVINOs writing the same compiled file at once made one of them fail ("cannot set
     permissions"; seen with four processes starting together on an empty folder): compiling into

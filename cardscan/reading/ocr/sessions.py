@@ -155,8 +155,9 @@ CACHE_ENV = "CARDSCAN_MODEL_CACHE"  # a folder for OpenVINO's compiled models; e
 @functools.cache
 def _ov_core(ov: Any) -> tuple[Any, Path | None]:
     """This process's OpenVINO Core, and the folder it keeps the models it compiles in
-    (`compiled_cache_dir`; None: none kept): a worker then loads each model compiled by an earlier run instead of compiling
-    it again (0.70 -> 0.32 s of CPU a worker for the three models on this project's machine).
+    (`compiled_cache_dir`; None: none kept): a worker then loads each model compiled by an
+    earlier run instead of compiling it again (0.70 -> 0.32 s of CPU a worker for the three
+    models on this project's machine).
     OpenVINO names each file by a hash of the model, its settings and the CPU, and compiles again
     when a file does not load (a truncated one is rewritten)."""
     core = ov.Core()
@@ -208,7 +209,9 @@ def _folder_lock(folder: Path) -> Iterator[None]:
 def compiled_cache_dir(version: str) -> Path | None:
     """The folder where OpenVINO keeps the compiled models, one folder per OpenVINO version: $CARDSCAN_MODEL_CACHE,
     else $XDG_CACHE_HOME/cardscan, else ~/.cache/cardscan; None when it is set empty or cannot be made.
-    Folders left by other OpenVINO versions there are removed (about 30 MB each)."""
+    Folders left by other OpenVINO versions there are removed (about 30 MB each), and only those:
+    a folder holding anything but compiled models and the lock file is left alone (the variable
+    may name a folder of the user's own)."""
     env = os.environ.get(CACHE_ENV)
     if env is not None and not env.strip():
         return None
@@ -217,12 +220,19 @@ def compiled_cache_dir(version: str) -> Path | None:
     try:
         (base / name).mkdir(mode=0o700, parents=True, exist_ok=True)
         for old in base.glob("openvino-*"):
-            if old.name != name and old.is_dir():
+            if old.name != name and _only_compiled_models(old):
                 shutil.rmtree(old, ignore_errors=True)
     except (OSError, RuntimeError) as e:  # RuntimeError: no home folder to expand
         log.info("OpenVINO keeps no compiled models: %s: %s", base, e)
         return None
     return base / name
+
+
+def _only_compiled_models(folder: Path) -> bool:
+    """A folder (not a link) that holds only what OpenVINO's cache and `_folder_lock` write."""
+    if folder.is_symlink() or not folder.is_dir():
+        return False
+    return all(f.is_file() and not f.is_symlink() and (f.suffix == ".blob" or f.name == ".lock") for f in folder.iterdir())
 
 
 def _import_openvino() -> Any:
