@@ -8,7 +8,7 @@ import numpy as np
 
 from cardscan.models import SOURCE_OCR, Field
 from cardscan.parsing.emails import EmailHit
-from cardscan.parsing.layout import cap, fold, has_phrase, wordlist, words_of
+from cardscan.parsing.layout import cap, fold, has_phrase, letters_of, wordlist, words_of
 from cardscan.parsing.address import _aligned, _overlap
 from cardscan.parsing.scripts import ends_with_firm_mark, has_job_mark
 from cardscan.parsing.lines import _JUNK_RE, _URLISH_RE, LOW, _Ln, _neighbour, _strip_junk, _words_conf
@@ -24,9 +24,6 @@ from cardscan.parsing.vocab import (
     _repair_legal_form,
     _surnames,
 )
-
-def _letters(text: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", fold(text))
 
 
 def _stacked(lines: list[_Ln], ln: _Ln, step: int) -> _Ln | None:
@@ -60,9 +57,9 @@ def _spelled_by_domain(lines: list[_Ln], group: list[_Ln], labels: Sequence[str]
         if nb is None or not _joinable(nb) or len(nb.text.split()) > 3:
             continue
         parts = [g.text for g in group]
-        joined = _letters(" ".join(parts + [nb.text] if step == 1 else [nb.text] + parts))
-        if len(_letters(nb.text)) >= 3 and any(joined in lab for lab in labels if len(lab) >= 6) \
-                and not any(_letters(" ".join(parts)) == lab for lab in labels):
+        joined = letters_of(" ".join(parts + [nb.text] if step == 1 else [nb.text] + parts))
+        if len(letters_of(nb.text)) >= 3 and any(joined in lab for lab in labels if len(lab) >= 6) \
+                and not any(letters_of(" ".join(parts)) == lab for lab in labels):
             return group + [nb] if step == 1 else [nb] + group
     return group
 
@@ -124,7 +121,7 @@ def _abbreviates(label: str, text: str) -> bool:
     COMMUNICATIONS' (ace + comm), 'harfrei' for 'Harbor Freight Ltd'. The label must be
     the beginnings of two or three of the name's words, in order, starting with its first word:
     the first at least three letters, each of the others at least two."""
-    ws = [w for w in (_letters(t) for t in text.replace(":", " ").split()) if w]
+    ws = [w for w in (letters_of(t) for t in text.replace(":", " ").split()) if w]
     if len(label) < 5 or len(ws) < 2:
         return False
 
@@ -154,7 +151,7 @@ def _hyphen_initials(label: str) -> str:
 def _domain_agrees(text: str, labels: Sequence[str]) -> float:
     from rapidfuzz import fuzz
 
-    letters = re.sub(r"[^a-z0-9]", "", fold(text))
+    letters = letters_of(text)
     if len(letters) < 3:
         return 0.0
     best = 0.0
@@ -292,10 +289,10 @@ def _spelled_as_domain(value: str, labels: Sequence[str]) -> str:
     misspelling of its first word, and a word one domain of the card spells exactly is no
     misreading of another ('Dexiwick' beside dexiwick.com.br in the e-mail and a website misread
     as dextwick.com.br)."""
-    spelled = [lab for lab in (_letters(lab) for lab in labels) if not _abbreviates(lab, value)]
+    spelled = [lab for lab in (letters_of(lab) for lab in labels) if not _abbreviates(lab, value)]
     out = []
     for tok in value.split():
-        letters = _letters(tok)
+        letters = letters_of(tok)
         if letters in spelled:
             out.append(tok)
             continue
@@ -385,10 +382,10 @@ def _logo_prefix(lines: list[_Ln], first: _Ln, name: str, labels: Sequence[str])
     prev = _neighbour(lines, first, -1)
     if prev is None or prev.used or prev.contact:
         return None
-    name_letters = re.sub(r"[^a-z0-9]", "", fold(name))
-    first_word = re.sub(r"[^a-z0-9]", "", fold(name.split()[0])) if name.split() else ""
+    name_letters = letters_of(name)
+    first_word = letters_of(name.split()[0]) if name.split() else ""
     for tok in prev.text.split():
-        t = re.sub(r"[^a-z0-9]", "", fold(tok))
+        t = letters_of(tok)
         if len(t) < 2 or not re.fullmatch(r"[^\W_]+[.&]?", tok.strip("‘’'\"")):
             continue
         for lab in labels:

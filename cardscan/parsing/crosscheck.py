@@ -18,7 +18,7 @@ from rapidfuzz.distance import Levenshtein
 
 from cardscan.models import Field
 from cardscan.parsing.emails import l_or_i, name_patterns
-from cardscan.parsing.layout import fold, words_of
+from cardscan.parsing.layout import fold, letters_of, words_of
 from cardscan.parsing.lines import LOW
 from cardscan.parsing.vocab import _PERSONAL_DOMAINS
 from cardscan.parsing.web import _host, written_out
@@ -57,7 +57,7 @@ def check_email(f: Field, hosts: Sequence[str], company: str | None, name: str |
     local, _, domain = f.value.rpartition("@")
     domain = domain.casefold()
     label = _label(domain)
-    firm = re.sub(r"[^a-z0-9]", "", fold(company)) if company else ""
+    firm = letters_of(company) if company else ""
     firm_mail = label not in _PERSONAL_DOMAINS  # gmail.com says nothing of the company or website
     if firm_mail and hosts and not any(_same_site(domain, h) for h in hosts):
         near = [h for h in hosts if len(h) >= 6 and Levenshtein.distance(h, domain) <= NEAR]
@@ -124,7 +124,7 @@ def domain_seen(domain: str, hosts: Sequence[str], company: str | None) -> str |
     if near and near[0][0] <= 1:  # the closest; of two as close, the one given last (websites come last)
         h = near[0][2].casefold().removeprefix("www.")
         return h if "." in h else domain
-    firm = re.sub(r"[^a-z0-9]", "", fold(company)) if company else ""
+    firm = letters_of(company) if company else ""
     return domain if len(label) >= 4 and label in firm else None
 
 
@@ -141,7 +141,7 @@ def check_site(f: Field, others: Sequence[Field], company: str | None, value: st
     label = _label(host)
     if len(label) < MIN_LABEL:
         return f
-    spelled = any(label in re.sub(r"[^a-z0-9]", "", fold(c)) or label in name_patterns(words_of(c))
+    spelled = any(label in letters_of(c) or label in name_patterns(words_of(c))
                   for c in (company, value) if c)
     if company and not spelled:
         close = next((w for w in words_of(company) if len(w) >= MIN_LABEL and Levenshtein.distance(w, label) == 1), None)

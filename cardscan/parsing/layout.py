@@ -57,6 +57,11 @@ def fold(text: str, /) -> str:
     return "".join(c for c in text if not unicodedata.combining(c)).translate(_STROKED)
 
 
+def letters_of(text: str, /) -> str:
+    """Folded letters and digits only ("Müller & Co." -> "mullerco"), to compare spellings."""
+    return re.sub(r"[^a-z0-9]", "", fold(text))
+
+
 _WORD_RE = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*", re.UNICODE)
 
 

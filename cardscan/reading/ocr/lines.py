@@ -197,13 +197,14 @@ class LineReader:
                 else:
                     chosen = with_spaces_of(p, t, crop.shape[0])
             seen = other.text if other is not None and other.words else ""
+            seen_tokens = contact_tokens(seen)
             if seen and build_mod.squash(seen) == build_mod.squash(chosen.text):
                 chosen = _agree(chosen)
             elif seen and disagree(chosen.text, seen):
                 chosen = _doubt(chosen)
-            elif unsure_contact_token(p) and not (contact_tokens(seen)["email"] or contact_tokens(seen)["web"]):
+            elif unsure_contact_token(p) and not (seen_tokens["email"] or seen_tokens["web"]):
                 chosen = _doubt(chosen)  # only PP-OCR sees the address, and one of its characters is a guess
-            elif unsure_number(p) and not contact_tokens(seen)["phone"]:
+            elif unsure_number(p) and not seen_tokens["phone"]:
                 chosen = _doubt(chosen)  # only PP-OCR sees the number, and one of its digits is a guess
             parts.append((box, crop.shape[1], chosen, other))
         size = (card.pixels.shape[1], card.pixels.shape[0])
